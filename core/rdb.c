@@ -1,0 +1,1018 @@
+/* rdb.c - the RDB parser's buffer, header, opcodes, keys and strings.
+ *
+ * The contract is in rdb.h and the reading model in rdb_internal.h: records
+ * are read whole from the buffer or not at all, so a step that finds too few
+ * bytes leaves no trace and is simply tried again after the next feed. The
+ * file layout and every opcode are described in shared/docs/RDB-FORMAT.md
+ * §2-§5; the value walks live in rdb_value.c and rdb_stream.c.
+ *
+ * The CRC64 is computed lazily over consumed bytes (when the buffer is
+ * compacted, and at the EOF opcode) rather than per record, so it costs one
+ * pass of the table-driven CRC over the file and nothing per key. */
+#include "rdb_internal.h"
+
+#include "crc64.h"
+#include "lzf.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_MAX_RECORD ((size_t)512 << 20)
+#define DEFAULT_PIECE ((size_t)256 << 10)
+#define DEFAULT_RAW_INLINE ((size_t)1 << 20)
+
+/* Opcodes (RDB-FORMAT.md §3). */
+enum {
+    OP_SLOT_IMPORT_OR_KEY_META = 243,
+    OP_SLOT_INFO = 244,
+    OP_FUNCTION2 = 245,
+    OP_FUNCTION_PRE_GA = 246,
+    OP_MODULE_AUX = 247,
+    OP_IDLE = 248,
+    OP_FREQ = 249,
+    OP_AUX = 250,
+    OP_RESIZEDB = 251,
+    OP_EXPIRETIME_MS = 252,
+    OP_EXPIRETIME = 253,
+    OP_SELECTDB = 254,
+    OP_EOF = 255,
+    OP_ENT_RAM_LRU = 107, /* Redis Enterprise: one length */
+    OP_ENT_SLOT_NUM = 121,
+};
+
+rmig_rdb *rmig_rdb_new(const rmig_rdb_opts *opts)
+{
+    rmig_rdb *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    if (opts)
+        p->o = *opts;
+    if (!p->o.max_record)
+        p->o.max_record = DEFAULT_MAX_RECORD;
+    if (!p->o.piece)
+        p->o.piece = DEFAULT_PIECE;
+    if (p->o.piece > p->o.max_record)
+        p->o.piece = p->o.max_record;
+    if (!p->o.raw_inline)
+        p->o.raw_inline = DEFAULT_RAW_INLINE;
+    if (!(p->o.flags & (RMIG_RDB_RAW | RMIG_RDB_ELEMENTS)))
+        p->o.flags |= RMIG_RDB_ELEMENTS;
+    p->want_raw = (p->o.flags & RMIG_RDB_RAW) != 0;
+    p->want_elems = (p->o.flags & RMIG_RDB_ELEMENTS) != 0;
+    p->state = S_HEADER;
+    p->expire_ms = p->idle_s = -1;
+    p->freq = -1;
+    return p;
+}
+
+void rmig_rdb_free(rmig_rdb *p)
+{
+    if (!p)
+        return;
+    free(p->buf);
+    free(p->key);
+    free(p->blobbuf);
+    for (int i = 0; i < 3; i++)
+        free(p->scratch[i]);
+    free(p);
+}
+
+const char *rmig_rdb_error(const rmig_rdb *p) { return p->errmsg; }
+int rmig_rdb_errcode(const rmig_rdb *p) { return p->err; }
+uint64_t rmig_rdb_offset(const rmig_rdb *p) { return p->base + p->rd; }
+uint64_t rmig__rdb_off(const rmig_rdb *p) { return p->base + p->rd; }
+
+void rmig_rdb_tail(const rmig_rdb *p, const uint8_t **data, size_t *len)
+{
+    *data = p->state == S_DONE ? p->buf + p->rd : NULL;
+    *len = p->state == S_DONE ? p->wr - p->rd : 0;
+}
+
+/* Key names in messages: printable bytes as they are, others as \xNN, cut
+ * at 64 bytes. */
+static void quote_key(char *out, size_t cap, const uint8_t *k, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 8 < cap; i++) {
+        if (i == 64) {
+            o += (size_t)snprintf(out + o, cap - o, "...");
+            break;
+        }
+        if (k[i] >= 32 && k[i] < 127 && k[i] != '"' && k[i] != '\\')
+            out[o++] = (char)k[i];
+        else
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", k[i]);
+    }
+    out[o] = '\0';
+}
+
+int rmig__rdb_fail(rmig_rdb *p, int code, uint64_t off, const char *fmt, ...)
+{
+    if (p->err)
+        return p->err;
+    char msg[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (p->state == S_VALUE) {
+        char k[100];
+        quote_key(k, sizeof k, p->key, p->key_len);
+        snprintf(p->errmsg, sizeof p->errmsg, "offset %llu: %s (key \"%s\", db %llu, type %s)",
+                 (unsigned long long)off, msg, k, (unsigned long long)p->db,
+                 rmig_rdb_type_name(p->type, p->version));
+    } else {
+        snprintf(p->errmsg, sizeof p->errmsg, "offset %llu: %s", (unsigned long long)off, msg);
+    }
+    p->err = code;
+    return code;
+}
+
+int rmig__rdb_blob_corrupt(rmig_rdb *p, const char *what)
+{
+    static const char *names[] = {"", "listpack", "ziplist", "intset", "zipmap"};
+    return rmig__rdb_fail(p, RMIG_ECORRUPT, p->blob_off, "corrupt %s: %s",
+                          names[p->it.kind >= 1 && p->it.kind <= 4 ? p->it.kind : 0], what);
+}
+
+/* ---- buffer ---- */
+
+static void crc_sync(rmig_rdb *p)
+{
+    uint64_t upto = p->base + p->rd;
+    if (p->crc_on && p->state != S_CRC && p->state != S_DONE && p->crc_done < upto) {
+        p->crc = rmig_crc64(p->crc, p->buf + (p->crc_done - p->base), upto - p->crc_done);
+        p->crc_done = upto;
+    }
+}
+
+static int grow(uint8_t **b, size_t *cap, size_t want)
+{
+    if (*cap >= want)
+        return 0;
+    size_t n = *cap ? *cap : 4096;
+    while (n < want)
+        n *= 2;
+    uint8_t *nb = realloc(*b, n);
+    if (!nb)
+        return -1;
+    *b = nb;
+    *cap = n;
+    return 0;
+}
+
+/* A blob pinned in the buffer moves to blobbuf before the buffer changes, so
+ * the iterators over it stay valid. */
+static int unpin_blob(rmig_rdb *p)
+{
+    if (p->holding != 1)
+        return 0;
+    const uint8_t *old = p->buf + p->hold;
+    if (grow(&p->blobbuf, &p->blobbuf_cap, p->blob_len ? p->blob_len : 1) < 0)
+        return -1;
+    memcpy(p->blobbuf, old, p->blob_len);
+    rmig_blob_it *its[] = {&p->it, &p->mf_start, &p->mfields};
+    for (int i = 0; i < 3; i++) {
+        if (its[i]->p && its[i]->p >= old && its[i]->p <= old + p->blob_len) {
+            its[i]->p = p->blobbuf + (its[i]->p - old);
+            its[i]->end = p->blobbuf + (its[i]->end - old);
+        }
+    }
+    p->holding = 2;
+    return 0;
+}
+
+uint8_t *rmig_rdb_space(rmig_rdb *p, size_t want)
+{
+    if (want == 0)
+        want = 1;
+    if (p->cap - p->wr >= want)
+        return p->buf + p->wr;
+    if (unpin_blob(p) < 0)
+        return NULL;
+    crc_sync(p);
+    size_t keep = p->rd;
+    if (p->raw_active && p->raw_mark < keep)
+        keep = p->raw_mark;
+    if (keep) {
+        memmove(p->buf, p->buf + keep, p->wr - keep);
+        p->rd -= keep;
+        p->wr -= keep;
+        if (p->raw_active)
+            p->raw_mark -= keep;
+        p->base += keep;
+    }
+    if (grow(&p->buf, &p->cap, p->wr + want) < 0)
+        return NULL;
+    return p->buf + p->wr;
+}
+
+int rmig_rdb_commit(rmig_rdb *p, size_t len)
+{
+    if (len > p->cap - p->wr)
+        return RMIG_EUSAGE;
+    p->wr += len;
+    return 0;
+}
+
+int rmig_rdb_feed(rmig_rdb *p, const void *data, size_t len)
+{
+    if (!len)
+        return 0;
+    uint8_t *dst = rmig_rdb_space(p, len);
+    if (!dst)
+        return RMIG_ENOMEM;
+    memcpy(dst, data, len);
+    p->wr += len;
+    return 0;
+}
+
+void rmig_rdb_finish(rmig_rdb *p) { p->finished = 1; }
+
+/* ---- readers over a cursor ---- */
+
+static int short_by(rmig_rdb *p, const cur *c, size_t more)
+{
+    size_t have = (size_t)(c->p - (p->buf + p->rd));
+    p->need = have + more;
+    return R_SHORT;
+}
+
+int rmig__rdb_fixed(rmig_rdb *p, cur *c, size_t n, const uint8_t **out)
+{
+    if ((size_t)(c->e - c->p) < n)
+        return short_by(p, c, n);
+    *out = c->p;
+    c->p += n;
+    return 0;
+}
+
+/* Reads a length or a string-encoding marker: *enc is -1 for a length, else
+ * the encoding number (RDB-FORMAT.md §4). */
+static int read_len(rmig_rdb *p, cur *c, uint64_t *v, int *enc)
+{
+    const uint8_t *s = c->p;
+    if (s >= c->e)
+        return R_SHORT;
+    unsigned b = s[0];
+    *enc = -1;
+    switch (b >> 6) {
+    case 0:
+        *v = b & 0x3F;
+        c->p += 1;
+        return 0;
+    case 1:
+        if (c->e - s < 2)
+            return short_by(p, c, 2);
+        *v = ((uint64_t)(b & 0x3F) << 8) | s[1];
+        c->p += 2;
+        return 0;
+    case 3:
+        *enc = (int)(b & 0x3F);
+        *v = 0;
+        c->p += 1;
+        return 0;
+    }
+    if (b == 0x80) {
+        if (c->e - s < 5)
+            return short_by(p, c, 5);
+        *v = (uint64_t)s[1] << 24 | (uint64_t)s[2] << 16 | (uint64_t)s[3] << 8 | s[4];
+        c->p += 5;
+        return 0;
+    }
+    if (b == 0x81) {
+        if (c->e - s < 9)
+            return short_by(p, c, 9);
+        *v = rmig__be64(s + 1);
+        c->p += 9;
+        return 0;
+    }
+    return rmig__rdb_fail(p, RMIG_ECORRUPT, p->base + (uint64_t)(s - p->buf),
+                          "invalid length encoding byte 0x%02x", b);
+}
+
+int rmig__rdb_len(rmig_rdb *p, cur *c, uint64_t *v)
+{
+    int enc;
+    const uint8_t *s = c->p;
+    int r = read_len(p, c, v, &enc);
+    if (r)
+        return r;
+    if (enc != -1)
+        return rmig__rdb_fail(p, RMIG_ECORRUPT, p->base + (uint64_t)(s - p->buf),
+                              "a length was expected, found a string encoding (0x%02x)", *s);
+    return 0;
+}
+
+/* An encoded string's header: INT8/16/32 render their decimal text into
+ * num; LZF gives its two lengths. Returns 0 with *kind 0 plain (len), 1 int
+ * (text in num, *len), 2 LZF (*clen, *len = ulen). */
+static int str_header(rmig_rdb *p, cur *c, char *num, int *kind, uint64_t *len, uint64_t *clen)
+{
+    const uint8_t *start = c->p;
+    int enc, r;
+    if ((r = read_len(p, c, len, &enc)))
+        return r;
+    if (enc == -1) {
+        *kind = 0;
+        return 0;
+    }
+    const uint8_t *b;
+    switch (enc) {
+    case 0:
+        if ((r = rmig__rdb_fixed(p, c, 1, &b)))
+            return r;
+        *len = rmig_fmt_i64(num, (int8_t)b[0]);
+        *kind = 1;
+        return 0;
+    case 1:
+        if ((r = rmig__rdb_fixed(p, c, 2, &b)))
+            return r;
+        *len = rmig_fmt_i64(num, (int16_t)(b[0] | b[1] << 8));
+        *kind = 1;
+        return 0;
+    case 2:
+        if ((r = rmig__rdb_fixed(p, c, 4, &b)))
+            return r;
+        *len = rmig_fmt_i64(num, (int32_t)((uint32_t)b[0] | (uint32_t)b[1] << 8 |
+                                           (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24));
+        *kind = 1;
+        return 0;
+    case 3:
+        if ((r = rmig__rdb_len(p, c, clen)) || (r = rmig__rdb_len(p, c, len)))
+            return r;
+        /* one LZF input byte expands to at most 88 output bytes */
+        if (*clen == 0 || *len == 0 || *len / 88 > *clen)
+            return rmig__rdb_fail(p, RMIG_ECORRUPT, p->base + (uint64_t)(start - p->buf),
+                                  "LZF string with impossible lengths (compressed %llu, plain %llu)",
+                                  (unsigned long long)*clen, (unsigned long long)*len);
+        *kind = 2;
+        return 0;
+    }
+    return rmig__rdb_fail(p, RMIG_ECORRUPT, p->base + (uint64_t)(start - p->buf),
+                          "unknown string encoding %d", enc);
+}
+
+static int too_big(rmig_rdb *p, const cur *c, uint64_t n)
+{
+    return rmig__rdb_fail(p, RMIG_ELIMIT, p->base + (uint64_t)(c->p - p->buf),
+                          "a string of %llu bytes is larger than the limit of %zu bytes held whole",
+                          (unsigned long long)n, p->o.max_record);
+}
+
+/* Decompresses an LZF string of clen bytes at the cursor into dst (grown). */
+static int unlzf(rmig_rdb *p, cur *c, uint64_t clen, uint64_t ulen, uint8_t **dst, size_t *cap)
+{
+    const uint8_t *start = c->p;
+    if (clen > p->o.max_record || ulen > p->o.max_record)
+        return too_big(p, c, ulen > clen ? ulen : clen);
+    if ((uint64_t)(c->e - c->p) < clen)
+        return short_by(p, c, clen);
+    if (grow(dst, cap, ulen) < 0)
+        return rmig__rdb_fail(p, RMIG_ENOMEM, rmig__rdb_off(p), "out of memory for %llu bytes",
+                              (unsigned long long)ulen);
+    if (rmig_lzf_decompress(start, clen, *dst, ulen) < 0)
+        return rmig__rdb_fail(p, RMIG_ECORRUPT, p->base + (uint64_t)(start - p->buf),
+                              "LZF data does not decompress to %llu bytes", (unsigned long long)ulen);
+    c->p += clen;
+    return 0;
+}
+
+int rmig__rdb_whole_str(rmig_rdb *p, cur *c, int slot, const uint8_t **s, size_t *len)
+{
+    int kind, r;
+    uint64_t n, clen;
+    if ((r = str_header(p, c, p->num[slot], &kind, &n, &clen)))
+        return r;
+    if (kind == 1) {
+        *s = (const uint8_t *)p->num[slot];
+        *len = n;
+        return 0;
+    }
+    if (kind == 2) {
+        if ((r = unlzf(p, c, clen, n, &p->scratch[slot], &p->scratch_cap[slot])))
+            return r;
+        *s = p->scratch[slot];
+        *len = n;
+        return 0;
+    }
+    if (n > p->o.max_record)
+        return too_big(p, c, n);
+    if ((uint64_t)(c->e - c->p) < n)
+        return short_by(p, c, n);
+    *s = c->p;
+    *len = n;
+    c->p += n;
+    return 0;
+}
+
+static void str_event(rmig_rdb_event *ev, int role, const uint8_t *s, size_t len, uint64_t off,
+                      uint64_t total, int last)
+{
+    ev->role = role;
+    ev->str = s;
+    ev->len = len;
+    ev->u.piece.off = off;
+    ev->u.piece.total = total;
+    ev->u.piece.last = last;
+}
+
+/* One string element. Strings up to opts.piece bytes (and every int or LZF
+ * string, when decoded) come whole; longer ones in pieces of exactly
+ * opts.piece bytes, so the events do not depend on how input was split.
+ * With emit 0, or without RMIG_RDB_ELEMENTS, the string is only consumed.
+ * Sets p->str_done when the element is complete. */
+int rmig__rdb_str(rmig_rdb *p, rmig_rdb_event *ev, int role, int emit)
+{
+    int r;
+    p->str_done = 0;
+    emit = emit && p->want_elems;
+    if (!p->pc.active) {
+        cur c = rmig__rdb_cur(p);
+        int kind;
+        uint64_t n, clen;
+        if ((r = str_header(p, &c, p->num[0], &kind, &n, &clen)))
+            return r;
+        if (kind == 1 || (kind == 0 && n <= p->o.piece) || (kind == 2 && emit)) {
+            const uint8_t *s = (const uint8_t *)p->num[0];
+            if (kind == 2) {
+                if ((r = unlzf(p, &c, clen, n, &p->scratch[0], &p->scratch_cap[0])))
+                    return r;
+                s = p->scratch[0];
+            } else if (kind == 0) {
+                if ((uint64_t)(c.e - c.p) < n)
+                    return short_by(p, &c, n);
+                s = c.p;
+                c.p += n;
+            }
+            rmig__rdb_take(p, &c);
+            p->str_done = 1;
+            if (!emit)
+                return R_AGAIN;
+            str_event(ev, role, s, n, 0, n, 1);
+            return RMIG_RDB_EV_STR;
+        }
+        /* consumed as it arrives: a long plain string, or LZF bytes skipped */
+        rmig__rdb_take(p, &c);
+        p->pc.active = 1;
+        p->pc.emit = emit;
+        p->pc.role = role;
+        p->pc.left = kind == 2 ? clen : n;
+        p->pc.total = p->pc.left;
+        p->pc.off = 0;
+    }
+    size_t avail = p->wr - p->rd;
+    uint64_t take = p->pc.left;
+    if (p->pc.emit) {
+        if (take > p->o.piece)
+            take = p->o.piece;
+        if (avail < take) {
+            p->need = (size_t)take;
+            return R_SHORT;
+        }
+    } else {
+        if (avail == 0)
+            return R_SHORT;
+        if (take > avail)
+            take = avail;
+    }
+    const uint8_t *s = p->buf + p->rd;
+    p->rd += (size_t)take;
+    p->pc.left -= take;
+    uint64_t off = p->pc.off;
+    p->pc.off += take;
+    int last = p->pc.left == 0;
+    if (last) {
+        p->pc.active = 0;
+        p->str_done = 1;
+    }
+    if (!p->pc.emit)
+        return R_AGAIN;
+    str_event(ev, p->pc.role, s, (size_t)take, off, p->pc.total, last);
+    return RMIG_RDB_EV_STR;
+}
+
+/* Reads a whole blob string and sets p->it on it. Plain blobs are iterated
+ * where they lie in the buffer (pinned until rmig__rdb_blob_done), LZF ones
+ * in blobbuf. Returns 0, R_SHORT or an error. */
+int rmig__rdb_blob(rmig_rdb *p, int kind)
+{
+    cur c = rmig__rdb_cur(p);
+    int k, r;
+    uint64_t n, clen;
+    const uint8_t *blob;
+    p->blob_off = rmig__rdb_off(p);
+    if ((r = str_header(p, &c, p->num[0], &k, &n, &clen)))
+        return r;
+    if (k == 1) {
+        return rmig__rdb_fail(p, RMIG_ECORRUPT, p->blob_off,
+                              "an encoded blob was expected, found an integer");
+    } else if (k == 2) {
+        if ((r = unlzf(p, &c, clen, n, &p->blobbuf, &p->blobbuf_cap)))
+            return r;
+        blob = p->blobbuf;
+        p->holding = 2;
+    } else {
+        if (n > p->o.max_record)
+            return too_big(p, &c, n);
+        if ((uint64_t)(c.e - c.p) < n)
+            return short_by(p, &c, n);
+        blob = c.p;
+        c.p += n;
+        p->hold = (size_t)(blob - p->buf);
+        p->holding = 1;
+    }
+    p->blob_len = (size_t)n;
+    rmig__rdb_take(p, &c);
+    if (rmig_blob_init(&p->it, kind, blob, (size_t)n) < 0) {
+        p->it.kind = kind;
+        p->holding = 0;
+        return rmig__rdb_blob_corrupt(p, "its header does not match its length");
+    }
+    return 0;
+}
+
+void rmig__rdb_blob_done(rmig_rdb *p) { p->holding = 0; }
+
+/* A module opcode stream (RDB-FORMAT.md §9): returns 1 at its EOF. */
+int rmig__rdb_modops(rmig_rdb *p, rmig_rdb_event *ev)
+{
+    int r;
+    if (p->mod.in_str) {
+        r = rmig__rdb_str(p, ev, 0, 0);
+        if (p->str_done)
+            p->mod.in_str = 0;
+        return r;
+    }
+    cur c = rmig__rdb_cur(p);
+    uint64_t op, v;
+    const uint8_t *b;
+    if ((r = rmig__rdb_len(p, &c, &op)))
+        return r;
+    switch (op) {
+    case 0:
+        rmig__rdb_take(p, &c);
+        return 1;
+    case 1:
+    case 2:
+        if ((r = rmig__rdb_len(p, &c, &v)))
+            return r;
+        break;
+    case 3:
+    case 4:
+        if ((r = rmig__rdb_fixed(p, &c, op == 3 ? 4 : 8, &b)))
+            return r;
+        break;
+    case 5:
+        rmig__rdb_take(p, &c);
+        p->mod.in_str = 1;
+        return R_AGAIN;
+    default:
+        return rmig__rdb_fail(p, RMIG_ECORRUPT, rmig__rdb_off(p), "unknown module opcode %llu",
+                              (unsigned long long)op);
+    }
+    rmig__rdb_take(p, &c);
+    return R_AGAIN;
+}
+
+/* ---- top level ---- */
+
+static int step_header(rmig_rdb *p, rmig_rdb_event *ev)
+{
+    if (p->wr - p->rd < 9) {
+        p->need = 9;
+        return R_SHORT;
+    }
+    const uint8_t *h = p->buf + p->rd;
+    int v = 0, digits;
+    if (!memcmp(h, "REDIS", 5)) {
+        digits = 4;
+        strcpy(ev->u.begin.magic, "REDIS");
+    } else if (!memcmp(h, "VALKEY", 6)) {
+        digits = 3;
+        p->valkey = 1;
+        strcpy(ev->u.begin.magic, "VALKEY");
+    } else {
+        return rmig__rdb_fail(p, RMIG_ECORRUPT, 0,
+                              "not an RDB file: it does not start with \"REDIS\" or \"VALKEY\"");
+    }
+    for (int i = 9 - digits; i < 9; i++) {
+        if (h[i] < '0' || h[i] > '9')
+            return rmig__rdb_fail(p, RMIG_ECORRUPT, (uint64_t)i, "RDB version is not a number");
+        v = v * 10 + (h[i] - '0');
+    }
+    if (p->valkey ? (v != 80) : (v < 1 || v > 13))
+        return rmig__rdb_fail(p, RMIG_EUNSUP, 5,
+                              "RDB version %d%s is not supported (rmig reads REDIS0001 to REDIS0013 "
+                              "and VALKEY080)",
+                              v, p->valkey ? " with the VALKEY magic" : "");
+    p->version = v;
+    p->rd += 9;
+    p->crc_on = v >= 5 && !(p->o.flags & RMIG_RDB_NO_CRC);
+    p->state = S_TOP;
+    return RMIG_RDB_EV_BEGIN;
+}
+
+static int kind_of(int t)
+{
+    switch (t) {
+    case 0: return RMIG_KIND_STRING;
+    case 1: case 10: case 14: case 18: return RMIG_KIND_LIST;
+    case 2: case 11: case 20: return RMIG_KIND_SET;
+    case 3: case 5: case 12: case 17: return RMIG_KIND_ZSET;
+    case 4: case 9: case 13: case 16: case 22: case 23: case 24: case 25: return RMIG_KIND_HASH;
+    case 15: case 19: case 21: case 26: return RMIG_KIND_STREAM;
+    case 6: case 7: return RMIG_KIND_MODULE;
+    }
+    return -1;
+}
+
+static int known_type(const rmig_rdb *p, int t)
+{
+    if (p->valkey)
+        return t <= 22 && t != 8;
+    return t <= 26 && t != 8;
+}
+
+static int start_key(rmig_rdb *p, cur *c, int t, rmig_rdb_event *ev)
+{
+    const uint8_t *s;
+    size_t len;
+    int r = rmig__rdb_whole_str(p, c, 0, &s, &len);
+    if (r)
+        return r;
+    if (grow(&p->key, &p->key_cap, len + 1) < 0)
+        return rmig__rdb_fail(p, RMIG_ENOMEM, rmig__rdb_off(p), "out of memory for a key");
+    memcpy(p->key, s, len);
+    p->key[len] = '\0';
+    p->key_len = len;
+    p->key_off = rmig__rdb_off(p);
+    rmig__rdb_take(p, c);
+    p->type = t;
+    p->kind = kind_of(t);
+    p->k_expire = p->expire_ms;
+    p->k_idle = p->idle_s;
+    p->k_freq = p->freq;
+    p->k_meta = p->has_meta;
+    p->expire_ms = p->idle_s = -1;
+    p->freq = -1;
+    p->has_meta = 0;
+    p->val_start = rmig__rdb_off(p);
+    p->raw_active = p->want_raw;
+    p->raw_mark = p->rd;
+    p->raw_sent = 0;
+    p->pc.active = 0;
+    p->mod.in_str = 0;
+    p->raw_check = 0;
+    p->value_done = 0;
+    rmig__rdb_value_begin(p);
+    p->state = S_VALUE;
+    (void)ev;
+    return RMIG_RDB_EV_KEY;
+}
+
+static int step_top(rmig_rdb *p, rmig_rdb_event *ev)
+{
+    cur c = rmig__rdb_cur(p);
+    if (c.p >= c.e)
+        return R_SHORT;
+    int t = *c.p++, r;
+    const uint8_t *b;
+    uint64_t a, x, y;
+
+    switch (t) {
+    case OP_EOF:
+        rmig__rdb_take(p, &c);
+        crc_sync(p);
+        p->eof_end = rmig__rdb_off(p);
+        p->state = S_CRC;
+        return R_AGAIN;
+    case OP_SELECTDB:
+        if ((r = rmig__rdb_len(p, &c, &a)))
+            return r;
+        rmig__rdb_take(p, &c);
+        p->db = a;
+        return RMIG_RDB_EV_DB;
+    case OP_EXPIRETIME:
+        if ((r = rmig__rdb_fixed(p, &c, 4, &b)))
+            return r;
+        rmig__rdb_take(p, &c);
+        p->expire_ms = (int64_t)(int32_t)((uint32_t)b[0] | (uint32_t)b[1] << 8 |
+                                          (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24) * 1000;
+        return R_AGAIN;
+    case OP_EXPIRETIME_MS:
+        if ((r = rmig__rdb_fixed(p, &c, 8, &b)))
+            return r;
+        rmig__rdb_take(p, &c);
+        p->expire_ms = (int64_t)rmig__le64(b);
+        return R_AGAIN;
+    case OP_RESIZEDB:
+        if ((r = rmig__rdb_len(p, &c, &a)) || (r = rmig__rdb_len(p, &c, &x)))
+            return r;
+        rmig__rdb_take(p, &c);
+        ev->u.resize.db_size = a;
+        ev->u.resize.expires_size = x;
+        return RMIG_RDB_EV_RESIZEDB;
+    case OP_AUX:
+        if ((r = rmig__rdb_whole_str(p, &c, 0, &ev->str, &ev->len)) ||
+            (r = rmig__rdb_whole_str(p, &c, 1, &ev->str2, &ev->len2)))
+            return r;
+        rmig__rdb_take(p, &c);
+        return RMIG_RDB_EV_AUX;
+    case OP_FREQ:
+        if ((r = rmig__rdb_fixed(p, &c, 1, &b)))
+            return r;
+        rmig__rdb_take(p, &c);
+        p->freq = b[0];
+        return R_AGAIN;
+    case OP_IDLE:
+        if ((r = rmig__rdb_len(p, &c, &a)))
+            return r;
+        rmig__rdb_take(p, &c);
+        p->idle_s = (int64_t)(a > INT64_MAX ? INT64_MAX : a);
+        return R_AGAIN;
+    case OP_MODULE_AUX: {
+        uint64_t id, whenop, when;
+        if ((r = rmig__rdb_len(p, &c, &id)) || (r = rmig__rdb_len(p, &c, &whenop)))
+            return r;
+        if (whenop != 2)
+            return rmig__rdb_fail(p, RMIG_ECORRUPT, rmig__rdb_off(p),
+                                  "module aux data with when-opcode %llu instead of 2",
+                                  (unsigned long long)whenop);
+        if ((r = rmig__rdb_len(p, &c, &when)))
+            return r;
+        rmig__rdb_take(p, &c);
+        static const char set[] =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        uint64_t n = id >> 10;
+        for (int i = 8; i >= 0; i--, n >>= 6)
+            ev->u.module.name[i] = set[n & 63];
+        ev->u.module.name[9] = '\0';
+        ev->u.module.id = id;
+        ev->u.module.encver = (int)(id & 1023);
+        ev->u.module.when = when;
+        p->mod.ctx = MOD_AUX;
+        p->mod.in_str = 0;
+        p->state = S_MODOPS;
+        return RMIG_RDB_EV_MODULE_AUX;
+    }
+    case OP_FUNCTION_PRE_GA: {
+        const uint8_t *desc;
+        size_t dlen;
+        if ((r = rmig__rdb_whole_str(p, &c, 0, &ev->str2, &ev->len2)) ||
+            (r = rmig__rdb_whole_str(p, &c, 1, &ev->u.func.engine, &ev->u.func.engine_len)) ||
+            (r = rmig__rdb_len(p, &c, &a)))
+            return r;
+        if (a && (r = rmig__rdb_whole_str(p, &c, 2, &desc, &dlen)))
+            return r;
+        if ((r = rmig__rdb_whole_str(p, &c, 2, &ev->str, &ev->len)))
+            return r;
+        rmig__rdb_take(p, &c);
+        ev->u.func.pre_ga = 1;
+        return RMIG_RDB_EV_FUNCTION;
+    }
+    case OP_FUNCTION2:
+        if ((r = rmig__rdb_whole_str(p, &c, 0, &ev->str, &ev->len)))
+            return r;
+        rmig__rdb_take(p, &c);
+        ev->str2 = NULL;
+        ev->len2 = 0;
+        ev->u.func.pre_ga = 0;
+        ev->u.func.engine = NULL;
+        ev->u.func.engine_len = 0;
+        return RMIG_RDB_EV_FUNCTION;
+    case OP_SLOT_INFO:
+        if ((r = rmig__rdb_len(p, &c, &a)) || (r = rmig__rdb_len(p, &c, &x)) ||
+            (r = rmig__rdb_len(p, &c, &y)))
+            return r;
+        rmig__rdb_take(p, &c);
+        ev->u.slot.slot = a;
+        ev->u.slot.size = x;
+        ev->u.slot.expires = y;
+        return RMIG_RDB_EV_SLOT_INFO;
+    case OP_SLOT_IMPORT_OR_KEY_META:
+        if (p->valkey) {
+            /* Valkey 9 SLOT_IMPORT: job name, then n (start, end) slot ranges */
+            if ((r = rmig__rdb_whole_str(p, &c, 0, &ev->str, &ev->len)) ||
+                (r = rmig__rdb_len(p, &c, &a)))
+                return r;
+            if (a > 16384)
+                return rmig__rdb_fail(p, RMIG_ECORRUPT, rmig__rdb_off(p),
+                                      "slot import with %llu ranges (at most 16384)",
+                                      (unsigned long long)a);
+            for (uint64_t i = 0; i < a; i++)
+                if ((r = rmig__rdb_len(p, &c, &x)) || (r = rmig__rdb_len(p, &c, &y)))
+                    return r;
+            rmig__rdb_take(p, &c);
+            ev->u.slot_import.ranges = a;
+            return RMIG_RDB_EV_SLOT_IMPORT;
+        }
+        if (p->version >= 13) {
+            /* Redis 8.6 KEY_META: classes of module metadata for the next key */
+            if ((r = rmig__rdb_len(p, &c, &a)))
+                return r;
+            rmig__rdb_take(p, &c);
+            p->has_meta = 1;
+            if (a == 0)
+                return R_AGAIN;
+            p->mod.ctx = MOD_META;
+            p->mod.classes = a;
+            p->mod.need_spec = 1;
+            p->mod.in_str = 0;
+            p->state = S_MODOPS;
+            return R_AGAIN;
+        }
+        break;
+    case OP_ENT_RAM_LRU:
+    case OP_ENT_SLOT_NUM:
+        if (p->valkey)
+            break;
+        if ((r = rmig__rdb_len(p, &c, &a)))
+            return r;
+        rmig__rdb_take(p, &c);
+        return R_AGAIN;
+    default:
+        if (known_type(p, t))
+            return start_key(p, &c, t, ev);
+        break;
+    }
+    return rmig__rdb_fail(p, RMIG_ECORRUPT, rmig__rdb_off(p),
+                          "unknown type or opcode %d in an RDB %s%d file", t,
+                          p->valkey ? "VALKEY0" : "version ", p->version);
+}
+
+static int step_modops(rmig_rdb *p, rmig_rdb_event *ev)
+{
+    if (p->mod.ctx == MOD_META && p->mod.need_spec) {
+        cur c = rmig__rdb_cur(p);
+        const uint8_t *b;
+        int r = rmig__rdb_fixed(p, &c, 4, &b);
+        if (r)
+            return r;
+        rmig__rdb_take(p, &c);
+        p->mod.need_spec = 0;
+    }
+    int r = rmig__rdb_modops(p, ev);
+    if (r != 1)
+        return r;
+    if (p->mod.ctx == MOD_META && --p->mod.classes) {
+        p->mod.need_spec = 1;
+        return R_AGAIN;
+    }
+    p->state = S_TOP;
+    return R_AGAIN;
+}
+
+static int raw_piece(rmig_rdb *p, rmig_rdb_event *ev, size_t n, int last)
+{
+    ev->role = 0;
+    ev->str = p->buf + p->raw_mark;
+    ev->len = n;
+    ev->u.piece.off = p->raw_sent;
+    ev->u.piece.total = last ? p->raw_sent + n : 0;
+    ev->u.piece.last = last;
+    p->raw_mark += n;
+    p->raw_sent += n;
+    return RMIG_RDB_EV_RAW;
+}
+
+/* Raw pieces go out in exactly raw_inline-sized parts at fixed offsets, and
+ * (when elements are decoded) only right after an element event, so that the
+ * interleaving of RAW and element events does not depend on where the input
+ * was split. Values that produce no element events (raw-only parses, module
+ * values) may flush at any step. */
+static int step_value(rmig_rdb *p, rmig_rdb_event *ev)
+{
+    if (p->raw_active && p->rd - p->raw_mark > p->o.raw_inline &&
+        (p->raw_check || !p->want_elems || p->kind == RMIG_KIND_MODULE))
+        return raw_piece(p, ev, p->o.raw_inline, 0);
+    p->raw_check = 0;
+    int r = p->value_done ? 1 : rmig__rdb_value_step(p, ev);
+    if (r != 1) {
+        p->raw_check = r > 0;
+        return r;
+    }
+    p->value_done = 1;
+    if (p->raw_active && p->rd > p->raw_mark) {
+        size_t n = p->rd - p->raw_mark;
+        return raw_piece(p, ev, n > p->o.raw_inline ? p->o.raw_inline : n, n <= p->o.raw_inline);
+    }
+    ev->u.end.raw_len = rmig__rdb_off(p) - p->val_start;
+    ev->u.end.elements = p->elements;
+    ev->u.end.has_meta = p->k_meta;
+    p->raw_active = 0;
+    p->state = S_TOP;
+    return RMIG_RDB_EV_KEY_END;
+}
+
+static int step_crc(rmig_rdb *p, rmig_rdb_event *ev)
+{
+    if (p->version < 5) {
+        ev->u.eof.checked = -1;
+        ev->u.eof.crc = 0;
+        p->state = S_DONE;
+        return RMIG_RDB_EV_EOF;
+    }
+    cur c = rmig__rdb_cur(p);
+    const uint8_t *b;
+    int r = rmig__rdb_fixed(p, &c, 8, &b);
+    if (r)
+        return r;
+    uint64_t stored = rmig__le64(b);
+    ev->u.eof.crc = stored;
+    if (stored == 0) {
+        ev->u.eof.checked = 0;
+    } else if (!p->crc_on) {
+        ev->u.eof.checked = -2;
+    } else if (stored != p->crc) {
+        return rmig__rdb_fail(p, RMIG_ECRC, p->eof_end,
+                              "CRC64 mismatch: the file says %016llx, its bytes give %016llx",
+                              (unsigned long long)stored, (unsigned long long)p->crc);
+    } else {
+        ev->u.eof.checked = 1;
+    }
+    rmig__rdb_take(p, &c);
+    p->state = S_DONE;
+    return RMIG_RDB_EV_EOF;
+}
+
+static const char *context(const rmig_rdb *p)
+{
+    switch (p->state) {
+    case S_HEADER: return "the header";
+    case S_VALUE: return "a value";
+    case S_MODOPS: return "module data";
+    case S_CRC: return "the CRC64 trailer";
+    default: return "a record (no EOF opcode was found)";
+    }
+}
+
+int rmig_rdb_next(rmig_rdb *p, rmig_rdb_event *ev)
+{
+    if (p->err)
+        return p->err;
+    if (p->state == S_DONE)
+        return RMIG_RDB_NEED_MORE;
+    if (p->need && p->wr - p->rd < p->need && !p->finished)
+        return RMIG_RDB_NEED_MORE;
+    p->need = 0;
+    for (;;) {
+        uint64_t off = rmig__rdb_off(p);
+        int r;
+        switch (p->state) {
+        case S_HEADER: r = step_header(p, ev); break;
+        case S_TOP: r = step_top(p, ev); break;
+        case S_VALUE: r = step_value(p, ev); break;
+        case S_MODOPS: r = step_modops(p, ev); break;
+        case S_CRC: r = step_crc(p, ev); break;
+        default: return RMIG_RDB_NEED_MORE;
+        }
+        if (r > 0) {
+            int in_key = p->state == S_VALUE || r == RMIG_RDB_EV_KEY_END;
+            ev->type = r;
+            ev->offset = r == RMIG_RDB_EV_KEY ? p->key_off : off;
+            ev->version = p->version;
+            ev->db = p->db;
+            ev->key = in_key ? p->key : NULL;
+            ev->key_len = in_key ? p->key_len : 0;
+            ev->rdb_type = in_key ? p->type : -1;
+            ev->kind = in_key ? p->kind : -1;
+            ev->expire_ms = in_key ? p->k_expire : -1;
+            ev->idle_s = in_key ? p->k_idle : -1;
+            ev->freq = in_key ? p->k_freq : -1;
+            return r;
+        }
+        if (r == R_AGAIN)
+            continue;
+        if (r == R_SHORT) {
+            if (p->finished)
+                return rmig__rdb_fail(p, RMIG_ETRUNC, off,
+                                      "the input ends inside %s (%zu bytes left unread)",
+                                      context(p), p->wr - p->rd);
+            return RMIG_RDB_NEED_MORE;
+        }
+        return r;
+    }
+}
+
+const char *rmig_rdb_kind_name(int kind)
+{
+    static const char *names[] = {"string", "list", "set", "zset", "hash", "stream", "module"};
+    return kind >= 0 && kind < RMIG_KIND_COUNT ? names[kind] : "unknown";
+}
+
+const char *rmig_rdb_type_name(int t, int version)
+{
+    static const char *names[] = {
+        "STRING", "LIST", "SET", "ZSET", "HASH", "ZSET_2", "MODULE_PRE_GA", "MODULE_2", "?",
+        "HASH_ZIPMAP", "LIST_ZIPLIST", "SET_INTSET", "ZSET_ZIPLIST", "HASH_ZIPLIST",
+        "LIST_QUICKLIST", "STREAM_LISTPACKS", "HASH_LISTPACK", "ZSET_LISTPACK",
+        "LIST_QUICKLIST_2", "STREAM_LISTPACKS_2", "SET_LISTPACK", "STREAM_LISTPACKS_3",
+        "HASH_METADATA_PRE_GA", "HASH_LISTPACK_EX_PRE_GA", "HASH_METADATA", "HASH_LISTPACK_EX",
+        "STREAM_LISTPACKS_4"};
+    if (t == 22 && version >= 80)
+        return "HASH_2";
+    return t >= 0 && t <= 26 ? names[t] : "?";
+}
