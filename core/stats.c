@@ -252,10 +252,19 @@ void rmig_stats_key(rmig_stats *s, uint64_t db, const uint8_t *key, size_t key_l
 
 /* ---- reports ---- */
 
+/* heaviest first; ties by db and key, so the report does not depend on heap order */
 static int cmp_big(const void *a, const void *b)
 {
     const big *x = a, *y = b;
-    return x->weight < y->weight ? 1 : x->weight > y->weight ? -1 : 0;
+    if (x->weight != y->weight)
+        return x->weight < y->weight ? 1 : -1;
+    if (x->db != y->db)
+        return x->db < y->db ? -1 : 1;
+    size_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
+    int c = memcmp(x->key, y->key, n);
+    if (c)
+        return c;
+    return x->key_len < y->key_len ? -1 : x->key_len > y->key_len;
 }
 
 static int cmp_prefix(const void *a, const void *b)
