@@ -219,7 +219,7 @@ int rmig_inspect_main(int argc, char **argv)
     int rc = 0, version = 0, eof = 0;
     uint64_t keys = 0, fed = 0, raw_bytes = 0;
     rmig_rdb_event e;
-    while (!eof) {
+    while (!eof && !out.err) {
         int r = rmig_rdb_next(p, &e);
         if (r < 0) {
             progress_show(&pr, fed, keys, 1);

@@ -58,6 +58,21 @@ static int ttl_form(int rdb_type)
     return rdb_type >= RMIG_RDB_TYPE_HASH_METADATA_PRE_GA && rdb_type <= RMIG_RDB_TYPE_HASH_LISTPACK_EX;
 }
 
+/* A score stored as text is printed as Redis wrote it, quoted; only a
+ * negative zero is written as "0", as Redis reads it back. */
+static void score_text(rmig_out *o, const uint8_t *s, size_t n)
+{
+    int zero = n > 1 && s[0] == '-';
+    for (size_t i = 1; zero && i < n; i++)
+        zero = s[i] == '0' || s[i] == '.';
+    rmig_out_char(o, '"');
+    if (zero)
+        rmig_out_char(o, '0');
+    else
+        rmig_out_mem(o, s, n);
+    rmig_out_char(o, '"');
+}
+
 void rmig_jw_init(rmig_jw *w, rmig_out *o)
 {
     memset(w, 0, sizeof *w);
@@ -381,7 +396,10 @@ void rmig_jw_event(rmig_jw *w, const rmig_rdb_event *e)
     case RMIG_RDB_EV_STR: on_str(w, e); break;
     case RMIG_RDB_EV_SCORE:
         rmig_out_char(o, ',');
-        rmig_out_json_score(o, e->u.score);
+        if (e->str)
+            score_text(o, e->str, e->len);
+        else
+            rmig_out_json_score(o, e->u.score);
         rmig_out_char(o, ']');
         break;
     case RMIG_RDB_EV_FIELD_TTL:

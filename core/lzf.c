@@ -22,7 +22,11 @@ int rmig_lzf_decompress(const uint8_t *in, size_t in_len, uint8_t *out, size_t o
             size_t n = ctrl + 1;
             if ((size_t)(ie - ip) < n || (size_t)(oe - op) < n)
                 return -1;
-            memcpy(op, ip, n);
+            /* a fixed 32-byte copy is two moves; take it where both buffers have room */
+            if ((size_t)(ie - ip) >= 32 && (size_t)(oe - op) >= 32)
+                memcpy(op, ip, 32);
+            else
+                memcpy(op, ip, n);
             op += n;
             ip += n;
             continue;
@@ -40,8 +44,12 @@ int rmig_lzf_decompress(const uint8_t *in, size_t in_len, uint8_t *out, size_t o
         if (dist > (size_t)(op - out) || (size_t)(oe - op) < n)
             return -1;
         const uint8_t *ref = op - dist;
-        if (dist >= n) {
-            memcpy(op, ref, n);
+        if (dist >= 8 && (size_t)(oe - op) >= n + 8) {
+            /* 8 bytes at a time: each read ends at or before the write, so
+             * overlapping runs repeat correctly; up to 7 bytes past n are
+             * scratch, overwritten by what follows */
+            for (size_t k = 0; k < n; k += 8)
+                memcpy(op + k, ref + k, 8);
             op += n;
         } else {
             while (n--)

@@ -60,7 +60,7 @@ enum rmig_rdb_ev {
     RMIG_RDB_EV_FUNCTION,         /* library code (str); pre-GA: name (str2), u.func */
     RMIG_RDB_EV_KEY,              /* a key begins: db, key, rdb_type, expire_ms, idle_s, freq */
     RMIG_RDB_EV_STR,              /* a string element or a piece of one: role, str, u.piece */
-    RMIG_RDB_EV_SCORE,            /* the zset score of the member just given: u.score */
+    RMIG_RDB_EV_SCORE,            /* the score of the zset member just given: rmig_rdb_score() */
     RMIG_RDB_EV_FIELD_TTL,        /* the expiry (ms) of the hash field just given: u.ttl_ms */
     RMIG_RDB_EV_MODULE,           /* the module of a type-7 value: u.module */
     RMIG_RDB_EV_STREAM_ENTRY,     /* u.entry; STREAM_FIELD / STREAM_VALUE strings follow */
@@ -172,7 +172,7 @@ typedef struct rmig_rdb_event {
             uint64_t off, total; /* this piece's offset in the whole, and its whole length */
             int last;            /* 1 on the piece that completes it */
         } piece;
-        double score;
+        double score;            /* RMIG_RDB_EV_SCORE without text: see rmig_rdb_score */
         int64_t ttl_ms;
         struct {
             char magic[8];       /* "REDIS" or "VALKEY" */
@@ -267,6 +267,13 @@ void rmig_rdb_tail(const rmig_rdb *p, const uint8_t **data, size_t *len);
 
 /* Bytes consumed so far (the offset of the next unread byte). */
 uint64_t rmig_rdb_offset(const rmig_rdb *p);
+
+/* The value of a RMIG_RDB_EV_SCORE. Scores stored as text (in listpacks,
+ * ziplists, and pre-RDB-8 files) come as that text in ev->str/len, verbatim,
+ * so a writer can pass them on as Redis wrote them; the conversion to a
+ * double is done here, when asked. Binary scores have ev->str NULL and the
+ * value in ev->u.score. */
+double rmig_rdb_score(const rmig_rdb_event *ev);
 
 /* Names: "string", "list", … for a kind; "HASH_LISTPACK"… for a type byte. */
 const char *rmig_rdb_kind_name(int kind);

@@ -33,49 +33,99 @@ static int emit(rmig_rdb *p, int ev)
     return p->want_elems ? ev : R_AGAIN;
 }
 
+/* Score text as Redis writes it (%.17g, integers, "inf", "-inf", "nan"):
+ * a cheap check that it can be a number, so corrupt bytes are refused here
+ * while the conversion itself waits until someone asks (rmig_rdb_score). */
+static int score_text_ok(const uint8_t *s, size_t n)
+{
+    static const uint8_t ok[256] = {
+        ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
+        ['8'] = 1, ['9'] = 1, ['+'] = 1, ['-'] = 1, ['.'] = 1, ['e'] = 1, ['E'] = 1, ['i'] = 1,
+        ['n'] = 1, ['f'] = 1, ['a'] = 1, ['t'] = 1, ['y'] = 1, ['I'] = 1, ['N'] = 1, ['F'] = 1,
+        ['A'] = 1, ['T'] = 1, ['Y'] = 1};
+    if (n == 0 || n > 64)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!ok[s[i]])
+            return 0;
+    return 1;
+}
+
 /* Reads a score in the pre-8 ASCII form: a length byte, 253/254/255 for
- * nan/+inf/-inf, else that many characters of a %.17g number. */
-static int legacy_double(rmig_rdb *p, cur *c, double *d)
+ * nan/+inf/-inf, else that many characters of a %.17g number, which are
+ * handed on as text. */
+static int legacy_double(rmig_rdb *p, cur *c, rmig_rdb_event *ev)
 {
     if (c->p >= c->e)
         return R_SHORT;
     unsigned n = *c->p;
     if (n >= 253) {
         c->p++;
-        *d = n == 253 ? NAN : n == 254 ? INFINITY : -INFINITY;
+        ev->str = NULL;
+        ev->len = 0;
+        ev->u.score = n == 253 ? NAN : n == 254 ? INFINITY : -INFINITY;
         return 0;
     }
     if ((size_t)(c->e - c->p) < 1 + (size_t)n) {
         p->need = 1 + n;
         return R_SHORT;
     }
-    char tmp[256];
-    memcpy(tmp, c->p + 1, n);
-    tmp[n] = '\0';
-    char *end;
-    *d = strtod(tmp, &end);
-    if (n == 0 || *end)
-        return rmig__rdb_fail(p, RMIG_ECORRUPT, rmig__rdb_off(p), "score \"%s\" is not a number", tmp);
+    if (!score_text_ok(c->p + 1, n))
+        return rmig__rdb_fail(p, RMIG_ECORRUPT, rmig__rdb_off(p), "a zset score that is not a number");
+    ev->str = c->p + 1;
+    ev->len = n;
     c->p += 1 + n;
     return 0;
 }
 
-static int parse_score(rmig_rdb *p, const rmig_blob_val *v, double *d)
+/* Decimal text to double without strtod when that is exact (Clinger's fast
+ * path): at most 15 significant digits and at most 22 after the point make
+ * both the digits and the power of ten exact doubles, so one correctly
+ * rounded division gives what strtod would. Returns -1 to fall back. */
+static int fast_decimal(const uint8_t *s, size_t n, double *d)
 {
-    if (v->is_int) {
-        *d = (double)v->v;
-        return 0;
+    static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    size_t i = 0;
+    int neg = 0, sig = 0, frac = 0, dot = 0, digits = 0;
+    uint64_t m = 0;
+    if (i < n && (s[i] == '-' || s[i] == '+'))
+        neg = s[i++] == '-';
+    for (; i < n; i++) {
+        if (s[i] >= '0' && s[i] <= '9') {
+            digits++;
+            if (m || s[i] != '0')
+                sig++;
+            if (sig > 15)
+                return -1;
+            m = m * 10 + (uint64_t)(s[i] - '0');
+            frac += dot;
+        } else if (s[i] == '.' && !dot) {
+            dot = 1;
+        } else {
+            return -1;
+        }
     }
-    char tmp[128];
-    if (v->len == 0 || v->len >= sizeof tmp)
-        return rmig__rdb_blob_corrupt(p, "a zset score that is not a number");
-    memcpy(tmp, v->s, v->len);
-    tmp[v->len] = '\0';
-    char *end;
-    *d = strtod(tmp, &end);
-    if (*end)
-        return rmig__rdb_blob_corrupt(p, "a zset score that is not a number");
+    if (!digits || frac > 22)
+        return -1;
+    double x = (double)m / pow10[frac];
+    *d = neg ? -x : x;
     return 0;
+}
+
+double rmig_rdb_score(const rmig_rdb_event *e)
+{
+    if (!e->str)
+        return e->u.score;
+    double d;
+    if (fast_decimal(e->str, e->len, &d) == 0)
+        return d;
+    char tmp[80];
+    size_t n = e->len < sizeof tmp - 1 ? e->len : sizeof tmp - 1;
+    memcpy(tmp, e->str, n);
+    tmp[n] = '\0';
+    return strtod(tmp, NULL);
 }
 
 /* The kind of blob each encoded type holds. */
@@ -156,8 +206,10 @@ static int blob_step(rmig_rdb *p, rmig_rdb_event *ev)
             ev->role = RMIG_RDB_ZMEMBER;
             return RMIG_RDB_EV_STR;
         }
-        if ((r = parse_score(p, &v, &ev->u.score)) < 0)
-            return r;
+        if (!score_text_ok(v.s, v.len))
+            return rmig__rdb_blob_corrupt(p, "a zset score that is not a number");
+        ev->str = v.s;
+        ev->len = v.len;
         return RMIG_RDB_EV_SCORE;
     default: /* hash */
         if (comp == 0) {
@@ -247,21 +299,21 @@ static int step_zset(rmig_rdb *p, rmig_rdb_event *ev)
     }
     /* PH_SCORE */
     cur c = rmig__rdb_cur(p);
-    double d;
     if (p->type == RMIG_RDB_TYPE_ZSET) {
-        if ((r = legacy_double(p, &c, &d)))
+        if ((r = legacy_double(p, &c, ev)))
             return r;
     } else {
         const uint8_t *b;
         if ((r = rmig__rdb_fixed(p, &c, 8, &b)))
             return r;
         uint64_t u = rmig__le64(b);
-        memcpy(&d, &u, 8);
+        memcpy(&ev->u.score, &u, 8);
+        ev->str = NULL;
+        ev->len = 0;
     }
     rmig__rdb_take(p, &c);
     p->n[0]--;
     p->ph = PH_ITEMS;
-    ev->u.score = d;
     return emit(p, RMIG_RDB_EV_SCORE);
 }
 

@@ -152,7 +152,7 @@ static void run(const buf *b, const rmig_rdb_opts *o, size_t chunk, seen *s)
             break;
         case RMIG_RDB_EV_SCORE:
             if (s->nscore < 8)
-                s->score[s->nscore++] = e.u.score;
+                s->score[s->nscore++] = rmig_rdb_score(&e);
             break;
         case RMIG_RDB_EV_SLOT_IMPORT: s->imports++; break;
         case RMIG_RDB_EV_RAW:

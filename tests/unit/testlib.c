@@ -105,9 +105,13 @@ uint64_t rmig_t_digest_event(uint64_t h, const rmig_rdb_event *e)
         h = mix(h, e->str, e->len);
         h = mix(h, &e->u, sizeof e->u.idmp);
         break;
-    case RMIG_RDB_EV_SCORE:
-        h = mix(h, &e->u.score, sizeof e->u.score);
+    case RMIG_RDB_EV_SCORE: {
+        double d = rmig_rdb_score(e);
+        if (e->str)
+            h = mix(h, e->str, e->len);
+        h = mix(h, &d, sizeof d);
         break;
+    }
     case RMIG_RDB_EV_KEY_END:
         h = mixu(h, e->u.end.raw_len);
         h = mixu(h, e->u.end.elements);
