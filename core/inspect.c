@@ -96,15 +96,7 @@ static void raw_event(rawkey *rk, rmig_out *o, const rmig_rdb_event *e)
     } else if (e->type == RMIG_RDB_EV_KEY_END) {
         uint8_t f[RMIG_DUMP_FOOTER];
         rmig_dump_end(&rk->d, e->version, f);
-        rmig_out_printf(o, "{\"db\":%llu,\"key\":", (unsigned long long)e->db);
-        rmig_out_json_bytes(o, e->key, e->key_len);
-        rmig_out_printf(o, ",\"type\":\"%s\",\"rdb_type\":%d", rmig_rdb_kind_name(e->kind), e->rdb_type);
-        if (e->expire_ms >= 0)
-            rmig_out_printf(o, ",\"expire_ms\":%lld", (long long)e->expire_ms);
-        if (e->idle_s >= 0)
-            rmig_out_printf(o, ",\"lru_idle_s\":%lld", (long long)e->idle_s);
-        if (e->freq >= 0)
-            rmig_out_printf(o, ",\"lfu_freq\":%d", e->freq);
+        rmig_jw_key_head(o, e);
         rmig_out_str(o, ",\"payload\":\"");
         rmig_out_mem(o, rk->hex.buf, rk->hex.len);
         for (int i = 0; i < RMIG_DUMP_FOOTER; i++) {

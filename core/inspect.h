@@ -24,6 +24,9 @@ typedef struct rmig_jw {
 void rmig_jw_init(rmig_jw *w, rmig_out *o);
 void rmig_jw_event(rmig_jw *w, const rmig_rdb_event *e);
 void rmig_jw_free(rmig_jw *w);
+/* The fields every per-key line starts with: {"db", "key", "type", "rdb_type", and
+ * "expire_ms", "lru_idle_s", "lfu_freq" when the key has them (no closing brace). */
+void rmig_jw_key_head(rmig_out *o, const rmig_rdb_event *e);
 
 /* The command: argv[0] is "inspect". Returns the exit code. */
 int rmig_inspect_main(int argc, char **argv);

@@ -87,9 +87,8 @@ void rmig_jw_free(rmig_jw *w)
     rmig_out_close(&w->ttl);
 }
 
-static void key_begin(rmig_jw *w, const rmig_rdb_event *e)
+void rmig_jw_key_head(rmig_out *o, const rmig_rdb_event *e)
 {
-    rmig_out *o = w->o;
     rmig_out_printf(o, "{\"db\":%llu,\"key\":", (unsigned long long)e->db);
     rmig_out_json_bytes(o, e->key, e->key_len);
     rmig_out_printf(o, ",\"type\":\"%s\",\"rdb_type\":%d", rmig_rdb_kind_name(e->kind), e->rdb_type);
@@ -99,6 +98,12 @@ static void key_begin(rmig_jw *w, const rmig_rdb_event *e)
         rmig_out_printf(o, ",\"lru_idle_s\":%lld", (long long)e->idle_s);
     if (e->freq >= 0)
         rmig_out_printf(o, ",\"lfu_freq\":%d", e->freq);
+}
+
+static void key_begin(rmig_jw *w, const rmig_rdb_event *e)
+{
+    rmig_out *o = w->o;
+    rmig_jw_key_head(o, e);
     rmig_out_str(o, ",\"value\":");
     w->n = 0;
     w->st = 0;

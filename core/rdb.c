@@ -744,14 +744,8 @@ static int step_top(rmig_rdb *p, rmig_rdb_event *ev)
         if ((r = rmig__rdb_len(p, &c, &when)))
             return r;
         rmig__rdb_take(p, &c);
-        static const char set[] =
-            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-        uint64_t n = id >> 10;
-        for (int i = 8; i >= 0; i--, n >>= 6)
-            ev->u.module.name[i] = set[n & 63];
-        ev->u.module.name[9] = '\0';
+        rmig__rdb_module_name(id, ev->u.module.name, &ev->u.module.encver);
         ev->u.module.id = id;
-        ev->u.module.encver = (int)(id & 1023);
         ev->u.module.when = when;
         p->mod.ctx = MOD_AUX;
         p->mod.in_str = 0;

@@ -132,6 +132,7 @@ int rmig__rdb_blob_corrupt(rmig_rdb *p, const char *what);
 uint64_t rmig__rdb_off(const rmig_rdb *p);
 
 /* rdb_value.c */
+void rmig__rdb_module_name(uint64_t id, char name[10], int *encver);
 int rmig__rdb_value_begin(rmig_rdb *p);
 int rmig__rdb_value_step(rmig_rdb *p, rmig_rdb_event *ev);
 

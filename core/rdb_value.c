@@ -474,7 +474,7 @@ static int step_quicklist(rmig_rdb *p, rmig_rdb_event *ev)
 }
 
 /* Decodes a module type id: nine 6-bit characters above a 10-bit encver. */
-static void module_name(uint64_t id, char name[10], int *encver)
+void rmig__rdb_module_name(uint64_t id, char name[10], int *encver)
 {
     static const char set[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     *encver = (int)(id & 1023);
@@ -496,7 +496,7 @@ static int step_module(rmig_rdb *p, rmig_rdb_event *ev)
             return r;
         char name[10];
         int encver;
-        module_name(id, name, &encver);
+        rmig__rdb_module_name(id, name, &encver);
         if (p->type == RMIG_RDB_TYPE_MODULE_PRE_GA)
             return rmig__rdb_fail(p, RMIG_EUNSUP, rmig__rdb_off(p),
                                   "value of module '%s' is in the pre-release format (type 6) that "
