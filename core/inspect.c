@@ -184,7 +184,10 @@ int rmig_inspect_main(int argc, char **argv)
         return 2;
     }
 
-    ro.flags |= mode == M_RAW || mode == M_COUNT ? RMIG_RDB_RAW : RMIG_RDB_ELEMENTS;
+    /* stats need element counts, not the elements: blobs are walked, strings skipped */
+    ro.flags |= mode == M_RAW || mode == M_COUNT ? RMIG_RDB_RAW
+                : mode == M_JSON             ? RMIG_RDB_ELEMENTS
+                                             : RMIG_RDB_COUNT;
     char err[512];
     rmig_input *in = rmig_input_open(path, err, sizeof err);
     if (!in) {

@@ -57,10 +57,11 @@ rmig_rdb *rmig_rdb_new(const rmig_rdb_opts *opts)
         p->o.piece = p->o.max_record;
     if (!p->o.raw_inline)
         p->o.raw_inline = DEFAULT_RAW_INLINE;
-    if (!(p->o.flags & (RMIG_RDB_RAW | RMIG_RDB_ELEMENTS)))
+    if (!(p->o.flags & (RMIG_RDB_RAW | RMIG_RDB_ELEMENTS | RMIG_RDB_COUNT)))
         p->o.flags |= RMIG_RDB_ELEMENTS;
     p->want_raw = (p->o.flags & RMIG_RDB_RAW) != 0;
     p->want_elems = (p->o.flags & RMIG_RDB_ELEMENTS) != 0;
+    p->want_count = (p->o.flags & RMIG_RDB_COUNT) != 0;
     p->state = S_HEADER;
     p->expire_ms = p->idle_s = -1;
     p->freq = -1;

@@ -136,10 +136,14 @@ enum {
     RMIG_RDB_RAW = 1,      /* deliver RMIG_RDB_EV_RAW */
     RMIG_RDB_ELEMENTS = 2, /* deliver decoded elements */
     RMIG_RDB_NO_CRC = 4,   /* do not verify the CRC64 trailer */
+    RMIG_RDB_COUNT = 8,    /* without ELEMENTS: no element events, but encoded blobs
+                              and stream nodes are still walked (and checked), so
+                              KEY_END counts elements */
 };
 
 typedef struct rmig_rdb_opts {
-    int flags;            /* RMIG_RDB_RAW | RMIG_RDB_ELEMENTS | RMIG_RDB_NO_CRC */
+    int flags;            /* RMIG_RDB_RAW | RMIG_RDB_ELEMENTS | RMIG_RDB_COUNT | RMIG_RDB_NO_CRC;
+                             none of the first three means RMIG_RDB_ELEMENTS */
     size_t max_record;    /* largest key, blob or whole string held (default 512 MiB) */
     size_t piece;         /* strings longer than this may come in pieces (default 256 KiB) */
     size_t raw_inline;    /* raw values up to this size come as one piece (default 1 MiB) */
@@ -225,7 +229,9 @@ typedef struct rmig_rdb_event {
         } idmp;
         struct {
             uint64_t raw_len;    /* bytes of the serialized value (without the type byte) */
-            uint64_t elements;   /* decoded elements (0 without RMIG_RDB_ELEMENTS) */
+            uint64_t elements;   /* elements (list items, set/zset members, hash fields,
+                                    stream entries); exact with RMIG_RDB_ELEMENTS or
+                                    RMIG_RDB_COUNT, else only those outside blobs */
             int has_meta;        /* RDB 13 KEY_META preceded the key (not in the raw bytes) */
         } end;
         struct {

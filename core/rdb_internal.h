@@ -28,7 +28,7 @@ typedef struct cur {
 
 struct rmig_rdb {
     rmig_rdb_opts o;
-    int want_raw, want_elems;
+    int want_raw, want_elems, want_count;
 
     /* input buffer: [rd, wr) unread; [keep, rd) still referenced */
     uint8_t *buf;

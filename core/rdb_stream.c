@@ -204,7 +204,7 @@ int rmig__rdb_stream_step(rmig_rdb *p, rmig_rdb_event *ev)
         return R_AGAIN;
     }
     case SP_NODE_LP:
-        if (!p->want_elems) {
+        if (!p->want_elems && !p->want_count) {
             r = rmig__rdb_str(p, ev, 0, 0);
             if (p->str_done) {
                 p->n[0]--;

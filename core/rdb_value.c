@@ -236,7 +236,7 @@ static int blob_step(rmig_rdb *p, rmig_rdb_event *ev)
 static int blob_phase(rmig_rdb *p, rmig_rdb_event *ev, int kind)
 {
     if (p->ph == PH_BLOB) {
-        if (!p->want_elems) {
+        if (!p->want_elems && !p->want_count) {
             int r = rmig__rdb_str(p, ev, 0, 0);
             if (r < 0 && r != R_AGAIN)
                 return r;
@@ -247,6 +247,20 @@ static int blob_phase(rmig_rdb *p, rmig_rdb_event *ev, int kind)
             return r;
         p->ph = PH_BLOBITER;
         p->bph = 0;
+        if (!p->want_elems) {
+            /* counting: walk the whole blob now, checking its structure */
+            rmig_blob_val v;
+            uint64_t n = 0;
+            while ((r = rmig_blob_next(&p->it, &v)) == 1)
+                n++;
+            if (r < 0)
+                return rmig__rdb_blob_corrupt(p, "an entry that does not fit the blob");
+            if (n % (uint64_t)blob_arity(p->type))
+                return rmig__rdb_blob_corrupt(p, "an odd number of entries");
+            p->elements += n / (uint64_t)blob_arity(p->type);
+            rmig__rdb_blob_done(p);
+            return 1;
+        }
     }
     return blob_step(p, ev);
 }

@@ -168,8 +168,10 @@ void rmig_t_parse(const uint8_t *data, size_t len, const rmig_rdb_opts *opts, si
         }
         out->events++;
         out->digest = rmig_t_digest_event(out->digest, &e);
-        if (r == RMIG_RDB_EV_KEY_END)
+        if (r == RMIG_RDB_EV_KEY_END) {
             out->keys++;
+            out->elements += e.u.end.elements;
+        }
         if (r == RMIG_RDB_EV_EOF) {
             out->rc = 0;
             break;

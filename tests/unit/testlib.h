@@ -40,6 +40,7 @@ uint8_t *rmig_t_read_file(const char *path, size_t *len);
 typedef struct rmig_t_result {
     uint64_t digest;
     uint64_t events, keys;
+    uint64_t elements;   /* the sum of KEY_END element counts */
     int rc;              /* 0 when RMIG_RDB_EV_EOF was reached, else the error code */
     char err[400];
 } rmig_t_result;
