@@ -100,10 +100,12 @@ int rmig_blob_init(rmig_blob_it *it, int kind, const uint8_t *blob, size_t len)
     return -1;
 }
 
-/* Bytes a listpack back-length takes for an entry of n bytes. */
+/* Bytes a listpack back-length takes for an entry of n bytes. The bounds are
+ * Redis' own (lpEncodeBacklen): one less than the powers of 128, exclusive,
+ * so an entry of exactly 16383 bytes has a 3-byte back-length. */
 static size_t lp_backlen_size(size_t n)
 {
-    return n < 128 ? 1 : n < 16384 ? 2 : n < 2097152 ? 3 : n < 268435456 ? 4 : 5;
+    return n <= 127 ? 1 : n < 16383 ? 2 : n < 2097151 ? 3 : n < 268435455 ? 4 : 5;
 }
 
 static int lp_next(rmig_blob_it *it, rmig_blob_val *v)
