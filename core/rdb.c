@@ -85,6 +85,14 @@ int rmig_rdb_errcode(const rmig_rdb *p) { return p->err; }
 uint64_t rmig_rdb_offset(const rmig_rdb *p) { return p->base + p->rd; }
 uint64_t rmig__rdb_off(const rmig_rdb *p) { return p->base + p->rd; }
 
+size_t rmig_rdb_memory(const rmig_rdb *p)
+{
+    size_t n = sizeof *p + p->cap + p->key_cap + p->blobbuf_cap;
+    for (int i = 0; i < 3; i++)
+        n += p->scratch_cap[i];
+    return n;
+}
+
 void rmig_rdb_tail(const rmig_rdb *p, const uint8_t **data, size_t *len)
 {
     *data = p->state == S_DONE ? p->buf + p->rd : NULL;
@@ -666,7 +674,6 @@ static int start_key(rmig_rdb *p, cur *c, int t, rmig_rdb_event *ev)
     p->raw_sent = 0;
     p->pc.active = 0;
     p->mod.in_str = 0;
-    p->raw_check = 0;
     p->value_done = 0;
     rmig__rdb_value_begin(p);
     p->state = S_VALUE;
@@ -873,22 +880,18 @@ static int raw_piece(rmig_rdb *p, rmig_rdb_event *ev, size_t n, int last)
     return RMIG_RDB_EV_RAW;
 }
 
-/* Raw pieces go out in exactly raw_inline-sized parts at fixed offsets, and
- * (when elements are decoded) only right after an element event, so that the
- * interleaving of RAW and element events does not depend on where the input
- * was split. Values that produce no element events (raw-only parses, module
- * values) may flush at any step. */
+/* Raw pieces go out in parts of exactly raw_inline bytes at fixed offsets
+ * (the last one shorter), as soon as that much is pending, so the buffer
+ * never holds more than raw_inline bytes of a value besides the record being
+ * read. Where a RAW event falls among element events can depend on how the
+ * input was split; the pieces themselves do not. */
 static int step_value(rmig_rdb *p, rmig_rdb_event *ev)
 {
-    if (p->raw_active && p->rd - p->raw_mark > p->o.raw_inline &&
-        (p->raw_check || !p->want_elems || p->kind == RMIG_KIND_MODULE))
+    if (p->raw_active && p->rd - p->raw_mark > p->o.raw_inline)
         return raw_piece(p, ev, p->o.raw_inline, 0);
-    p->raw_check = 0;
     int r = p->value_done ? 1 : rmig__rdb_value_step(p, ev);
-    if (r != 1) {
-        p->raw_check = r > 0;
+    if (r != 1)
         return r;
-    }
     p->value_done = 1;
     if (p->raw_active && p->rd > p->raw_mark) {
         size_t n = p->rd - p->raw_mark;

@@ -19,6 +19,9 @@
  *     scores, stream entries, groups, PELs and consumers.
  * Elements arrive one event at a time and large strings arrive in pieces, so a
  * key with millions of elements, or a 1 GB string, is never held whole.
+ * Element events and their pieces do not depend on how the input was split;
+ * raw pieces are cut at fixed offsets too, but where they fall among element
+ * events may.
  *
  * Memory: the buffer holds one record at a time (a key name, one element, one
  * encoded blob such as a listpack, or up to raw_inline bytes of raw value),
@@ -270,6 +273,11 @@ int rmig_rdb_errcode(const rmig_rdb *p);
 /* After RMIG_RDB_EV_EOF: the bytes fed beyond the RDB (an AOF tail, a
  * diskless-sync EOF mark), so the caller can hand them on. */
 void rmig_rdb_tail(const rmig_rdb *p, const uint8_t **data, size_t *len);
+
+/* Bytes the parser holds allocated (buffer, key, scratch). Bounded by a small
+ * multiple of max_record + raw_inline + the largest single feed, whatever
+ * the input. */
+size_t rmig_rdb_memory(const rmig_rdb *p);
 
 /* Bytes consumed so far (the offset of the next unread byte). */
 uint64_t rmig_rdb_offset(const rmig_rdb *p);

@@ -72,7 +72,6 @@ struct rmig_rdb {
 
     /* raw tracking: [raw_mark, rd) not yet delivered; raw_sent already delivered */
     int raw_active;
-    int raw_check;        /* an element event just went out: raw may flush */
     int value_done;       /* the value walk ended; raw and KEY_END remain */
     size_t raw_mark;
     uint64_t raw_sent;

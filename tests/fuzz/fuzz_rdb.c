@@ -20,10 +20,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint64_t rng = size ? data[size - 1] : 0;
     rmig_t_parse(data, size, &o, 0, NULL, &whole);
     rmig_t_parse(data, size, &o, 1 + (size ? data[0] % 97 : 0), &rng, &split);
-    if (whole.rc != split.rc || whole.digest != split.digest || whole.events != split.events) {
+    if (whole.rc != split.rc || whole.digest != split.digest || whole.raw_digest != split.raw_digest ||
+        whole.events != split.events) {
         fprintf(stderr, "fuzz_rdb: whole and split parses differ: rc %d/%d, events %llu/%llu (%s | %s)\n",
                 whole.rc, split.rc, (unsigned long long)whole.events,
                 (unsigned long long)split.events, whole.err, split.err);
+        abort();
+    }
+    /* fed in small pieces, the parser holds a bounded amount whatever the input says:
+     * a few records of max_record (buffer, key, scratch, blob) and raw_inline */
+    size_t bound = 8 * (size_t)o.max_record + 4 * (o.raw_inline + o.piece + 128) + 65536;
+    if (split.max_memory > bound) {
+        fprintf(stderr, "fuzz_rdb: %zu bytes held for a %zu-byte input (bound %zu)\n", split.max_memory,
+                size, bound);
         abort();
     }
     /* every input ends with EOF or an error, never in between */

@@ -444,6 +444,25 @@ int main(void)
           s.raws == 4 && s.raw_len == s.end_raw_len && s.raw_len == big + 5, "raws %d raw %llu end %llu", s.raws,
           (unsigned long long)s.raw_len, (unsigned long long)s.end_raw_len);
 
+    /* a value that yields no element events for a long stretch (50000 empty listpack
+       nodes) still hands its raw bytes on as it goes: memory stays bounded */
+    header(&b, "REDIS0010");
+    byte(&b, 18);
+    str(&b, "empties");
+    len(&b, 50000);
+    for (int i = 0; i < 50000; i++) {
+        byte(&b, 2);
+        len(&b, 7);
+        put(&b, "\x07\x00\x00\x00\x00\x00\xff", 7);
+    }
+    finish(&b, 10);
+    rmig_rdb_opts tight = {RMIG_RDB_RAW | RMIG_RDB_ELEMENTS, 1 << 16, 4096, 4096};
+    rmig_t_result tr;
+    rmig_t_parse(b.p, b.n, &tight, 1000, &rs, &tr);
+    CHECK("50000 empty list nodes (450 KB, no element events) are parsed in bounded memory",
+          tr.rc == 0 && tr.max_memory < (200u << 10), "rc %d, %zu bytes held: %s", tr.rc, tr.max_memory,
+          tr.err);
+
     /* DUMP footer: a known payload of Redis 7.0 ("DUMP k" after SET k bar) */
     rmig_dump d;
     uint8_t f[RMIG_DUMP_FOOTER];

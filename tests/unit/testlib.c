@@ -131,7 +131,7 @@ void rmig_t_parse(const uint8_t *data, size_t len, const rmig_rdb_opts *opts, si
                   uint64_t *rng, rmig_t_result *out)
 {
     memset(out, 0, sizeof *out);
-    out->digest = 1469598103934665603ULL;
+    out->digest = out->raw_digest = 1469598103934665603ULL;
     out->rc = 1; /* stays 1 if the parser stops with neither EOF nor an error: a bug */
     rmig_rdb *p = rmig_rdb_new(opts);
     size_t pos = 0;
@@ -140,6 +140,8 @@ void rmig_t_parse(const uint8_t *data, size_t len, const rmig_rdb_opts *opts, si
     for (;;) {
         memset(&e, 0, sizeof e);
         int r = rmig_rdb_next(p, &e);
+        if (rmig_rdb_memory(p) > out->max_memory)
+            out->max_memory = rmig_rdb_memory(p);
         if (r < 0) {
             out->rc = r;
             snprintf(out->err, sizeof out->err, "%s", rmig_rdb_error(p));
@@ -167,7 +169,10 @@ void rmig_t_parse(const uint8_t *data, size_t len, const rmig_rdb_opts *opts, si
             continue;
         }
         out->events++;
-        out->digest = rmig_t_digest_event(out->digest, &e);
+        if (r == RMIG_RDB_EV_RAW)
+            out->raw_digest = rmig_t_digest_event(out->raw_digest, &e);
+        else
+            out->digest = rmig_t_digest_event(out->digest, &e);
         if (r == RMIG_RDB_EV_KEY_END) {
             out->keys++;
             out->elements += e.u.end.elements;

@@ -38,10 +38,12 @@ uint8_t *rmig_t_read_file(const char *path, size_t *len);
 /* What a parse produced: a digest of every event (bytes and fields that do
  * not depend on how the input was split), the count of keys, and the result. */
 typedef struct rmig_t_result {
-    uint64_t digest;
+    uint64_t digest;     /* every event but RAW, in order */
+    uint64_t raw_digest; /* RAW events, in order among themselves */
     uint64_t events, keys;
     uint64_t elements;   /* the sum of KEY_END element counts */
     int rc;              /* 0 when RMIG_RDB_EV_EOF was reached, else the error code */
+    size_t max_memory;   /* the most rmig_rdb_memory said during the parse */
     char err[400];
 } rmig_t_result;
 
