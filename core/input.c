@@ -45,7 +45,7 @@ rmig_input *rmig_input_open(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    snprintf(in->path, sizeof in->path, "%s", strcmp(path, "-") ? path : "standard input");
+    snprintf(in->path, sizeof in->path, "%s", strcmp(path, "-") ? path : "stdin");
     if (!strcmp(path, "-")) {
         in->fd = 0;
     } else {
@@ -124,10 +124,12 @@ static ssize_t lz4_read(rmig_input *in, uint8_t *buf, size_t cap, char *err, siz
         in->src_pos += src_n;
         in->src_off += src_n;
         out += dst_n;
-        in->frame_done = hint == 0;
+        /* a call that moved nothing (at the end of input) says nothing about the frame */
+        if (src_n || dst_n)
+            in->frame_done = hint == 0;
         if (in->src_eof && src_n == 0 && dst_n == 0) {
             if (!in->frame_done) {
-                snprintf(err, errlen, "%s: the LZ4 frame is truncated (compressed size %llu)",
+                snprintf(err, errlen, "%s: the LZ4 frame ends early, at compressed offset %llu",
                          in->path, (unsigned long long)in->src_off);
                 return -1;
             }

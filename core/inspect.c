@@ -185,9 +185,12 @@ int rmig_inspect_main(int argc, char **argv)
     }
 
     /* stats need element counts, not the elements: blobs are walked, strings skipped */
-    ro.flags |= mode == M_RAW || mode == M_COUNT ? RMIG_RDB_RAW
-                : mode == M_JSON             ? RMIG_RDB_ELEMENTS
-                                             : RMIG_RDB_COUNT;
+    /* --raw also walks encoded blobs (RMIG_RDB_COUNT), so a corrupt one is refused
+     * rather than handed on as a payload; --count only walks the file's structure */
+    ro.flags |= mode == M_RAW     ? RMIG_RDB_RAW | RMIG_RDB_COUNT
+                : mode == M_COUNT ? RMIG_RDB_RAW
+                : mode == M_JSON  ? RMIG_RDB_ELEMENTS
+                                  : RMIG_RDB_COUNT;
     char err[512];
     rmig_input *in = rmig_input_open(path, err, sizeof err);
     if (!in) {

@@ -1,0 +1,351 @@
+"""Shared helpers for rmig's integration tests (Python 3 standard library only).
+
+- Reporter: one "ok - ..." / "not ok - ...: details" line per check, then
+  "N passed, N failed"; the exit code is 0 only when nothing failed.
+- Server: a redis-server on a free loopback port with its own directory,
+  started with --save '' --appendonly no, always stopped (SHUTDOWN NOSAVE,
+  then SIGKILL) by stop(), by a `with` block, or at interpreter exit.
+- Conn: a tiny RESP2 client with pipelining; error replies come back as
+  RedisError values inside pipelines and are raised by call().
+- run_rmig(): runs the binary under test with a timeout.
+"""
+import atexit
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+SKIP = 77
+
+
+def require_redis_server():
+    """Exits with 77 (skipped) when redis-server is not installed."""
+    exe = shutil.which('redis-server')
+    if not exe:
+        print('redis-server is not installed: skipped')
+        sys.exit(SKIP)
+    return exe
+
+
+def install_signal_handlers():
+    """SIGTERM/SIGINT/SIGHUP end the run through SystemExit, so finally
+    blocks and atexit handlers stop the servers (ctest kills on timeout)."""
+    def handler(signum, _frame):
+        raise SystemExit(128 + signum)
+    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(s, handler)
+
+
+class Reporter:
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+
+    def check(self, cond, sentence, details=''):
+        if cond:
+            self.passed += 1
+            print('ok - %s' % sentence, flush=True)
+        else:
+            self.failed += 1
+            d = str(details)
+            if len(d) > 1500:
+                d = d[:1500] + '... (%d more characters)' % (len(d) - 1500)
+            print('not ok - %s: %s' % (sentence, d or 'failed'), flush=True)
+        return bool(cond)
+
+    def ok(self, sentence):
+        return self.check(True, sentence)
+
+    def fail(self, sentence, details):
+        return self.check(False, sentence, details)
+
+    def finish(self):
+        print('%d passed, %d failed' % (self.passed, self.failed), flush=True)
+        return 0 if self.failed == 0 else 1
+
+
+class RedisError(Exception):
+    pass
+
+
+def _enc(a):
+    if isinstance(a, bytes):
+        return a
+    if isinstance(a, (bytearray, memoryview)):
+        return bytes(a)
+    if isinstance(a, float):
+        return repr(a).encode()
+    return str(a).encode()
+
+
+class Conn:
+    """A blocking RESP2 connection. call() raises RedisError on an error
+    reply; pipeline() returns every reply, errors as RedisError values."""
+
+    def __init__(self, port, host='127.0.0.1', timeout=60):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = bytearray()
+        self.pos = 0
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    @staticmethod
+    def encode(args):
+        out = [b'*%d\r\n' % len(args)]
+        for a in args:
+            b = _enc(a)
+            out.append(b'$%d\r\n' % len(b))
+            out.append(b)
+            out.append(b'\r\n')
+        return b''.join(out)
+
+    def _fill(self):
+        chunk = self.sock.recv(1 << 20)
+        if not chunk:
+            raise ConnectionError('the server closed the connection')
+        if self.pos > (1 << 20):
+            del self.buf[:self.pos]
+            self.pos = 0
+        self.buf += chunk
+
+    def _line(self):
+        while True:
+            i = self.buf.find(b'\r\n', self.pos)
+            if i >= 0:
+                line = bytes(self.buf[self.pos:i])
+                self.pos = i + 2
+                return line
+            self._fill()
+
+    def _exact(self, n):
+        while len(self.buf) - self.pos < n + 2:
+            self._fill()
+        data = bytes(self.buf[self.pos:self.pos + n])
+        self.pos += n + 2
+        return data
+
+    def read_reply(self):
+        line = self._line()
+        t, rest = line[:1], line[1:]
+        if t == b'+':
+            return rest.decode('utf-8', 'replace')
+        if t == b'-':
+            return RedisError(rest.decode('utf-8', 'replace'))
+        if t == b':':
+            return int(rest)
+        if t == b'$':
+            n = int(rest)
+            return None if n < 0 else self._exact(n)
+        if t == b'*':
+            n = int(rest)
+            return None if n < 0 else [self.read_reply() for _ in range(n)]
+        raise ConnectionError('unexpected RESP reply %r' % line[:80])
+
+    def pipeline(self, cmds, window=2000):
+        replies = []
+        for i in range(0, len(cmds), window):
+            part = cmds[i:i + window]
+            self.sock.sendall(b''.join(self.encode(c) for c in part))
+            replies.extend(self.read_reply() for _ in part)
+        return replies
+
+    def call(self, *args):
+        self.sock.sendall(self.encode(args))
+        r = self.read_reply()
+        if isinstance(r, RedisError):
+            raise r
+        return r
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+_live_servers = []
+
+
+def stop_all_servers():
+    """Stops every server this process started and has not stopped yet."""
+    for s in list(_live_servers):
+        s.stop()
+
+
+atexit.register(stop_all_servers)
+
+
+class Server:
+    """A redis-server of its own. `config` is a list of extra "--name value"
+    arguments; `dbfilename` names the RDB file inside `dir` (loaded at start
+    when it exists)."""
+
+    def __init__(self, dir, config=(), dbfilename='dump.rdb', name='redis'):
+        self.dir = dir
+        self.config = list(config)
+        self.dbfilename = dbfilename
+        self.name = name
+        self.proc = None
+        self.port = None
+        self.log = os.path.join(dir, '%s.log' % name)
+
+    def start(self, attempts=5):
+        os.makedirs(self.dir, exist_ok=True)
+        last = ''
+        for _ in range(attempts):
+            port = free_port()
+            args = ['redis-server', '--port', str(port), '--bind', '127.0.0.1',
+                    '--save', '', '--appendonly', 'no', '--dir', self.dir,
+                    '--dbfilename', self.dbfilename, '--daemonize', 'no',
+                    '--logfile', self.log, '--enable-debug-command', 'yes'] + self.config
+            self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            self.port = port
+            _live_servers.append(self)
+            deadline = time.time() + 20
+            while time.time() < deadline:
+                if self.proc.poll() is not None:
+                    break
+                try:
+                    c = Conn(port, timeout=5)
+                    try:
+                        if c.call('PING') == 'PONG':
+                            return self
+                    except RedisError as e:
+                        # still loading the RDB file
+                        if 'LOADING' not in str(e):
+                            raise
+                    finally:
+                        c.close()
+                except (ConnectionError, OSError):
+                    pass
+                time.sleep(0.01)
+            last = self._tail_log()
+            self.stop()
+            if 'Address already in use' not in last:
+                break
+        raise RuntimeError('redis-server %s did not start: %s' % (self.name, last))
+
+    def started_or_none(self):
+        """start(), or None when the server refuses to come up (for example
+        because it cannot load the RDB file it was given)."""
+        try:
+            return self.start(attempts=2)
+        except RuntimeError:
+            return None
+
+    def _tail_log(self):
+        try:
+            with open(self.log, errors='replace') as f:
+                return ' | '.join(f.read().strip().splitlines()[-4:])
+        except OSError:
+            err = b''
+            if self.proc and self.proc.stderr:
+                try:
+                    err = self.proc.stderr.read() or b''
+                except OSError:
+                    pass
+            return err.decode('utf-8', 'replace')[-400:]
+
+    def conn(self):
+        return Conn(self.port)
+
+    def stop(self):
+        p = self.proc
+        if p is None:
+            return
+        self.proc = None
+        if self in _live_servers:
+            _live_servers.remove(self)
+        if p.poll() is None:
+            try:
+                c = Conn(self.port, timeout=2)
+                try:
+                    c.sock.sendall(Conn.encode(['SHUTDOWN', 'NOSAVE']))
+                    c.sock.recv(100)
+                except OSError:
+                    pass
+                finally:
+                    c.close()
+            except OSError:
+                pass
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        if p.stderr:
+            p.stderr.close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def run_rmig(rmig, args, stdin=None, input=None, timeout=120):
+    """Runs rmig; returns (exit code, stdout bytes, stderr text)."""
+    p = subprocess.run([rmig] + list(args), stdin=stdin, input=input,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr.decode('utf-8', 'replace')
+
+
+def json_lines(out):
+    return [json.loads(l) for l in out.decode('utf-8').splitlines() if l.strip()]
+
+
+def jbytes(v):
+    """A string as rmig's JSON writes it ("text" or {"hex": "..."}) as bytes."""
+    if isinstance(v, dict) and 'hex' in v:
+        return bytes.fromhex(v['hex'])
+    if isinstance(v, str):
+        return v.encode('utf-8')
+    raise TypeError('not a JSON string value: %r' % (v,))
+
+
+def make_tmpdir(prefix):
+    d = tempfile.mkdtemp(prefix=prefix)
+
+    def cleanup():
+        stop_all_servers()
+        shutil.rmtree(d, True)
+    atexit.register(cleanup)
+    return d
+
+
+def corpus_dir():
+    d = os.environ.get('RMIG_CORPUS')
+    if d and os.path.isdir(os.path.join(d, 'rdb')):
+        return d
+    return None
+
+
+def corpus_index(corpus):
+    """index.tsv as a list of dicts (file, dir, rdb_version, expect, note...)."""
+    rows = []
+    with open(os.path.join(corpus, 'index.tsv'), encoding='utf-8') as f:
+        header = f.readline().rstrip('\n').split('\t')
+        for line in f:
+            cols = line.rstrip('\n').split('\t')
+            rows.append(dict(zip(header, cols)))
+    return rows
+
+
+def short(b, n=60):
+    """A short printable form of a key (bytes) or a text (str) for messages."""
+    if isinstance(b, str):
+        return b[:n] + ('...' if len(b) > n else '')
+    return repr(b[:n]) + ('...' if len(b) > n else '')
