@@ -188,7 +188,7 @@ int rmig_inspect_main(int argc, char **argv)
     /* --raw also walks encoded blobs (RMIG_RDB_COUNT), so a corrupt one is refused
      * rather than handed on as a payload; --count only walks the file's structure */
     ro.flags |= mode == M_RAW     ? RMIG_RDB_RAW | RMIG_RDB_COUNT
-                : mode == M_COUNT ? RMIG_RDB_RAW
+                : mode == M_COUNT ? RMIG_RDB_KEYS
                 : mode == M_JSON  ? RMIG_RDB_ELEMENTS
                                   : RMIG_RDB_COUNT;
     char err[512];

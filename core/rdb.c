@@ -57,7 +57,7 @@ rmig_rdb *rmig_rdb_new(const rmig_rdb_opts *opts)
         p->o.piece = p->o.max_record;
     if (!p->o.raw_inline)
         p->o.raw_inline = DEFAULT_RAW_INLINE;
-    if (!(p->o.flags & (RMIG_RDB_RAW | RMIG_RDB_ELEMENTS | RMIG_RDB_COUNT)))
+    if (!(p->o.flags & (RMIG_RDB_RAW | RMIG_RDB_ELEMENTS | RMIG_RDB_COUNT | RMIG_RDB_KEYS)))
         p->o.flags |= RMIG_RDB_ELEMENTS;
     p->want_raw = (p->o.flags & RMIG_RDB_RAW) != 0;
     p->want_elems = (p->o.flags & RMIG_RDB_ELEMENTS) != 0;

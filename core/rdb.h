@@ -142,11 +142,14 @@ enum {
     RMIG_RDB_COUNT = 8,    /* without ELEMENTS: no element events, but encoded blobs
                               and stream nodes are still walked (and checked), so
                               KEY_END counts elements */
+    RMIG_RDB_KEYS = 16,    /* alone: keys only (KEY and KEY_END); values are walked
+                              by their structure and skipped */
 };
 
 typedef struct rmig_rdb_opts {
-    int flags;            /* RMIG_RDB_RAW | RMIG_RDB_ELEMENTS | RMIG_RDB_COUNT | RMIG_RDB_NO_CRC;
-                             none of the first three means RMIG_RDB_ELEMENTS */
+    int flags;            /* RMIG_RDB_RAW | RMIG_RDB_ELEMENTS | RMIG_RDB_COUNT | RMIG_RDB_KEYS,
+                             and RMIG_RDB_NO_CRC; none of the first four means
+                             RMIG_RDB_ELEMENTS */
     size_t max_record;    /* largest key, blob or whole string held (default 512 MiB) */
     size_t piece;         /* strings longer than this may come in pieces (default 256 KiB) */
     size_t raw_inline;    /* raw values up to this size come as one piece (default 1 MiB) */

@@ -20,10 +20,10 @@ static void check_file(const char *path, const char *name)
         return;
     files++;
     static const int levels[] = {RMIG_RDB_RAW, RMIG_RDB_ELEMENTS, RMIG_RDB_RAW | RMIG_RDB_ELEMENTS,
-                                 RMIG_RDB_COUNT};
-    uint64_t keys[4] = {0, 0, 0, 0}, elements[4] = {0, 0, 0, 0};
-    int rcs[4] = {0, 0, 0, 0};
-    for (int l = 0; l < 4; l++) {
+                                 RMIG_RDB_COUNT, RMIG_RDB_KEYS};
+    uint64_t keys[5] = {0}, elements[5] = {0};
+    int rcs[5] = {0};
+    for (int l = 0; l < 5; l++) {
         /* small pieces and raw parts, so that the piecewise paths run on real data */
         rmig_rdb_opts o = {levels[l], 0, 100, 300};
         rmig_t_result whole, other;
@@ -55,7 +55,8 @@ static void check_file(const char *path, const char *name)
     char what[600];
     /* (a corrupt blob is only seen when decoding, so compare valid files) */
     snprintf(what, sizeof what, "%s: raw-only and decoded parses see the same keys", name);
-    CHECK(what, rcs[0] || rcs[1] || rcs[2] || (keys[0] == keys[1] && keys[1] == keys[2] && keys[2] == keys[3]), "%llu/%llu/%llu", (unsigned long long)keys[0],
+    CHECK(what, rcs[0] || rcs[1] || rcs[2] || rcs[4] || (keys[0] == keys[1] && keys[1] == keys[2] && keys[2] == keys[3] &&
+                                            keys[3] == keys[4]), "%llu/%llu/%llu", (unsigned long long)keys[0],
           (unsigned long long)keys[1], (unsigned long long)keys[2]);
     snprintf(what, sizeof what, "%s: counting finds as many elements as decoding", name);
     CHECK(what, rcs[1] || (rcs[3] == 0 && elements[1] == elements[3]), "%llu / %llu (rc %d)",
