@@ -168,11 +168,12 @@ void rmig_t_parse(const uint8_t *data, size_t len, const rmig_rdb_opts *opts, si
             }
             continue;
         }
-        out->events++;
-        if (r == RMIG_RDB_EV_RAW)
+        if (r == RMIG_RDB_EV_RAW) {
             out->raw_digest = rmig_t_digest_event(out->raw_digest, &e);
-        else
+        } else {
+            out->events++;
             out->digest = rmig_t_digest_event(out->digest, &e);
+        }
         if (r == RMIG_RDB_EV_KEY_END) {
             out->keys++;
             out->elements += e.u.end.elements;

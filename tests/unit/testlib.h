@@ -39,8 +39,9 @@ uint8_t *rmig_t_read_file(const char *path, size_t *len);
  * not depend on how the input was split), the count of keys, and the result. */
 typedef struct rmig_t_result {
     uint64_t digest;     /* every event but RAW, in order */
-    uint64_t raw_digest; /* RAW events, in order among themselves */
-    uint64_t events, keys;
+    uint64_t raw_digest; /* RAW events, in order among themselves (on an error, how many
+                            pieces went out before it may depend on the split) */
+    uint64_t events, keys; /* events: all but RAW */
     uint64_t elements;   /* the sum of KEY_END element counts */
     int rc;              /* 0 when RMIG_RDB_EV_EOF was reached, else the error code */
     size_t max_memory;   /* the most rmig_rdb_memory said during the parse */
