@@ -796,7 +796,8 @@ static int step_top(rmig_rdb *p, rmig_rdb_event *ev)
         return RMIG_RDB_EV_SLOT_INFO;
     case OP_SLOT_IMPORT_OR_KEY_META:
         if (p->valkey) {
-            /* Valkey 9 SLOT_IMPORT: job name, then n (start, end) slot ranges */
+            /* Valkey 9 SLOT_IMPORT: job name, then n (start, end) slot ranges, read
+             * one range per step (S_SLOT_IMPORT) so the record is never re-read whole */
             if ((r = rmig__rdb_whole_str(p, &c, 0, &ev->str, &ev->len)) ||
                 (r = rmig__rdb_len(p, &c, &a)))
                 return r;
@@ -804,11 +805,10 @@ static int step_top(rmig_rdb *p, rmig_rdb_event *ev)
                 return rmig__rdb_fail(p, RMIG_ECORRUPT, rmig__rdb_off(p),
                                       "slot import with %llu ranges (at most 16384)",
                                       (unsigned long long)a);
-            for (uint64_t i = 0; i < a; i++)
-                if ((r = rmig__rdb_len(p, &c, &x)) || (r = rmig__rdb_len(p, &c, &y)))
-                    return r;
             rmig__rdb_take(p, &c);
             ev->u.slot_import.ranges = a;
+            p->slot_ranges = a;
+            p->state = a ? S_SLOT_IMPORT : S_TOP;
             return RMIG_RDB_EV_SLOT_IMPORT;
         }
         if (p->version >= 13) {
@@ -864,6 +864,22 @@ static int step_modops(rmig_rdb *p, rmig_rdb_event *ev)
         return R_AGAIN;
     }
     p->state = S_TOP;
+    return R_AGAIN;
+}
+
+static int step_slot_import(rmig_rdb *p)
+{
+    cur c = rmig__rdb_cur(p);
+    uint64_t start, end;
+    int r;
+    if ((r = rmig__rdb_len(p, &c, &start)) || (r = rmig__rdb_len(p, &c, &end)))
+        return r;
+    if (start > end || end > 16383)
+        return rmig__rdb_fail(p, RMIG_ECORRUPT, rmig__rdb_off(p), "slot import range %llu-%llu is not within 0-16383",
+                              (unsigned long long)start, (unsigned long long)end);
+    rmig__rdb_take(p, &c);
+    if (--p->slot_ranges == 0)
+        p->state = S_TOP;
     return R_AGAIN;
 }
 
@@ -942,6 +958,7 @@ static const char *context(const rmig_rdb *p)
     case S_HEADER: return "the header";
     case S_VALUE: return "a value";
     case S_MODOPS: return "module data";
+    case S_SLOT_IMPORT: return "a slot import record";
     case S_CRC: return "the CRC64 trailer";
     default: return "a record (no EOF opcode was found)";
     }
@@ -964,6 +981,7 @@ int rmig_rdb_next(rmig_rdb *p, rmig_rdb_event *ev)
         case S_TOP: r = step_top(p, ev); break;
         case S_VALUE: r = step_value(p, ev); break;
         case S_MODOPS: r = step_modops(p, ev); break;
+        case S_SLOT_IMPORT: r = step_slot_import(p); break;
         case S_CRC: r = step_crc(p, ev); break;
         default: return RMIG_RDB_NEED_MORE;
         }

@@ -7,8 +7,8 @@
  * reported as truncated. The same events come out whether the input arrives
  * whole, byte by byte or in random pieces.
  *
- * It reads RDB versions 1 to 13 ("REDIS0001".."REDIS0013") and Valkey's
- * "VALKEY080".."VALKEY081" (see shared/docs/RDB-FORMAT.md), every opcode and
+ * It reads RDB versions 1 to 13 ("REDIS0001".."REDIS0013") and Valkey 9's
+ * "VALKEY080" (see shared/docs/RDB-FORMAT.md), every opcode and
  * every object type 0..26 plus Valkey's HASH_2. For each key it gives, as the
  * caller asks:
  *   - the raw serialized value (RMIG_RDB_RAW): the value's bytes exactly as in

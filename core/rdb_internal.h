@@ -42,6 +42,7 @@ struct rmig_rdb {
 
     int version;
     int valkey;
+    uint64_t slot_ranges; /* S_SLOT_IMPORT: ranges left */
     int state;
     uint64_t db;
 

@@ -13,6 +13,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Phases shared by the types. */
 enum {
@@ -33,22 +34,40 @@ static int emit(rmig_rdb *p, int ev)
     return p->want_elems ? ev : R_AGAIN;
 }
 
-/* Score text as Redis writes it (%.17g, integers, "inf", "-inf", "nan"):
- * a cheap check that it can be a number, so corrupt bytes are refused here
+/* Score text as Redis writes it (%.17g, integers, "inf", "-inf"): checked
+ * against the grammar of a decimal number, so corrupt bytes are refused here
  * while the conversion itself waits until someone asks (rmig_rdb_score). */
 static int score_text_ok(const uint8_t *s, size_t n)
 {
-    static const uint8_t ok[256] = {
-        ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
-        ['8'] = 1, ['9'] = 1, ['+'] = 1, ['-'] = 1, ['.'] = 1, ['e'] = 1, ['E'] = 1, ['i'] = 1,
-        ['n'] = 1, ['f'] = 1, ['a'] = 1, ['t'] = 1, ['y'] = 1, ['I'] = 1, ['N'] = 1, ['F'] = 1,
-        ['A'] = 1, ['T'] = 1, ['Y'] = 1};
+    size_t i = 0, digits = 0;
     if (n == 0 || n > 64)
         return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!ok[s[i]])
+    if (s[0] == '+' || s[0] == '-')
+        i++;
+    static const char *words[] = {"inf", "infinity", "nan"};
+    for (int w = 0; w < 3; w++) {
+        size_t k = strlen(words[w]);
+        if (n - i == k && !strncasecmp((const char *)s + i, words[w], k))
+            return 1;
+    }
+    for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+        digits++;
+    if (i < n && s[i] == '.')
+        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+            digits++;
+    if (!digits)
+        return 0;
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        size_t exp = 0;
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+            exp++;
+        if (!exp)
             return 0;
-    return 1;
+    }
+    return i == n;
 }
 
 /* Reads a score in the pre-8 ASCII form: a length byte, 253/254/255 for

@@ -1,9 +1,9 @@
 /* fuzz_rdb.c - libFuzzer target for the RDB parser.
  *
- * Each input is parsed twice, whole and in pieces whose sizes come from the
- * input itself, with both raw values and decoded elements asked for and a
+ * Each input is parsed three times: whole, in pieces whose sizes come from the
+ * input itself, and with pieces fed after every event as well, with both raw values and decoded elements asked for and a
  * small record limit so the limit paths run too. Beyond "no crash, no hang,
- * no sanitizer report", the two parses must agree event for event: the
+ * no sanitizer report", the parses must agree event for event: the
  * parser promises the same events however the bytes arrive. */
 #include "rdb.h"
 #include "testlib.h"
@@ -16,10 +16,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     rmig_rdb_opts o = {RMIG_RDB_RAW | RMIG_RDB_ELEMENTS, 1 << 16, 64, 256};
-    rmig_t_result whole, split;
+    rmig_t_result whole, split, eager;
     uint64_t rng = size ? data[size - 1] : 0;
     rmig_t_parse(data, size, &o, 0, NULL, &whole);
     rmig_t_parse(data, size, &o, 1 + (size ? data[0] % 97 : 0), &rng, &split);
+    /* fed after every event too, as a socket reader would: the buffer moves under blobs */
+    rmig_t_parse(data, size, &o, RMIG_T_EAGER | 16, &rng, &eager);
+    if (eager.rc != whole.rc || eager.digest != whole.digest || eager.events != whole.events) {
+        fprintf(stderr, "fuzz_rdb: whole and eagerly fed parses differ: rc %d/%d (%s | %s)\n", whole.rc,
+                eager.rc, whole.err, eager.err);
+        abort();
+    }
     if (whole.rc != split.rc || whole.digest != split.digest || whole.events != split.events ||
         (whole.rc == 0 && whole.raw_digest != split.raw_digest)) {
         fprintf(stderr, "fuzz_rdb: whole and split parses differ: rc %d/%d, events %llu/%llu (%s | %s)\n",

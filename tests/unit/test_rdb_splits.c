@@ -33,13 +33,14 @@ static void check_file(const char *path, const char *name)
         elements[l] = whole.elements;
         rcs[l] = whole.rc;
         char what[600];
-        size_t splits[] = {1, 7, 4096};
-        for (int s = 0; s < 3; s++) {
+        size_t splits[] = {1, 7, 4096, RMIG_T_EAGER | 64};
+        for (int s = 0; s < 4; s++) {
             if (splits[s] == 1 && len > (1 << 20))
                 continue; /* byte by byte on the multi-megabyte files is slow under ASan */
             rmig_t_parse(d, len, &o, splits[s], &rng, &other);
-            snprintf(what, sizeof what, "%s, level %d, pieces of up to %zu bytes: same events as whole",
-                     name, levels[l], splits[s]);
+            snprintf(what, sizeof what, "%s, level %d, pieces of up to %zu bytes%s: same events as whole",
+                     name, levels[l], splits[s] & ~RMIG_T_EAGER,
+                     splits[s] & RMIG_T_EAGER ? ", fed after every event" : "");
             CHECK(what,
                   other.rc == whole.rc && other.digest == whole.digest &&
                       (whole.rc || other.raw_digest == whole.raw_digest) && other.events == whole.events && !strcmp(other.err, whole.err),

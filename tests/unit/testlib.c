@@ -127,6 +127,19 @@ uint64_t rmig_t_digest_event(uint64_t h, const rmig_rdb_event *e)
     return h;
 }
 
+static size_t piece_len(size_t left, size_t split, uint64_t *rng)
+{
+    size_t n = left;
+    if (split == 1) {
+        n = 1;
+    } else if (split > 1) {
+        size_t m = 1 + (size_t)(rmig_t_rand(rng) % split);
+        if (m < n)
+            n = m;
+    }
+    return n;
+}
+
 void rmig_t_parse(const uint8_t *data, size_t len, const rmig_rdb_opts *opts, size_t split,
                   uint64_t *rng, rmig_t_result *out)
 {
@@ -135,7 +148,8 @@ void rmig_t_parse(const uint8_t *data, size_t len, const rmig_rdb_opts *opts, si
     out->rc = 1; /* stays 1 if the parser stops with neither EOF nor an error: a bug */
     rmig_rdb *p = rmig_rdb_new(opts);
     size_t pos = 0;
-    int finished = 0;
+    int finished = 0, eager = (split & RMIG_T_EAGER) != 0;
+    split &= ~RMIG_T_EAGER;
     rmig_rdb_event e;
     for (;;) {
         memset(&e, 0, sizeof e);
@@ -147,39 +161,38 @@ void rmig_t_parse(const uint8_t *data, size_t len, const rmig_rdb_opts *opts, si
             snprintf(out->err, sizeof out->err, "%s", rmig_rdb_error(p));
             break;
         }
-        if (r == RMIG_RDB_NEED_MORE) {
-            if (pos < len) {
-                size_t n = len - pos;
-                if (split == 1) {
-                    n = 1;
-                } else if (split > 1) {
-                    size_t m = 1 + (size_t)(rmig_t_rand(rng) % split);
-                    if (m < n)
-                        n = m;
-                }
+        if (r > 0) {
+            if (r == RMIG_RDB_EV_RAW) {
+                out->raw_digest = rmig_t_digest_event(out->raw_digest, &e);
+            } else {
+                out->events++;
+                out->digest = rmig_t_digest_event(out->digest, &e);
+            }
+            if (r == RMIG_RDB_EV_KEY_END) {
+                out->keys++;
+                out->elements += e.u.end.elements;
+            }
+            if (r == RMIG_RDB_EV_EOF) {
+                out->rc = 0;
+                break;
+            }
+            /* the event has been used: feeding now may move the buffer */
+            if (eager && pos < len) {
+                size_t n = piece_len(len - pos, split, rng);
                 rmig_rdb_feed(p, data + pos, n);
                 pos += n;
-            } else if (!finished) {
-                rmig_rdb_finish(p);
-                finished = 1;
-            } else {
-                snprintf(out->err, sizeof out->err, "parser asked for more after finish");
-                break;
             }
             continue;
         }
-        if (r == RMIG_RDB_EV_RAW) {
-            out->raw_digest = rmig_t_digest_event(out->raw_digest, &e);
+        if (pos < len) {
+            size_t n = piece_len(len - pos, split, rng);
+            rmig_rdb_feed(p, data + pos, n);
+            pos += n;
+        } else if (!finished) {
+            rmig_rdb_finish(p);
+            finished = 1;
         } else {
-            out->events++;
-            out->digest = rmig_t_digest_event(out->digest, &e);
-        }
-        if (r == RMIG_RDB_EV_KEY_END) {
-            out->keys++;
-            out->elements += e.u.end.elements;
-        }
-        if (r == RMIG_RDB_EV_EOF) {
-            out->rc = 0;
+            snprintf(out->err, sizeof out->err, "parser asked for more after finish");
             break;
         }
     }

@@ -49,7 +49,11 @@ typedef struct rmig_t_result {
 } rmig_t_result;
 
 /* Parses data fed in pieces of the given sizes: split 0 = whole, 1 = byte by
- * byte, otherwise random pieces of 1..split bytes drawn from *rng. */
+ * byte, otherwise random pieces of 1..split bytes drawn from *rng. With
+ * RMIG_T_EAGER or-ed in, a piece is also fed after every event, not only when
+ * the parser asks, as a socket reader would (this moves the buffer while a
+ * blob is being iterated). */
+#define RMIG_T_EAGER ((size_t)1 << 62)
 void rmig_t_parse(const uint8_t *data, size_t len, const rmig_rdb_opts *opts, size_t split,
                   uint64_t *rng, rmig_t_result *out);
 
