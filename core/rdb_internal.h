@@ -118,6 +118,9 @@ struct rmig_rdb {
 
 enum { MOD_VALUE = 1, MOD_AUX, MOD_META };
 
+/* rdb_read.c */
+int rmig__rdb_grow(uint8_t **b, size_t *cap, size_t want);
+
 /* rdb.c */
 int rmig__rdb_fail(rmig_rdb *p, int code, uint64_t off, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -24,10 +24,11 @@ try:
     cmds = []
     for i in range(1, 201):
         cmds.append('HSET user:%d name user%d email user%d@example.com plan %s' % (i, i, i, 'pro' if i % 7 == 0 else 'free'))
-        cmds.append('SET session:%d token-%08x PX %d' % (i, i * 2654435761 % 2**32, 3600000 + i))
+        # absolute expiries in 2031, so the sample does not expire on its readers
+        cmds.append('SET session:%d token-%08x PXAT %d' % (i, i * 2654435761 % 2**32, 1924992000000 + i * 1000))
     for i in range(1, 51):
         cmds.append('RPUSH cart:%d sku-%d sku-%d sku-%d' % (i, i, i + 1, i + 2))
-        cmds.append('PEXPIRE cart:%d %d' % (i, 86400000))
+        cmds.append('PEXPIREAT cart:%d %d' % (i, 1925000000000 + i))
         cmds.append('ZADD leaderboard %d user:%d' % (i * 37 % 1000, i))
         cmds.append('SADD tags:user:%d red green %d' % (i, i))
         cmds.append('XADD orders * user user:%d total %d.%02d' % (i, i * 3, i % 100))
