@@ -10,6 +10,7 @@
 
 #include "dump.h"
 #include "input.h"
+#include "resp.h"
 #include "stats.h"
 
 #include <errno.h>
@@ -20,10 +21,10 @@
 
 #define CHUNK ((size_t)1 << 20)
 
-enum { M_STATS, M_STATS_JSON, M_JSON, M_RAW, M_COUNT };
+enum { M_STATS, M_STATS_JSON, M_JSON, M_RAW, M_RESP, M_COUNT };
 
 static const char usage[] =
-    "usage: rmig inspect [--json | --stats | --stats-json | --raw | --count] [options] FILE\n"
+    "usage: rmig inspect [--json | --stats | --stats-json | --raw | --resp | --count] [options] FILE\n"
     "\n"
     "Reads an RDB file (any Redis version 1.x-8.x, Valkey 7.2-9; '-' reads stdin; .lz4\n"
     "files are decompressed on the fly) and prints:\n"
@@ -32,6 +33,8 @@ static const char usage[] =
     "  --stats-json   the same report as one JSON object\n"
     "  --json         one JSON object per key: db, key, type, value, expire_ms\n"
     "  --raw          one JSON object per key with its DUMP payload in hex\n"
+    "  --resp         the dump as RESTORE (and FUNCTION LOAD) commands in RESP, for\n"
+    "                 'redis-cli --pipe'; the payloads carry the file's RDB version\n"
     "  --count        only the number of keys and bytes (fastest)\n"
     "options:\n"
     "  --big N        how many biggest keys to list (default 20)\n"
@@ -73,37 +76,100 @@ static void progress_show(progress *pr, uint64_t done, uint64_t keys, int final)
         fprintf(stderr, "\r%*s\r", 70, "");
 }
 
-/* --raw: the payload of the current key, gathered from its raw pieces */
+/* --raw and --resp: the payload of the current key, gathered from its raw
+ * pieces (so one key at a time is held, the largest bounding memory) */
 typedef struct rawkey {
-    rmig_out hex;
+    rmig_out bytes;     /* type byte, value bytes, then the footer */
     rmig_dump d;
+    uint64_t db;        /* --resp: the database last SELECTed */
+    int selected;
 } rawkey;
 
-static void raw_event(rawkey *rk, rmig_out *o, const rmig_rdb_event *e)
+static void hex(rmig_out *o, const uint8_t *p, size_t n)
 {
     static const char hx[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        rmig_out_char(o, hx[p[i] >> 4]);
+        rmig_out_char(o, hx[p[i] & 15]);
+    }
+}
+
+/* FUNCTION LOAD REPLACE for a library; the 7.0-rc format (no shebang line)
+ * gets the "#!<engine> name=<library>" line Redis 7.0 GA requires. */
+static void resp_function(rmig_out *o, const rmig_rdb_event *e)
+{
+    rmig_resp_array(o, 4);
+    rmig_resp_bulk_str(o, "FUNCTION");
+    rmig_resp_bulk_str(o, "LOAD");
+    rmig_resp_bulk_str(o, "REPLACE");
+    if (!e->u.func.pre_ga) {
+        rmig_resp_bulk(o, e->str, e->len);
+        return;
+    }
+    char head[300];
+    int n = snprintf(head, sizeof head, "#!%.*s name=%.*s\n", (int)(e->u.func.engine_len < 64 ? e->u.func.engine_len : 64),
+                     (const char *)e->u.func.engine, (int)(e->len2 < 200 ? e->len2 : 200), (const char *)e->str2);
+    for (int k = 2; k < n && head[k] != ' '; k++)
+        head[k] = (char)(head[k] >= 'A' && head[k] <= 'Z' ? head[k] + 32 : head[k]);
+    rmig_resp_bulk_begin(o, (size_t)n + e->len);
+    rmig_out_mem(o, head, (size_t)n);
+    rmig_out_mem(o, e->str, e->len);
+    rmig_resp_bulk_end(o);
+}
+
+/* RESTORE key ttl payload REPLACE [ABSTTL] [IDLETIME s | FREQ f], after a
+ * SELECT when the key's database is not the current one */
+static void resp_restore(rawkey *rk, rmig_out *o, const rmig_rdb_event *e)
+{
+    if (!rk->selected || rk->db != e->db) {
+        rmig_resp_array(o, 2);
+        rmig_resp_bulk_str(o, "SELECT");
+        rmig_resp_bulk_i64(o, (int64_t)e->db);
+        rk->db = e->db;
+        rk->selected = 1;
+    }
+    size_t argc = 5 + (e->expire_ms >= 0) + 2 * (e->idle_s >= 0) + 2 * (e->idle_s < 0 && e->freq >= 0);
+    rmig_resp_array(o, argc);
+    rmig_resp_bulk_str(o, "RESTORE");
+    rmig_resp_bulk(o, e->key, e->key_len);
+    rmig_resp_bulk_i64(o, e->expire_ms >= 0 ? e->expire_ms : 0);
+    rmig_resp_bulk(o, rk->bytes.buf, rk->bytes.len);
+    rmig_resp_bulk_str(o, "REPLACE");
+    if (e->expire_ms >= 0)
+        rmig_resp_bulk_str(o, "ABSTTL");
+    if (e->idle_s >= 0) {
+        rmig_resp_bulk_str(o, "IDLETIME");
+        rmig_resp_bulk_i64(o, e->idle_s);
+    } else if (e->freq >= 0) {
+        rmig_resp_bulk_str(o, "FREQ");
+        rmig_resp_bulk_i64(o, e->freq);
+    }
+}
+
+static void raw_event(rawkey *rk, rmig_out *o, const rmig_rdb_event *e, int resp)
+{
     if (e->type == RMIG_RDB_EV_KEY) {
+        uint8_t t = (uint8_t)e->rdb_type;
         rmig_dump_begin(&rk->d, e->rdb_type);
-        rk->hex.len = 0;
-        rmig_out_char(&rk->hex, hx[(e->rdb_type >> 4) & 15]);
-        rmig_out_char(&rk->hex, hx[e->rdb_type & 15]);
+        rk->bytes.len = 0;
+        rmig_out_mem(&rk->bytes, &t, 1);
     } else if (e->type == RMIG_RDB_EV_RAW) {
         rmig_dump_add(&rk->d, e->str, e->len);
-        for (size_t i = 0; i < e->len; i++) {
-            rmig_out_char(&rk->hex, hx[e->str[i] >> 4]);
-            rmig_out_char(&rk->hex, hx[e->str[i] & 15]);
-        }
+        rmig_out_mem(&rk->bytes, e->str, e->len);
     } else if (e->type == RMIG_RDB_EV_KEY_END) {
         uint8_t f[RMIG_DUMP_FOOTER];
         rmig_dump_end(&rk->d, e->version, f);
+        rmig_out_mem(&rk->bytes, f, sizeof f);
+        if (resp) {
+            resp_restore(rk, o, e);
+            return;
+        }
         rmig_jw_key_head(o, e);
         rmig_out_str(o, ",\"payload\":\"");
-        rmig_out_mem(o, rk->hex.buf, rk->hex.len);
-        for (int i = 0; i < RMIG_DUMP_FOOTER; i++) {
-            rmig_out_char(o, hx[f[i] >> 4]);
-            rmig_out_char(o, hx[f[i] & 15]);
-        }
+        hex(o, (const uint8_t *)rk->bytes.buf, rk->bytes.len);
         rmig_out_str(o, "\"}\n");
+    } else if (e->type == RMIG_RDB_EV_FUNCTION && resp) {
+        resp_function(o, e);
     }
 }
 
@@ -144,6 +210,8 @@ int rmig_inspect_main(int argc, char **argv)
             mode = M_STATS_JSON;
         else if (!strcmp(a, "--raw"))
             mode = M_RAW;
+        else if (!strcmp(a, "--resp"))
+            mode = M_RESP;
         else if (!strcmp(a, "--count"))
             mode = M_COUNT;
         else if (!strcmp(a, "--no-crc"))
@@ -187,7 +255,7 @@ int rmig_inspect_main(int argc, char **argv)
     /* stats need element counts, not the elements: blobs are walked, strings skipped */
     /* --raw also walks encoded blobs (RMIG_RDB_COUNT), so a corrupt one is refused
      * rather than handed on as a payload; --count only walks the file's structure */
-    ro.flags |= mode == M_RAW     ? RMIG_RDB_RAW | RMIG_RDB_COUNT
+    ro.flags |= mode == M_RAW || mode == M_RESP ? RMIG_RDB_RAW | RMIG_RDB_COUNT
                 : mode == M_COUNT ? RMIG_RDB_KEYS
                 : mode == M_JSON  ? RMIG_RDB_ELEMENTS
                                   : RMIG_RDB_COUNT;
@@ -207,7 +275,8 @@ int rmig_inspect_main(int argc, char **argv)
         return 1;
     }
     rmig_jw_init(&jw, &out);
-    rmig_out_init(&rk.hex, -1);
+    memset(&rk, 0, sizeof rk);
+    rmig_out_init(&rk.bytes, -1);
 
     progress pr = {0};
     pr.on = (mode == M_STATS || mode == M_STATS_JSON || mode == M_COUNT) && isatty(2);
@@ -261,15 +330,15 @@ int rmig_inspect_main(int argc, char **argv)
         }
         if (mode == M_JSON)
             rmig_jw_event(&jw, &e);
-        else if (mode == M_RAW)
-            raw_event(&rk, &out, &e);
+        else if (mode == M_RAW || mode == M_RESP)
+            raw_event(&rk, &out, &e, mode == M_RESP);
     }
     progress_show(&pr, fed, keys, 1);
     if (rc == 0) {
         const uint8_t *tail;
         size_t tail_len;
         rmig_rdb_tail(p, &tail, &tail_len);
-        if (tail_len && mode != M_JSON && mode != M_RAW)
+        if (tail_len && mode != M_JSON && mode != M_RAW && mode != M_RESP)
             fprintf(stderr, "rmig inspect: note: %zu bytes follow the end of the RDB data (an AOF "
                             "tail or a replication EOF mark); they were not read\n", tail_len);
         if (st) {
@@ -289,7 +358,7 @@ int rmig_inspect_main(int argc, char **argv)
         rc = 1;
     }
     rmig_jw_free(&jw);
-    rmig_out_close(&rk.hex);
+    rmig_out_close(&rk.bytes);
     rmig_stats_free(st);
     rmig_rdb_free(p);
     rmig_input_close(in);

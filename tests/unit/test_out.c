@@ -1,5 +1,6 @@
 /* test_out.c - JSON encoding of strings and scores. */
 #include "out.h"
+#include "resp.h"
 #include "testlib.h"
 
 #include <math.h>
@@ -47,5 +48,19 @@ int main(void)
     CHECK("minus zero prints as 0", !strcmp(score(-0.0), "\"0\""), "%s", score(-0.0));
     CHECK("a 17-digit score round-trips", !strcmp(score(1.0000000000000002), "\"1.0000000000000002\""), "%s",
           score(1.0000000000000002));
+    rmig_out o;
+    rmig_out_init(&o, -1);
+    const char *argv[] = {"SET", "k", ""};
+    rmig_resp_cmd(&o, 3, argv);
+    rmig_resp_array(&o, 2);
+    rmig_resp_bulk_i64(&o, -12);
+    rmig_resp_bulk_begin(&o, 4);
+    rmig_out_mem(&o, "a\r", 2);
+    rmig_out_mem(&o, "\0b", 2);
+    rmig_resp_bulk_end(&o);
+    static const char want[] = "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n*2\r\n$3\r\n-12\r\n$4\r\na\r\0b\r\n";
+    CHECK("commands are written in RESP, binary arguments included, in parts too",
+          o.len == sizeof want - 1 && !memcmp(o.buf, want, o.len), "%.*s", (int)o.len, o.buf);
+    rmig_out_close(&o);
     return rmig_t_done();
 }

@@ -1,0 +1,44 @@
+/* resp.c - RESP encoding of commands (see resp.h). */
+#include "resp.h"
+
+#include "rdb_blob.h"
+
+#include <string.h>
+
+static void header(rmig_out *o, char kind, uint64_t n)
+{
+    char b[32];
+    b[0] = kind;
+    size_t k = 1 + rmig_fmt_u64(b + 1, n);
+    b[k++] = '\r';
+    b[k++] = '\n';
+    rmig_out_mem(o, b, k);
+}
+
+void rmig_resp_array(rmig_out *o, size_t argc) { header(o, '*', argc); }
+
+void rmig_resp_bulk_begin(rmig_out *o, size_t len) { header(o, '$', len); }
+
+void rmig_resp_bulk_end(rmig_out *o) { rmig_out_mem(o, "\r\n", 2); }
+
+void rmig_resp_bulk(rmig_out *o, const void *p, size_t len)
+{
+    header(o, '$', len);
+    rmig_out_mem(o, p, len);
+    rmig_out_mem(o, "\r\n", 2);
+}
+
+void rmig_resp_bulk_str(rmig_out *o, const char *s) { rmig_resp_bulk(o, s, strlen(s)); }
+
+void rmig_resp_bulk_i64(rmig_out *o, int64_t v)
+{
+    char b[24];
+    rmig_resp_bulk(o, b, rmig_fmt_i64(b, v));
+}
+
+void rmig_resp_cmd(rmig_out *o, size_t argc, const char *const *argv)
+{
+    rmig_resp_array(o, argc);
+    for (size_t i = 0; i < argc; i++)
+        rmig_resp_bulk_str(o, argv[i]);
+}

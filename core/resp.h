@@ -1,0 +1,30 @@
+/* resp.h - writing Redis commands in RESP.
+ *
+ * A command is written into an rmig_out buffer as a RESP array of bulk
+ * strings. Arguments that arrive in pieces (a RESTORE payload assembled from
+ * the parser's raw pieces and its footer) are written with a known total
+ * length first, then their bytes as they come. This is the encoding every
+ * writer shares: command files for `redis-cli --pipe` now, the pipelined
+ * sinks later. */
+#ifndef RMIG_RESP_H
+#define RMIG_RESP_H
+
+#include "out.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* "*argc\r\n" */
+void rmig_resp_array(rmig_out *o, size_t argc);
+/* one whole bulk string: "$len\r\n<bytes>\r\n" */
+void rmig_resp_bulk(rmig_out *o, const void *p, size_t len);
+void rmig_resp_bulk_str(rmig_out *o, const char *s);
+void rmig_resp_bulk_i64(rmig_out *o, int64_t v);
+/* a bulk string written in parts: its header, its bytes (any number of
+ * calls adding up to len), then its end */
+void rmig_resp_bulk_begin(rmig_out *o, size_t len);
+void rmig_resp_bulk_end(rmig_out *o);
+/* a whole command from C strings (tests, fixed commands) */
+void rmig_resp_cmd(rmig_out *o, size_t argc, const char *const *argv);
+
+#endif
