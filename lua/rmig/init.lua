@@ -1,0 +1,297 @@
+-- rmig: the pipeline DSL. A pipeline file returns
+--
+--   local rmig = require "rmig"
+--   return rmig.pipeline {
+--     source = rmig.source.rdb { path = os.getenv("RDB") or "dump.rdb" },
+--     nodes  = { rmig.filter.keys { allow = { "user:*" } }, require("team_a") },
+--     sink   = rmig.sink.redis { addr = "127.0.0.1:6379" },
+--   }
+--
+-- Every constructor checks its options at once against its declaration
+-- (rmig.schema), so an unknown option, a wrong type or a missing required
+-- value is an error naming the pipeline file and line before anything runs.
+-- The result is a plain description; the C core reads it to build the
+-- pipeline. Built-in filters are declared here and executed in C; custom
+-- nodes are Lua functions over batches of entries (rmig.node).
+
+local schema = require "rmig.schema"
+
+local rmig = { version = "0.1.0", source = {}, filter = {}, sink = {} }
+
+local on_error = { type = "enum", values = { "abort", "skip", "pass" }, default = "abort",
+                   help = "what an error in this node does to the entry: abort the run, skip (drop) the entry, pass it on unchanged" }
+
+local function constructor(spec)
+  return function(opts) return schema.build(spec, opts) end
+end
+
+-- Sources ------------------------------------------------------------------
+
+rmig.source.rdb = constructor {
+  name = "rmig.source.rdb", kind = "source", impl = "c",
+  options = {
+    path = { type = "string", required = true, help = "an RDB file, '-' for stdin; .lz4 files are read too" },
+    verify_crc = { type = "boolean", default = true, help = "check the file's CRC64 trailer" },
+    max_record = { type = "integer", min = 1024, help = "largest key, blob or string held whole (bytes)" },
+  },
+}
+
+-- Built-in filters (executed in C) -----------------------------------------
+
+rmig.filter.keys = constructor {
+  name = "rmig.filter.keys", kind = "filter", impl = "c",
+  options = {
+    allow = { type = "strings", help = "globs (Redis MATCH syntax): a key must match one" },
+    deny = { type = "strings", help = "globs: a key matching one is dropped" },
+    prefix = { type = "strings", help = "a key must start with one of these" },
+    suffix = { type = "strings", help = "a key must end with one of these" },
+    regex = { type = "strings", help = "POSIX extended regular expressions: a key must match one" },
+    on_error = on_error,
+  },
+  check = function(o)
+    if not (o.allow or o.deny or o.prefix or o.suffix or o.regex) then
+      return "give at least one of allow, deny, prefix, suffix, regex"
+    end
+  end,
+}
+
+rmig.filter.rename = constructor {
+  name = "rmig.filter.rename", kind = "filter", impl = "c",
+  options = {
+    prefix = { type = "string map", help = "old prefix -> new prefix, e.g. { [\"user:\"] = \"u:\" }" },
+    suffix = { type = "string map", help = "old suffix -> new suffix" },
+    fn = { type = "function", help = "function(key) returning the new name (runs in Lua)" },
+    on_error = on_error,
+  },
+  check = function(o)
+    if not (o.prefix or o.suffix or o.fn) then return "give prefix, suffix or fn" end
+  end,
+}
+
+rmig.filter.db = constructor {
+  name = "rmig.filter.db", kind = "filter", impl = "c",
+  options = {
+    allow = { type = "table", help = "a list of database numbers to keep" },
+    map = { type = "integer map", help = "source db -> target db, e.g. { [1] = 0 }" },
+    on_error = on_error,
+  },
+  check = function(o)
+    if not (o.allow or o.map) then return "give allow, map or both" end
+    if o.allow then
+      for i, db in pairs(o.allow) do
+        if type(i) ~= "number" or not schema.check_value({ type = "integer" }, db) or db < 0 then
+          return "option 'allow' must be a list of database numbers"
+        end
+      end
+    end
+  end,
+}
+
+local kinds = { "string", "list", "set", "zset", "hash", "stream", "module" }
+
+rmig.filter.type = constructor {
+  name = "rmig.filter.type", kind = "filter", impl = "c",
+  options = {
+    allow = { type = "strings", help = "types to keep: " .. table.concat(kinds, ", ") },
+    deny = { type = "strings", help = "types to drop" },
+    on_error = on_error,
+  },
+  check = function(o)
+    if not (o.allow or o.deny) then return "give allow or deny" end
+    for _, list in ipairs({ o.allow or {}, o.deny or {} }) do
+      for _, t in ipairs(list) do
+        local known = false
+        for _, k in ipairs(kinds) do known = known or k == t end
+        if not known then
+          return string.format("unknown type %q (the types are %s)", t, table.concat(kinds, ", "))
+        end
+      end
+    end
+  end,
+}
+
+rmig.filter.ttl = constructor {
+  name = "rmig.filter.ttl", kind = "filter", impl = "c",
+  options = {
+    drop_expired = { type = "boolean", default = true, help = "drop keys whose expiry has passed" },
+    keys_without_ttl = { type = "enum", values = { "keep", "drop" }, default = "keep" },
+    remove = { type = "boolean", default = false, help = "write every key without a TTL" },
+    shift_ms = { type = "integer", help = "add this much to every expiry" },
+    max_ms = { type = "integer", min = 1, help = "cap TTLs at this many ms from now" },
+    default_ms = { type = "integer", min = 1, help = "give keys without a TTL this one" },
+    on_error = on_error,
+  },
+}
+
+-- Custom nodes -------------------------------------------------------------
+
+-- rmig.node { name = "team_a", fn = function(batch) ... end }: a Lua node run
+-- once per batch. A bare function in `nodes` is the same with its own name.
+rmig.node = constructor {
+  name = "rmig.node", kind = "filter", impl = "lua",
+  options = {
+    name = { type = "string", help = "shown in errors, counters and `rmig check`" },
+    fn = { type = "function", required = true, help = "function(batch) over the batch's entries" },
+    on_error = on_error,
+  },
+}
+
+-- Sinks --------------------------------------------------------------------
+
+local tls_options = {
+  ca_file = { type = "string", help = "CA certificates (PEM) to verify the server" },
+  cert_file = { type = "string", help = "client certificate (PEM)" },
+  key_file = { type = "string", help = "client key (PEM)" },
+  server_name = { type = "string", help = "SNI and certificate name; default: the host of addr" },
+  verify = { type = "boolean", default = true, help = "verify the server certificate" },
+}
+
+rmig.sink.redis = constructor {
+  name = "rmig.sink.redis", kind = "sink", impl = "c",
+  options = {
+    addr = { type = "string", required = true, help = "host:port of the target" },
+    user = { type = "string", help = "ACL user" },
+    password = { type = "string", secret = true, help = "password (prefer password_env)" },
+    password_env = { type = "string", help = "name of the environment variable holding the password" },
+    tls = { type = "table", fields = tls_options, help = "TLS settings; present means TLS is on" },
+    mode = { type = "enum", values = { "replace", "skip-existing", "fail-on-existing" }, default = "replace" },
+    restore = { type = "enum", values = { "auto", "always", "never" }, default = "auto",
+                help = "RESTORE payloads (auto: when the target's RDB version allows) or native commands" },
+    window = { type = "integer", min = 1, default = 4096, help = "commands in flight at most" },
+    window_bytes = { type = "integer", min = 1024, default = 16 * 1024 * 1024, help = "bytes in flight at most" },
+    chunk_bytes = { type = "integer", min = 1024, default = 8 * 1024 * 1024,
+                    help = "values bigger than this go out in chunks" },
+    on_error = { type = "enum", values = { "abort", "continue" }, default = "continue",
+                 help = "what a target error on one key does" },
+    dead_letter = { type = "string", help = "file for the commands the target refused (RESP, replayable)" },
+    retry_deadline_s = { type = "integer", min = 0, default = 300,
+                         help = "how long a lost connection is retried before the run fails" },
+  },
+  check = function(o)
+    if not o.addr:match("^%[?[%w%.%-:]+%]?:%d+$") then
+      return string.format("option 'addr' must be host:port, not %q", o.addr)
+    end
+    if o.password and o.password_env then return "give password or password_env, not both" end
+    if o.tls then
+      for k, v in pairs(o.tls) do
+        local f = tls_options[k]
+        if not f then return string.format("unknown tls option '%s'", tostring(k)) end
+        local ok, what = schema.check_value(f, v)
+        if not ok then return string.format("tls option '%s' must be %s", k, what) end
+      end
+      if o.tls.verify == nil then o.tls.verify = true end
+    end
+  end,
+}
+
+-- The pipeline -------------------------------------------------------------
+
+local function is_node(x, kind)
+  return type(x) == "table" and x.kind == kind and x.constructor ~= nil
+end
+
+function rmig.pipeline(p)
+  local where = schema.where()
+  if type(p) ~= "table" then
+    schema.fail(where, "rmig.pipeline takes a table: rmig.pipeline { source = ..., nodes = { ... }, sink = ... }")
+  end
+  for k in pairs(p) do
+    if k ~= "source" and k ~= "nodes" and k ~= "sink" and k ~= "name" then
+      schema.fail(where, "rmig.pipeline: unknown field '%s' (it takes source, nodes, sink, name)", tostring(k))
+    end
+  end
+  if not is_node(p.source, "source") then
+    schema.fail(where, "rmig.pipeline: 'source' must be a source, e.g. rmig.source.rdb { path = \"dump.rdb\" }")
+  end
+  if not is_node(p.sink, "sink") then
+    schema.fail(where, "rmig.pipeline: 'sink' must be a sink, e.g. rmig.sink.redis { addr = \"127.0.0.1:6379\" }")
+  end
+  local nodes = {}
+  if p.nodes ~= nil and type(p.nodes) ~= "table" then
+    schema.fail(where, "rmig.pipeline: 'nodes' must be a list of nodes")
+  end
+  for i, n in ipairs(p.nodes or {}) do
+    if type(n) == "function" then
+      local info = debug.getinfo(n, "S")
+      local src = (info.source or "?"):gsub("^@", "")
+      n = { constructor = "rmig.node", kind = "filter", impl = "lua",
+            options = { fn = n, name = string.format("%s:%d", src, info.linedefined or 0), on_error = "abort" },
+            where = string.format("%s:%d", src, info.linedefined or 0) }
+    elseif not is_node(n, "filter") then
+      schema.fail(where, "rmig.pipeline: nodes[%d] is not a node (a filter like rmig.filter.keys { ... }, "
+                  .. "rmig.node { fn = ... }, or a function); got %s", i, type(n))
+    end
+    nodes[#nodes + 1] = n
+  end
+  return { pipeline = true, name = p.name, source = p.source, nodes = nodes, sink = p.sink, where = where }
+end
+
+-- `-s path=value` overrides: "source.path=/tmp/x.rdb", "sink.addr=10.0.0.5:6379",
+-- "sink.tls.ca_file=ca.pem". The value is converted to the option's type.
+function rmig.override(pipeline, assignment)
+  local path, text = assignment:match("^([%w_%.]+)=(.*)$")
+  if not path then
+    return nil, string.format("-s %s: expected path=value, e.g. -s sink.addr=10.0.0.5:6379", assignment)
+  end
+  local parts = {}
+  for part in path:gmatch("[^%.]+") do parts[#parts + 1] = part end
+  local node = pipeline[parts[1]]
+  if parts[1] ~= "source" and parts[1] ~= "sink" or #parts < 2 then
+    return nil, string.format("-s %s: the path starts with source. or sink.", assignment)
+  end
+  local opts, fields = node.options, node.spec.options
+  for i = 2, #parts - 1 do
+    local f = fields[parts[i]]
+    if not f or not f.fields then
+      return nil, string.format("-s %s: %s has no option group '%s'", assignment, node.constructor, parts[i])
+    end
+    opts[parts[i]] = opts[parts[i]] or {}
+    opts, fields = opts[parts[i]], f.fields
+  end
+  local name = parts[#parts]
+  local f = fields[name]
+  if not f then
+    return nil, string.format("-s %s: %s has no option '%s'%s", assignment, node.constructor, name, "")
+  end
+  local v, why = schema.convert(f, text)
+  if v == nil then return nil, string.format("-s %s: '%s' must be %s", assignment, name, why) end
+  local ok, what = schema.check_value(f, v)
+  if not ok then return nil, string.format("-s %s: '%s' must be %s", assignment, name, what) end
+  opts[name] = v
+  if node.spec.check then
+    local problem = node.spec.check(node.options)
+    if problem then return nil, string.format("-s %s: %s: %s", assignment, node.constructor, problem) end
+  end
+  return true
+end
+
+-- Loads a pipeline file: its description, or nil and a message naming the
+-- file and line (a syntax error, a bad option, a runtime error in the file, a
+-- file that does not return a pipeline, a bad override).
+function rmig.load(path, overrides)
+  local chunk, err = loadfile(path)
+  if not chunk then return nil, err end
+  local src, last = "@" .. path, 0
+  debug.sethook(function(_, line)
+    if debug.getinfo(2, "S").source == src then last = line end
+  end, "l")
+  schema.fallback = function() return string.format("%s:%d", path, last) end
+  local ok, res = xpcall(chunk, function(e)
+    if schema.is_config_error(e) then return e end
+    return debug.traceback(tostring(e), 2)
+  end)
+  debug.sethook()
+  schema.fallback = nil
+  if not ok then return nil, tostring(res) end
+  if type(res) ~= "table" or not res.pipeline then
+    return nil, string.format("%s: the file must return a pipeline: return rmig.pipeline { source = ..., sink = ... }",
+                              path)
+  end
+  for _, o in ipairs(overrides or {}) do
+    local applied, why = rmig.override(res, o)
+    if not applied then return nil, why end
+  end
+  return res
+end
+
+return rmig
