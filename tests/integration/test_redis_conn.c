@@ -1,0 +1,254 @@
+/* test_redis_conn.c - the pipelined connection against real redis-server
+ * processes this test starts on free loopback ports: replies come back in
+ * order with their tags and within the window, errors go to the command
+ * that caused them, AUTH works and a wrong password is refused without the
+ * password in the message, and refused connections and servers that go away
+ * are reported naming the server. Exit 77 when redis-server is missing. */
+#include "redis_conn.h"
+#include "resp.h"
+#include "testlib.h"
+
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static int free_port(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t l = sizeof a;
+    bind(s, (struct sockaddr *)&a, sizeof a);
+    getsockname(s, (struct sockaddr *)&a, &l);
+    close(s);
+    return ntohs(a.sin_port);
+}
+
+static pid_t start_server(int port, const char *password)
+{
+    char p[16];
+    snprintf(p, sizeof p, "%d", port);
+    char *argv[16] = {"redis-server", "--port", p, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                      "--dir", "/tmp", "--logfile", "", NULL};
+    if (password) {
+        argv[13] = "--requirepass";
+        argv[14] = (char *)password;
+    }
+    pid_t pid;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", 1, 0);
+    if (posix_spawnp(&pid, "redis-server", &fa, NULL, argv, environ) != 0)
+        return -1;
+    posix_spawn_file_actions_destroy(&fa);
+    /* wait until it accepts connections */
+    for (int i = 0; i < 500; i++) {
+        int s = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int ok = connect(s, (struct sockaddr *)&a, sizeof a) == 0;
+        close(s);
+        if (ok)
+            return pid;
+        usleep(10000);
+    }
+    return pid;
+}
+
+static void stop_server(pid_t pid)
+{
+    if (pid > 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+}
+
+/* ---- a driver: N SETs, then DBSIZE, checking order and replies ---- */
+
+typedef struct run {
+    uv_loop_t *loop;
+    rmig_redis *c;
+    uv_idle_t idle;
+    uint64_t n, sent, next_reply, errors, max_pending, wrongtype_tag, dbsize;
+    int ready, failed, order_ok, closed, window_ok;
+    char err[512];
+    uint64_t unanswered;
+    pid_t kill_at_pid;
+    uint64_t kill_after;
+    uint64_t window;
+} run;
+
+static void on_state(rmig_redis *c, void *ud, int state, const char *err, uint64_t unanswered)
+{
+    run *r = ud;
+    (void)c;
+    if (state == RMIG_REDIS_READY) {
+        r->ready = 1;
+        return;
+    }
+    r->failed = 1;
+    r->unanswered = unanswered;
+    snprintf(r->err, sizeof r->err, "%s", err);
+    uv_idle_stop(&r->idle);
+    rmig_redis_close(r->c, NULL);
+}
+
+static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *rep)
+{
+    run *r = ud;
+    if (tag != r->next_reply)
+        r->order_ok = 0;
+    r->next_reply++;
+    if (rep->type == REDIS_REPLY_ERROR) {
+        r->errors++;
+        if (!strncmp(rep->str, "WRONGTYPE", 9))
+            r->wrongtype_tag = tag;
+    }
+    if (rep->type == REDIS_REPLY_INTEGER && tag == r->n)
+        r->dbsize = (uint64_t)rep->integer;
+    if (r->kill_after && r->next_reply == r->kill_after && r->kill_at_pid) {
+        kill(r->kill_at_pid, SIGKILL);
+        r->kill_at_pid = 0;
+    }
+    if (tag == r->n) {
+        uv_idle_stop(&r->idle);
+        rmig_redis_close(c, NULL);
+        r->closed = 1;
+    }
+}
+
+static void on_idle(uv_idle_t *h)
+{
+    run *r = h->data;
+    if (!r->ready)
+        return;
+    while (r->sent < r->n && rmig_redis_room(r->c)) {
+        rmig_out *o = rmig_redis_out(r->c);
+        char key[32];
+        int kl = snprintf(key, sizeof key, "key:%llu", (unsigned long long)(r->sent % 1000000));
+        if (r->sent == 10) {
+            /* a command that fails on its own: LPUSH on the string key:9 */
+            rmig_resp_array(o, 3);
+            rmig_resp_bulk_str(o, "LPUSH");
+            rmig_resp_bulk_str(o, "key:9");
+            rmig_resp_bulk_str(o, "x");
+        } else {
+            rmig_resp_array(o, 3);
+            rmig_resp_bulk_str(o, "SET");
+            rmig_resp_bulk(o, key, (size_t)kl);
+            rmig_resp_bulk_str(o, "value-value-value");
+        }
+        rmig_redis_done(r->c, r->sent++);
+    }
+    if (rmig_redis_pending(r->c) > r->max_pending)
+        r->max_pending = rmig_redis_pending(r->c);
+    if (rmig_redis_pending(r->c) > r->window)
+        r->window_ok = 0;
+    if (r->sent == r->n) {
+        const char *argv[] = {"DBSIZE"};
+        rmig_resp_cmd(rmig_redis_out(r->c), 1, argv);
+        rmig_redis_done(r->c, r->sent++);
+        uv_idle_stop(h);
+    }
+}
+
+static void drive(run *r, int port, const char *password, uint64_t n, uint64_t window)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    memset(r, 0, sizeof *r);
+    r->loop = &loop;
+    r->n = n;
+    r->order_ok = 1;
+    r->window_ok = 1;
+    r->window = window;
+    r->wrongtype_tag = UINT64_MAX;
+    rmig_redis_opts o = {"127.0.0.1", port, NULL, password, 2000, window, 0};
+    r->c = rmig_redis_new(&loop, &o, on_reply, on_state, r);
+    uv_idle_init(&loop, &r->idle);
+    r->idle.data = r;
+    uv_idle_start(&r->idle, on_idle);
+    rmig_redis_connect(r->c);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_close((uv_handle_t *)&r->idle, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+}
+
+int main(void)
+{
+    if (system("command -v redis-server >/dev/null 2>&1") != 0) {
+        printf("redis-server is not installed: skipped\n");
+        return 77;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    run r;
+
+    int port = free_port();
+    pid_t pid = start_server(port, NULL);
+    drive(&r, port, NULL, 200000, 1000);
+    CHECK("200000 pipelined commands are all answered, in order, with their tags",
+          !r.failed && r.next_reply == 200001 && r.order_ok, "failed %d (%s), replies %llu", r.failed, r.err,
+          (unsigned long long)r.next_reply);
+    CHECK("an error reply goes to the command that caused it", r.errors == 1 && r.wrongtype_tag == 10,
+          "errors %llu, WRONGTYPE on tag %llu", (unsigned long long)r.errors, (unsigned long long)r.wrongtype_tag);
+    CHECK("the target holds what was written", r.dbsize == 199999, "DBSIZE %llu", (unsigned long long)r.dbsize);
+    CHECK("no more commands are in flight than the window allows", r.window_ok && r.max_pending <= 1000,
+          "max %llu", (unsigned long long)r.max_pending);
+    stop_server(pid);
+
+    drive(&r, port, NULL, 10, 100);
+    char want[64];
+    snprintf(want, sizeof want, "127.0.0.1:%d", port);
+    CHECK("a refused connection is reported naming the server", r.failed && strstr(r.err, want) &&
+                                                                     strstr(r.err, "refused"),
+          "%s", r.err);
+
+    int port2 = free_port();
+    pid = start_server(port2, "s3cret-pass");
+    drive(&r, port2, "wrong-pass", 10, 100);
+    snprintf(want, sizeof want, "127.0.0.1:%d", port2);
+    CHECK("a wrong password is refused, naming the server but not the password",
+          r.failed && strstr(r.err, want) && strstr(r.err, "password") && !strstr(r.err, "wrong-pass"), "%s",
+          r.err);
+    drive(&r, port2, "s3cret-pass", 1000, 100);
+    CHECK("the right password gets in and commands are answered", !r.failed && r.next_reply == 1001,
+          "%s, replies %llu", r.err, (unsigned long long)r.next_reply);
+
+    /* the server goes away in the middle of the run */
+    memset(&r, 0, sizeof r);
+    {
+        uv_loop_t loop;
+        uv_loop_init(&loop);
+        r.loop = &loop;
+        r.n = 100000;
+        r.order_ok = 1;
+        r.window = 500;
+        r.kill_at_pid = pid;
+        r.kill_after = 5000;
+        rmig_redis_opts o = {"localhost", port2, NULL, "s3cret-pass", 2000, 500, 0};
+        r.c = rmig_redis_new(&loop, &o, on_reply, on_state, &r);
+        uv_idle_init(&loop, &r.idle);
+        r.idle.data = &r;
+        uv_idle_start(&r.idle, on_idle);
+        rmig_redis_connect(r.c);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_close((uv_handle_t *)&r.idle, NULL);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_loop_close(&loop);
+    }
+    snprintf(want, sizeof want, "localhost:%d", port2);
+    CHECK("a server that goes away mid-run is reported, with the commands left unanswered",
+          r.failed && strstr(r.err, want) && r.unanswered > 0 && r.next_reply >= 5000, "%s (unanswered %llu)",
+          r.err, (unsigned long long)r.unanswered);
+    stop_server(pid);
+    return rmig_t_done();
+}
