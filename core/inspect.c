@@ -10,6 +10,7 @@
 
 #include "dump.h"
 #include "input.h"
+#include "native.h"
 #include "resp.h"
 #include "stats.h"
 
@@ -35,6 +36,8 @@ static const char usage[] =
     "  --raw          one JSON object per key with its DUMP payload in hex\n"
     "  --resp         the dump as RESTORE (and FUNCTION LOAD) commands in RESP, for\n"
     "                 'redis-cli --pipe'; the payloads carry the file's RDB version\n"
+    "  --resp --native  the same as native commands (SET, RPUSH, SADD, ZADD, HSET, XADD,\n"
+    "                 XGROUP, XCLAIM, PEXPIREAT...), for targets older than the dump\n"
     "  --count        only the number of keys and bytes (fastest)\n"
     "options:\n"
     "  --big N        how many biggest keys to list (default 20)\n"
@@ -194,7 +197,7 @@ static int parse_size(const char *s, size_t *out)
 
 int rmig_inspect_main(int argc, char **argv)
 {
-    int mode = M_STATS;
+    int mode = M_STATS, native = 0;
     const char *path = NULL;
     rmig_rdb_opts ro = {0};
     rmig_stats_opts so = {0};
@@ -212,6 +215,8 @@ int rmig_inspect_main(int argc, char **argv)
             mode = M_RAW;
         else if (!strcmp(a, "--resp"))
             mode = M_RESP;
+        else if (!strcmp(a, "--native"))
+            native = 1;
         else if (!strcmp(a, "--count"))
             mode = M_COUNT;
         else if (!strcmp(a, "--no-crc"))
@@ -247,6 +252,10 @@ int rmig_inspect_main(int argc, char **argv)
             path = a;
         }
     }
+    if (native && mode != M_RESP) {
+        fprintf(stderr, "rmig inspect: --native goes with --resp\n");
+        return 2;
+    }
     if (!path) {
         fprintf(stderr, "rmig inspect: which file? Give a path to an RDB file, or - for stdin\n\n%s", usage);
         return 2;
@@ -255,7 +264,8 @@ int rmig_inspect_main(int argc, char **argv)
     /* stats need element counts, not the elements: blobs are walked, strings skipped */
     /* --raw also walks encoded blobs (RMIG_RDB_COUNT), so a corrupt one is refused
      * rather than handed on as a payload; --count only walks the file's structure */
-    ro.flags |= mode == M_RAW || mode == M_RESP ? RMIG_RDB_RAW | RMIG_RDB_COUNT
+    ro.flags |= native                          ? RMIG_RDB_ELEMENTS
+                : mode == M_RAW || mode == M_RESP ? RMIG_RDB_RAW | RMIG_RDB_COUNT
                 : mode == M_COUNT ? RMIG_RDB_KEYS
                 : mode == M_JSON  ? RMIG_RDB_ELEMENTS
                                   : RMIG_RDB_COUNT;
@@ -275,6 +285,7 @@ int rmig_inspect_main(int argc, char **argv)
         return 1;
     }
     rmig_jw_init(&jw, &out);
+    rmig_native *nat = native ? rmig_native_new(&out, 0) : NULL;
     memset(&rk, 0, sizeof rk);
     rmig_out_init(&rk.bytes, -1);
 
@@ -330,7 +341,19 @@ int rmig_inspect_main(int argc, char **argv)
         }
         if (mode == M_JSON)
             rmig_jw_event(&jw, &e);
-        else if (mode == M_RAW || mode == M_RESP)
+        else if (nat) {
+            if (r == RMIG_RDB_EV_FUNCTION)
+                resp_function(&out, &e);
+            if (rmig_native_event(nat, &e) < 0) {
+                rmig_out_flush(&out);
+                fprintf(stderr, "rmig inspect: %s: offset %llu: key \"%.*s\" (db %llu): %s\n",
+                        strcmp(path, "-") ? path : "stdin", (unsigned long long)e.offset,
+                        (int)(e.key_len < 200 ? e.key_len : 200), (const char *)e.key,
+                        (unsigned long long)e.db, rmig_native_error(nat));
+                rc = 1;
+                break;
+            }
+        } else if (mode == M_RAW || mode == M_RESP)
             raw_event(&rk, &out, &e, mode == M_RESP);
     }
     progress_show(&pr, fed, keys, 1);
@@ -358,6 +381,7 @@ int rmig_inspect_main(int argc, char **argv)
         rc = 1;
     }
     rmig_jw_free(&jw);
+    rmig_native_free(nat);
     rmig_out_close(&rk.bytes);
     rmig_stats_free(st);
     rmig_rdb_free(p);

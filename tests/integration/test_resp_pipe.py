@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""`rmig inspect --resp` turns a dump into commands that rebuild it: piped
+"""`rmig inspect --resp` (RESTOREs) and `--resp --native` (SET, RPUSH, ...,
+XADD, XGROUP, XCLAIM) turn a dump into commands that rebuild it: piped
 through `redis-cli --pipe` into an empty redis-server, the target holds what
 a server loading the same file holds (DEBUG DIGEST, per-db key counts,
-functions, TTLs, LFU counters).
+functions, consumer groups and their pending entries).
 
 usage: python3 test_resp_pipe.py /path/to/rmig
 environment: RMIG_SOURCE_DIR (the repository: examples/data/sample.rdb),
@@ -19,9 +20,10 @@ from redis_harness import (Reporter, Server, corpus_dir, install_signal_handlers
                            make_tmpdir, require_redis_server, run_rmig)
 
 
-def pipe_into(rmig, rdb, port):
-    """rmig inspect --resp RDB | redis-cli --pipe; returns (ok, what redis-cli said)."""
-    gen = subprocess.Popen([rmig, 'inspect', '--resp', rdb], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def pipe_into(rmig, rdb, port, native=False):
+    """rmig inspect --resp [--native] RDB | redis-cli --pipe; returns (ok, what redis-cli said)."""
+    gen = subprocess.Popen([rmig, 'inspect', '--resp'] + (['--native'] if native else []) + [rdb],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     cli = subprocess.run(['redis-cli', '-p', str(port), '--pipe'], stdin=gen.stdout, capture_output=True,
                          timeout=120)
     gen.stdout.close()
@@ -40,7 +42,35 @@ def state(c):
     return c.call('DEBUG', 'DIGEST'), dbs
 
 
-def compare_with_load(rep, rmig, tmp, rdb, name, config=()):
+def streams(c):
+    """XINFO STREAM FULL of every stream key, without the times a rebuild cannot keep
+    (when consumers were last seen or active)."""
+    out = {}
+    for db in range(16):
+        c.call('SELECT', db)
+        for k in sorted(c.call('KEYS', '*')):
+            if c.call('TYPE', k) in ('stream', b'stream'):
+                out[(db, k)] = strip_times(c.call('XINFO', 'STREAM', k, 'FULL'))
+    c.call('SELECT', 0)
+    return out
+
+
+def strip_times(v):
+    if isinstance(v, list):
+        res, skip = [], False
+        for i, x in enumerate(v):
+            if skip:
+                skip = False
+                continue
+            if x in ('seen-time', b'seen-time', 'active-time', b'active-time'):
+                skip = True
+                continue
+            res.append(strip_times(x))
+        return res
+    return v
+
+
+def compare_with_load(rep, rmig, tmp, rdb, name, config=(), native=False):
     """A server loading RDB itself vs an empty server fed rmig's commands."""
     src_dir = os.path.join(tmp, name + '-src')
     os.makedirs(src_dir, exist_ok=True)
@@ -50,15 +80,20 @@ def compare_with_load(rep, rmig, tmp, rdb, name, config=()):
         print('# %s: redis-server 7.0 does not load it; skipped' % name)
         return
     dst = Server(os.path.join(tmp, name + '-dst'), config=config, name='dst').start()
+    if native:
+        name += ' as native commands'
     try:
-        ok, said = pipe_into(rmig, rdb, dst.port)
-        rep.check(ok, '%s: its RESTORE commands are all accepted' % name, said)
+        ok, said = pipe_into(rmig, rdb, dst.port, native)
+        rep.check(ok, '%s: its commands are all accepted' % name, said)
         a, b = src.conn(), dst.conn()
         sa, sb = state(a), state(b)
         rep.check(sa == sb, '%s: the target holds what a server loading the file holds' % name,
                   '%r != %r' % (sa, sb))
         fa, fb = a.call('FUNCTION', 'DUMP'), b.call('FUNCTION', 'DUMP')
         rep.check(fa == fb, '%s: the same function libraries are loaded' % name)
+        xa, xb = streams(a), streams(b)
+        rep.check(xa == xb, '%s: streams have the same entries, groups and pending entries' % name,
+                  '%r != %r' % (xa, xb))
         a.close()
         b.close()
     finally:
@@ -76,7 +111,9 @@ def main():
     rep = Reporter()
     tmp = make_tmpdir('rmig-resp-')
     src_dir = os.environ.get('RMIG_SOURCE_DIR', os.path.join(os.path.dirname(__file__), '..', '..'))
-    compare_with_load(rep, rmig, tmp, os.path.join(src_dir, 'examples', 'data', 'sample.rdb'), 'sample.rdb')
+    sample = os.path.join(src_dir, 'examples', 'data', 'sample.rdb')
+    compare_with_load(rep, rmig, tmp, sample, 'sample.rdb')
+    compare_with_load(rep, rmig, tmp, sample, 'sample.rdb', native=True)
 
     corpus = corpus_dir()
     if corpus:
@@ -92,6 +129,7 @@ def main():
             path = os.path.join(rdbs, f)
             if os.path.exists(path):
                 compare_with_load(rep, rmig, tmp, path, f.split('__')[-1], config)
+                compare_with_load(rep, rmig, tmp, path, f.split('__')[-1], config, native=True)
         # 7.0-rc function records (which Redis 7.0 GA refuses in a file) load as libraries
         pre = os.path.join(rdbs, 'leonchen83-redis-replicator__src_test_resources_function.rdb')
         if os.path.exists(pre):
@@ -109,6 +147,12 @@ def main():
                 dst.stop()
     else:
         print('# shared/corpus is not there: its files are skipped')
+
+        mod = os.path.join(rdbs, 'redis-librdb__test_dumps_module.rdb')
+        if os.path.exists(mod):
+            rc, out, err = run_rmig(rmig, ['inspect', '--resp', '--native', mod])
+            rep.check(rc == 1 and 'module' in err and 'key1' in err,
+                      'a module value cannot go out as native commands: an error names the key', err)
 
     rc, out, err = run_rmig(rmig, ['inspect', '--resp', os.path.join(tmp, 'missing.rdb')])
     rep.check(rc == 1 and 'missing.rdb' in err, 'a missing file is an error naming it', err)
