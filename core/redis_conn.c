@@ -18,7 +18,7 @@
 #define TAG_AUTH UINT64_MAX /* the AUTH this connection sends itself */
 #define READ_CHUNK (64 * 1024)
 
-enum { C_NEW, C_CONNECTING, C_AUTH, C_READY, C_FAILED, C_CLOSING };
+enum { C_NEW, C_CONNECTING, C_TLS, C_AUTH, C_READY, C_FAILED, C_CLOSING };
 
 typedef struct pending {
     uint64_t tag;
@@ -50,7 +50,20 @@ struct rmig_redis {
     rmig_redis_state_cb on_state;
     rmig_redis_close_cb on_close;
     void *ud;
+    /* TLS */
+    int use_tls;
+    rmig_tls_opts tls_opts;
+    char *ca_file, *cert_file, *key_file, *server_name;
+    rmig_tls *tls;
+    char plain[READ_CHUNK];
+    int handshake_writes;        /* handshake flights in flight */
 };
+
+typedef struct flight {
+    uv_write_t req;
+    rmig_redis *c;
+    char data[];
+} flight;
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
@@ -72,6 +85,14 @@ rmig_redis *rmig_redis_new(uv_loop_t *loop, const rmig_redis_opts *o, rmig_redis
     c->on_state = on_state;
     c->ud = ud;
     snprintf(c->name, sizeof c->name, strchr(c->host, ':') ? "[%s]:%d" : "%s:%d", c->host, c->port);
+    if (o->tls) {
+        c->use_tls = 1;
+        c->tls_opts = *o->tls;
+        c->tls_opts.ca_file = c->ca_file = dup_or_null(o->tls->ca_file);
+        c->tls_opts.cert_file = c->cert_file = dup_or_null(o->tls->cert_file);
+        c->tls_opts.key_file = c->key_file = dup_or_null(o->tls->key_file);
+        c->tls_opts.server_name = c->server_name = dup_or_null(o->tls->server_name);
+    }
     c->reader = redisReaderCreate();
     c->ring_cap = 1024;
     c->ring = malloc(c->ring_cap * sizeof *c->ring);
@@ -171,10 +192,25 @@ static void flush(rmig_redis *c)
 {
     if (c->writing || c->out.len == 0 || (c->state != C_AUTH && c->state != C_READY))
         return;
-    rmig_out t = c->wbuf;
-    c->wbuf = c->out;
-    c->out = t;
-    c->out.len = 0;
+    if (c->tls) {
+        /* encrypt what was gathered; wbuf takes the ciphertext */
+        char err[300];
+        if (rmig_tls_write(c->tls, c->out.buf, c->out.len, err, sizeof err) < 0) {
+            fail(c, "%s: %s", c->name, err);
+            return;
+        }
+        c->out.len = 0;
+        c->wbuf.len = 0;
+        size_t n;
+        char chunk[16384];
+        while ((n = rmig_tls_take(c->tls, chunk, sizeof chunk)) > 0)
+            rmig_out_mem(&c->wbuf, chunk, n);
+    } else {
+        rmig_out t = c->wbuf;
+        c->wbuf = c->out;
+        c->out = t;
+        c->out.len = 0;
+    }
     uv_buf_t b = uv_buf_init(c->wbuf.buf, (unsigned)c->wbuf.len);
     c->write_req.data = c;
     int r = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_written);
@@ -224,17 +260,54 @@ static void ready(rmig_redis *c)
     flush(c);
 }
 
+static void after_transport(rmig_redis *c);
+static void tls_send(rmig_redis *c);
+
+static void replies(rmig_redis *c, const char *data, size_t n);
+
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
     rmig_redis *c = s->data;
     if (n < 0) {
         fail(c, n == UV_EOF ? "%s closed the connection%s" : "reading from %s: %s", c->name,
-             n == UV_EOF ? "" : uv_strerror((int)n));
+             n == UV_EOF ? (c->state == C_TLS ? " during the TLS handshake (does it speak TLS on this port?)" : "")
+                         : uv_strerror((int)n));
         return;
     }
     if (n == 0)
         return;
-    if (redisReaderFeed(c->reader, b->base, (size_t)n) != REDIS_OK) {
+    if (!c->tls) {
+        replies(c, b->base, (size_t)n);
+        return;
+    }
+    char err[300];
+    rmig_tls_feed(c->tls, b->base, (size_t)n);
+    if (c->state == C_TLS) {
+        int r = rmig_tls_handshake(c->tls, err, sizeof err);
+        tls_send(c);
+        if (r < 0) {
+            fail(c, "%s: %s", c->name, err);
+            return;
+        }
+        if (r == 0)
+            return;
+        after_transport(c);
+    }
+    while (c->state == C_AUTH || c->state == C_READY) {
+        ssize_t k = rmig_tls_read(c->tls, c->plain, sizeof c->plain, err, sizeof err);
+        if (k < 0) {
+            fail(c, "%s: %s", c->name, err);
+            return;
+        }
+        if (k == 0)
+            break;
+        replies(c, c->plain, (size_t)k);
+    }
+}
+
+static void replies(rmig_redis *c, const char *data, size_t n)
+{
+    if (redisReaderFeed(c->reader, data, n) != REDIS_OK) {
         fail(c, "protocol error from %s: %s", c->name, c->reader->errstr);
         return;
     }
@@ -280,19 +353,76 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 
 /* ---- connecting ---- */
 
+static void on_flight_written(uv_write_t *req, int status)
+{
+    flight *f = (flight *)req;
+    rmig_redis *c = f->c;
+    c->handshake_writes--;
+    free(f);
+    if (status < 0 && status != UV_ECANCELED)
+        fail(c, "writing to %s: %s", c->name, uv_strerror(status));
+}
+
+/* Handshake bytes go out in writes of their own (the command buffers are
+ * not in use yet). */
+static void tls_send(rmig_redis *c)
+{
+    size_t n = rmig_tls_pending(c->tls);
+    if (!n)
+        return;
+    flight *f = malloc(sizeof *f + n);
+    if (!f) {
+        fail(c, "out of memory for the TLS handshake with %s", c->name);
+        return;
+    }
+    f->c = c;
+    n = rmig_tls_take(c->tls, f->data, n);
+    uv_buf_t b = uv_buf_init(f->data, (unsigned)n);
+    int r = uv_write(&f->req, (uv_stream_t *)&c->tcp, &b, 1, on_flight_written);
+    if (r < 0) {
+        free(f);
+        fail(c, "writing to %s: %s", c->name, uv_strerror(r));
+        return;
+    }
+    c->handshake_writes++;
+}
+
 static void on_connect(uv_connect_t *req, int status)
 {
     rmig_redis *c = req->data;
     if (c->state != C_CONNECTING)
         return;
-    uv_timer_stop(&c->timer);
     if (status < 0) {
+        uv_timer_stop(&c->timer);
         fail(c, "cannot connect to %s: %s", c->name, uv_strerror(status));
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
     uv_tcp_keepalive(&c->tcp, 1, 60);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (c->use_tls) {
+        /* the connect timer keeps running through the handshake */
+        char err[400];
+        c->tls = rmig_tls_new(&c->tls_opts, c->host, err, sizeof err);
+        if (!c->tls) {
+            uv_timer_stop(&c->timer);
+            fail(c, "%s: %s", c->name, err);
+            return;
+        }
+        c->state = C_TLS;
+        int r = rmig_tls_handshake(c->tls, err, sizeof err);
+        tls_send(c);
+        if (r < 0)
+            fail(c, "%s: %s", c->name, err);
+        return;
+    }
+    after_transport(c);
+}
+
+/* The transport is up (TCP, and TLS when asked): authenticate, or be ready. */
+static void after_transport(rmig_redis *c)
+{
+    uv_timer_stop(&c->timer);
     if (!c->password) {
         ready(c);
         return;
@@ -317,7 +447,8 @@ static void on_connect(uv_connect_t *req, int status)
 static void on_timeout(uv_timer_t *t)
 {
     rmig_redis *c = t->data;
-    fail(c, "connecting to %s timed out after %d ms", c->name, c->timeout_ms);
+    fail(c, "connecting to %s timed out after %d ms%s", c->name, c->timeout_ms,
+         c->state == C_TLS ? " (in the TLS handshake)" : "");
 }
 
 static void start_connect(rmig_redis *c, const struct sockaddr *addr)
@@ -338,6 +469,11 @@ static void free_conn(rmig_redis *c)
     free(c->ring);
     free(c->host);
     free(c->user);
+    rmig_tls_free(c->tls);
+    free(c->ca_file);
+    free(c->cert_file);
+    free(c->key_file);
+    free(c->server_name);
     if (c->password) {
         memset(c->password, 0, strlen(c->password));
         free(c->password);
@@ -398,6 +534,7 @@ int rmig_redis_connect(rmig_redis *c)
 static void on_handle_closed(uv_handle_t *h)
 {
     rmig_redis *c = h->data;
+    /* handshake writes are cancelled before the tcp handle's close callback */
     if (--c->open_handles == 0 && !c->gai_active)
         free_conn(c);
 }

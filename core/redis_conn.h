@@ -7,7 +7,8 @@
  * makes slow loaders slow: DESIGN.md §8). Replies are read with hiredis'
  * reader and handed back in order, each with the tag of its command. The
  * window (commands and bytes sent but not yet answered) is the caller's to
- * respect: rmig_redis_room says whether there is room.
+ * respect: rmig_redis_room says whether there is room. With opts.tls the
+ * same happens through a TLS session (tls.h) after its handshake.
  *
  * Life cycle, as libuv's: rmig_redis_new, rmig_redis_connect (the state
  * callback says RMIG_REDIS_READY once connected and authenticated, or
@@ -18,6 +19,7 @@
 #define RMIG_REDIS_CONN_H
 
 #include "out.h"
+#include "tls.h"
 
 #include <hiredis/hiredis.h>
 #include <stddef.h>
@@ -44,6 +46,7 @@ typedef struct rmig_redis_opts {
     int connect_timeout_ms;  /* default 5000 */
     uint64_t window;         /* commands in flight (default 4096) */
     size_t window_bytes;     /* bytes in flight (default 16 MiB) */
+    const rmig_tls_opts *tls; /* non-NULL: TLS, verified unless tls->no_verify */
 } rmig_redis_opts;
 
 rmig_redis *rmig_redis_new(uv_loop_t *loop, const rmig_redis_opts *o, rmig_redis_reply_cb on_reply,

@@ -32,16 +32,34 @@ static int free_port(void)
     return ntohs(a.sin_port);
 }
 
-static pid_t start_server(int port, const char *password)
+static pid_t start_server_tls(int port, const char *password, const char *tlsdir, int auth_clients)
 {
-    char p[16];
+    char p[16], cert[300], key[300], ca[300];
     snprintf(p, sizeof p, "%d", port);
-    char *argv[16] = {"redis-server", "--port", p, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+    char *argv[32] = {"redis-server", "--port", p, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                       "--dir", "/tmp", "--logfile", "", NULL};
+    int k = 13;
     if (password) {
-        argv[13] = "--requirepass";
-        argv[14] = (char *)password;
+        argv[k++] = "--requirepass";
+        argv[k++] = (char *)password;
     }
+    if (tlsdir) {
+        snprintf(cert, sizeof cert, "%s/server.crt", tlsdir);
+        snprintf(key, sizeof key, "%s/server.key", tlsdir);
+        snprintf(ca, sizeof ca, "%s/ca.crt", tlsdir);
+        argv[1] = "--tls-port";
+        argv[k++] = "--port";
+        argv[k++] = "0";
+        argv[k++] = "--tls-cert-file";
+        argv[k++] = cert;
+        argv[k++] = "--tls-key-file";
+        argv[k++] = key;
+        argv[k++] = "--tls-ca-cert-file";
+        argv[k++] = ca;
+        argv[k++] = "--tls-auth-clients";
+        argv[k++] = auth_clients ? "yes" : "no";
+    }
+    argv[k] = NULL;
     pid_t pid;
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
@@ -62,6 +80,8 @@ static pid_t start_server(int port, const char *password)
     }
     return pid;
 }
+
+static pid_t start_server(int port, const char *password) { return start_server_tls(port, password, NULL, 0); }
 
 static void stop_server(pid_t pid)
 {
@@ -160,6 +180,8 @@ static void on_idle(uv_idle_t *h)
     }
 }
 
+static const rmig_tls_opts *tls_opts; /* set by the TLS part */
+
 static void drive(run *r, int port, const char *password, uint64_t n, uint64_t window)
 {
     uv_loop_t loop;
@@ -171,7 +193,7 @@ static void drive(run *r, int port, const char *password, uint64_t n, uint64_t w
     r->window_ok = 1;
     r->window = window;
     r->wrongtype_tag = UINT64_MAX;
-    rmig_redis_opts o = {"127.0.0.1", port, NULL, password, 2000, window, 0};
+    rmig_redis_opts o = {"127.0.0.1", port, NULL, password, 2000, window, 0, tls_opts};
     r->c = rmig_redis_new(&loop, &o, on_reply, on_state, r);
     uv_idle_init(&loop, &r->idle);
     r->idle.data = r;
@@ -234,7 +256,7 @@ int main(void)
         r.window = 500;
         r.kill_at_pid = pid;
         r.kill_after = 5000;
-        rmig_redis_opts o = {"localhost", port2, NULL, "s3cret-pass", 2000, 500, 0};
+        rmig_redis_opts o = {"localhost", port2, NULL, "s3cret-pass", 2000, 500, 0, NULL};
         r.c = rmig_redis_new(&loop, &o, on_reply, on_state, &r);
         uv_idle_init(&loop, &r.idle);
         r.idle.data = &r;
@@ -250,5 +272,79 @@ int main(void)
           r.failed && strstr(r.err, want) && r.unanswered > 0 && r.next_reply >= 5000, "%s (unanswered %llu)",
           r.err, (unsigned long long)r.unanswered);
     stop_server(pid);
+
+    /* TLS: certificates made here with the openssl tool */
+    char dir[] = "/tmp/rmig-tls-XXXXXX", cmd[4096];
+    if (!mkdtemp(dir) || system("command -v openssl >/dev/null 2>&1") != 0) {
+        printf("# no openssl tool: TLS checks skipped\n");
+        return rmig_t_done();
+    }
+    snprintf(cmd, sizeof cmd,
+             "cd %s && exec >/dev/null 2>&1 && "
+             "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=rmig-test-ca && "
+             "openssl req -x509 -newkey rsa:2048 -nodes -keyout other.key -out other.crt -days 2 -subj /CN=other-ca && "
+             "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost && "
+             "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1' > san.ext && "
+             "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 "
+             "-extfile san.ext && "
+             "openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj /CN=rmig-client && "
+             "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out client.crt -days 2",
+             dir);
+    if (system(cmd) != 0) {
+        printf("# making test certificates failed: TLS checks skipped\n");
+        return rmig_t_done();
+    }
+    char ca[300], other[300], ccert[300], ckey[300];
+    snprintf(ca, sizeof ca, "%s/ca.crt", dir);
+    snprintf(other, sizeof other, "%s/other.crt", dir);
+    snprintf(ccert, sizeof ccert, "%s/client.crt", dir);
+    snprintf(ckey, sizeof ckey, "%s/client.key", dir);
+    int tport = free_port();
+    pid = start_server_tls(tport, "tls-pass", dir, 0);
+    rmig_tls_opts good = {ca, NULL, NULL, NULL, 0};
+    tls_opts = &good;
+    drive(&r, tport, "tls-pass", 50000, 1000);
+    CHECK("over TLS with the server's certificate verified, commands are answered in order",
+          !r.failed && r.next_reply == 50001 && r.order_ok && r.dbsize == 49999, "%s, replies %llu", r.err,
+          (unsigned long long)r.next_reply);
+    rmig_tls_opts wrong = {other, NULL, NULL, NULL, 0};
+    tls_opts = &wrong;
+    drive(&r, tport, "tls-pass", 10, 100);
+    CHECK("a server whose certificate the CA did not sign is refused with a certificate error",
+          r.failed && strstr(r.err, "certificate verify failed"), "%s", r.err);
+    rmig_tls_opts named = {ca, NULL, NULL, "redis.example.com", 0};
+    tls_opts = &named;
+    drive(&r, tport, "tls-pass", 10, 100);
+    CHECK("a certificate for another name is refused", r.failed && strstr(r.err, "certificate verify failed"), "%s",
+          r.err);
+    rmig_tls_opts unverified = {other, NULL, NULL, NULL, 1};
+    tls_opts = &unverified;
+    drive(&r, tport, "tls-pass", 100, 100);
+    CHECK("with verification switched off the connection works", !r.failed && r.next_reply == 101, "%s", r.err);
+    tls_opts = NULL;
+    drive(&r, tport, "tls-pass", 10, 100);
+    CHECK("plain text against a TLS port fails with a message, not a hang", r.failed && strstr(r.err, "127.0.0.1"),
+          "%s", r.err);
+    stop_server(pid);
+
+    pid = start_server_tls(tport, NULL, dir, 1);
+    tls_opts = &good;
+    drive(&r, tport, NULL, 10, 100);
+    CHECK("a server that wants client certificates refuses a client without one", r.failed, "%s", r.err);
+    rmig_tls_opts client = {ca, ccert, ckey, NULL, 0};
+    tls_opts = &client;
+    drive(&r, tport, NULL, 1000, 100);
+    CHECK("with a client certificate signed by its CA the client gets in", !r.failed && r.next_reply == 1001,
+          "%s", r.err);
+    rmig_tls_opts badkey = {ca, ccert, "/nonexistent/client.key", NULL, 0};
+    tls_opts = &badkey;
+    drive(&r, tport, NULL, 10, 100);
+    CHECK("a missing key file is named in the error", r.failed && strstr(r.err, "/nonexistent/client.key"), "%s",
+          r.err);
+    tls_opts = NULL;
+    stop_server(pid);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        printf("# could not remove %s\n", dir);
     return rmig_t_done();
 }
