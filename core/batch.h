@@ -1,0 +1,71 @@
+/* batch.h - entries and batches: what flows through a pipeline.
+ *
+ * An entry is one unit of data (DESIGN.md §2): a KEY from a snapshot (its
+ * db, name, type, expiry and raw serialized value), a CMD from a live stream,
+ * or META. A batch is an array of entries plus one arena for bytes that
+ * nodes rewrite (a renamed key lives there). Nodes work on whole batches:
+ * C nodes in a loop, Lua nodes through FFI views of these same structs, one
+ * crossing into Lua per batch.
+ *
+ * This header is cdef-clean on purpose (plain structs, enums, no macros):
+ * the Lua side declares the same structs with ffi.cdef. Ownership: the
+ * batch owns its arrays and arena; key and value pointers point into the
+ * arena or into the source's buffer, valid until rmig_batch_reset. */
+#ifndef RMIG_BATCH_H
+#define RMIG_BATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum rmig_entry_kind { RMIG_ENTRY_KEY = 1, RMIG_ENTRY_CMD = 2, RMIG_ENTRY_META = 3 };
+
+enum rmig_entry_flag {
+    RMIG_ENTRY_DROPPED = 1,  /* a node dropped it: it goes no further */
+    RMIG_ENTRY_CHANGED = 2,  /* a node changed its name, db or expiry */
+    RMIG_ENTRY_STREAMED = 4, /* its value is too big for the batch: the sink reads it from the source */
+};
+
+typedef struct rmig_entry {
+    int32_t kind;           /* enum rmig_entry_kind */
+    uint32_t flags;         /* enum rmig_entry_flag bits */
+    uint64_t db;
+    const uint8_t *key;
+    uint32_t key_len;
+    int32_t type;           /* enum rmig_rdb_kind: string, list, ... */
+    int32_t rdb_type;       /* the RDB type byte of the value */
+    int32_t rdb_version;    /* RDB version the value is serialized in */
+    int64_t expire_ms;      /* absolute unix ms, -1 for none */
+    int64_t idle_s;         /* -1 when absent */
+    int32_t freq;           /* -1 when absent */
+    uint32_t dropped_by;    /* 1-based index of the node that dropped it, 0 if none */
+    const uint8_t *value;   /* raw serialized value (no type byte, no footer) */
+    uint64_t value_len;
+} rmig_entry;
+
+typedef struct rmig_batch {
+    rmig_entry *e;
+    uint32_t n, cap;
+    uint8_t *arena;         /* the arena's current block (earlier blocks are chained behind it) */
+    size_t arena_len, arena_cap;
+    uint64_t dropped;       /* entries dropped so far in this batch */
+} rmig_batch;
+
+/* Initializes an empty batch with room for cap entries. 0, or -1 (memory). */
+int rmig_batch_init(rmig_batch *b, uint32_t cap);
+void rmig_batch_free(rmig_batch *b);
+/* Empties it for reuse (entries, arena). */
+void rmig_batch_reset(rmig_batch *b);
+/* A new zeroed entry at the end (kind KEY, no expiry), or NULL when full. */
+rmig_entry *rmig_batch_add(rmig_batch *b);
+/* Copies n bytes into the arena; NULL when out of memory. The arena grows by
+ * adding blocks, never by moving one, so earlier copies stay valid until the
+ * batch is reset. */
+const uint8_t *rmig_batch_copy(rmig_batch *b, const void *p, size_t n);
+
+/* The entry's name becomes s (copied into the arena); marks it changed.
+ * 0, or -1 (memory). */
+int rmig_batch_set_key(rmig_batch *b, rmig_entry *e, const void *s, size_t n);
+/* Marks an entry dropped by node `node` (1-based). */
+void rmig_batch_drop(rmig_batch *b, rmig_entry *e, uint32_t node);
+
+#endif
