@@ -42,7 +42,9 @@ int main(void)
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", 1, 0);
-    if (posix_spawnp(&pid, "redis-server", &fa, NULL, argv, environ) != 0) {
+    int spawned = posix_spawnp(&pid, "redis-server", &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (spawned != 0) {
         printf("cannot start redis-server\n");
         return 1;
     }

@@ -64,9 +64,10 @@ static pid_t start_server_tls(int port, const char *password, const char *tlsdir
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", 1, 0);
-    if (posix_spawnp(&pid, "redis-server", &fa, NULL, argv, environ) != 0)
-        return -1;
+    int spawned = posix_spawnp(&pid, "redis-server", &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
+    if (spawned != 0)
+        return -1;
     /* wait until it accepts connections */
     for (int i = 0; i < 500; i++) {
         int s = socket(AF_INET, SOCK_STREAM, 0);
