@@ -145,14 +145,13 @@ def main():
                 c.close()
             finally:
                 dst.stop()
-    else:
-        print('# shared/corpus is not there: its files are skipped')
-
         mod = os.path.join(rdbs, 'redis-librdb__test_dumps_module.rdb')
         if os.path.exists(mod):
             rc, out, err = run_rmig(rmig, ['inspect', '--resp', '--native', mod])
             rep.check(rc == 1 and 'module' in err and 'key1' in err,
                       'a module value cannot go out as native commands: an error names the key', err)
+    else:
+        print('# shared/corpus is not there: its files are skipped')
 
     rc, out, err = run_rmig(rmig, ['inspect', '--resp', os.path.join(tmp, 'missing.rdb')])
     rep.check(rc == 1 and 'missing.rdb' in err, 'a missing file is an error naming it', err)
