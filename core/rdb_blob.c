@@ -43,8 +43,13 @@ static int set_int(rmig_blob_it *it, rmig_blob_val *v, int64_t x)
 {
     v->is_int = 1;
     v->v = x;
-    v->len = rmig_fmt_i64(it->num, x);
-    v->s = (const uint8_t *)it->num;
+    if (it->no_text) {
+        v->len = 0;
+        v->s = (const uint8_t *)it->num;
+    } else {
+        v->len = rmig_fmt_i64(it->num, x);
+        v->s = (const uint8_t *)it->num;
+    }
     it->count++;
     return 1;
 }

@@ -29,6 +29,7 @@ typedef struct rmig_blob_it {
     int width;           /* intset: bytes per member */
     int zm_value;        /* zipmap: the next entry is a value */
     uint64_t count;      /* entries returned so far */
+    int no_text;         /* set to skip rendering integers (when only counting) */
     char num[24];        /* decimal text of the last integer entry */
 } rmig_blob_it;
 

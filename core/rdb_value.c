@@ -270,6 +270,7 @@ static int blob_phase(rmig_rdb *p, rmig_rdb_event *ev, int kind)
             /* counting: walk the whole blob now, checking its structure */
             rmig_blob_val v;
             uint64_t n = 0;
+            p->it.no_text = 1;
             while ((r = rmig_blob_next(&p->it, &v)) == 1)
                 n++;
             if (r < 0)
