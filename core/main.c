@@ -2,6 +2,7 @@
  *
  * Exit codes (shared/docs/DESIGN.md §7): 0 done, 1 runtime or input failure,
  * 2 usage or configuration error. */
+#include "check.h"
 #include "inspect.h"
 
 #include <signal.h>
@@ -18,7 +19,8 @@ static const char usage[] =
     "usage: rmig COMMAND [ARGS]\n"
     "\n"
     "commands:\n"
-    "  inspect FILE    read an RDB file: --stats (default), --json, --raw, --count\n"
+    "  inspect FILE    read an RDB file: --stats (default), --json, --raw, --resp, --count\n"
+    "  check PIPELINE  validate a pipeline, connect to its target, print the plan\n"
     "  version         print the version\n"
     "  help            this text\n"
     "\n"
@@ -35,6 +37,8 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (!strcmp(cmd, "inspect"))
         return rmig_inspect_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "check"))
+        return rmig_check_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("rmig %s\n", RMIG_VERSION);
         return 0;

@@ -1,0 +1,29 @@
+/* vm.h - the LuaJIT state that loads pipeline files.
+ *
+ * A pipeline file is Lua that returns a description (lua/rmig/init.lua);
+ * this module makes the state, points `require` at rmig's Lua library and
+ * at filters/, and loads a file through rmig.load, which checks every
+ * constructor's options and applies `-s path=value` overrides. The
+ * description stays in the state for the caller to read. */
+#ifndef RMIG_VM_H
+#define RMIG_VM_H
+
+#include <lua.h>
+#include <stddef.h>
+
+typedef struct rmig_vm rmig_vm;
+
+/* A state with the standard libraries and rmig's paths: $RMIG_LUA_PATH (a
+ * directory) when set, else the source tree's lua/ and filters/, else the
+ * installed share/rmig. NULL with a message when LuaJIT cannot start. */
+rmig_vm *rmig_vm_new(char *err, size_t errlen);
+void rmig_vm_free(rmig_vm *vm);
+lua_State *rmig_vm_state(rmig_vm *vm);
+
+/* Loads a pipeline file with overrides ("sink.addr=..."). On success the
+ * description is on top of the stack and 0 is returned; else -1 and err
+ * names the file and line. */
+int rmig_vm_load(rmig_vm *vm, const char *path, const char *const *overrides, int n, char *err,
+                 size_t errlen);
+
+#endif

@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""`rmig check PIPELINE.lua`: a pipeline is loaded and checked, its target
+asked for its version, and the plan printed (which nodes run in C and which
+in Lua, RESTORE or native commands); mistakes in the pipeline exit 2 naming
+the file and line, an unreachable target or source exits 1 naming it.
+
+usage: python3 test_check.py /path/to/rmig
+environment: RMIG_SOURCE_DIR (the repository: sample data and fuzz seeds)
+Exit code: 0 all passed, 1 something failed, 77 redis-server is missing."""
+import os
+import sys
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from redis_harness import (Reporter, Server, install_signal_handlers, make_tmpdir,  # noqa: E402
+                           require_redis_server, run_rmig)
+
+
+def write(tmp, name, text):
+    path = os.path.join(tmp, name)
+    with open(path, 'w') as f:
+        f.write(text)
+    return path
+
+
+PIPELINE = '''local rmig = require "rmig"
+return rmig.pipeline {
+  source = rmig.source.rdb { path = "%(rdb)s" },
+  nodes = {
+    rmig.filter.keys { allow = { "user:*" } },
+    function(batch) return batch end,
+  },
+  sink = rmig.sink.redis { addr = "127.0.0.1:%(port)d"%(extra)s },
+}
+'''
+
+
+def main():
+    require_redis_server()
+    install_signal_handlers()
+    rmig = os.path.abspath(sys.argv[1])
+    src = os.environ.get('RMIG_SOURCE_DIR', os.path.join(os.path.dirname(__file__), '..', '..'))
+    sample = os.path.join(src, 'examples', 'data', 'sample.rdb')
+    v11 = os.path.join(src, 'tests', 'fuzz', 'seeds', 'rdb', 'h_v11_listpacks.rdb')
+    rep = Reporter()
+    tmp = make_tmpdir('rmig-check-')
+    srv = Server(os.path.join(tmp, 'target'), name='target').start()
+    locked = Server(os.path.join(tmp, 'locked'), name='locked').start()
+    c = locked.conn()
+    c.call('CONFIG', 'SET', 'requirepass', 'hunter2-secret')
+    c.close()
+    try:
+        p = write(tmp, 'ok.lua', PIPELINE % {'rdb': sample, 'port': srv.port, 'extra': ''})
+        rc, out, err = run_rmig(rmig, ['check', p])
+        out = out.decode()
+        rep.check(rc == 0, 'a sound pipeline checks out (exit 0)', err + out)
+        rep.check('rmig.filter.keys' in out and 'runs in C' in out and 'runs in Lua' in out,
+                  'the plan says which nodes run in C and which in Lua', out)
+        rep.check('Redis 7.0' in out and 'RDB 10' in out, "the plan names the target's version", out)
+        rep.check('as RESTORE payloads' in out, 'an RDB 10 file into Redis 7.0 goes as RESTORE payloads', out)
+
+        p = write(tmp, 'new.lua', PIPELINE % {'rdb': v11, 'port': srv.port, 'extra': ''})
+        rc, out, err = run_rmig(rmig, ['check', p])
+        rep.check(rc == 0 and 'as native commands' in out.decode(),
+                  'an RDB 11 file into Redis 7.0 goes as native commands', out.decode() + err)
+
+        p = write(tmp, 'never.lua', PIPELINE % {'rdb': sample, 'port': srv.port, 'extra': ', restore = "never"'})
+        rc, out, err = run_rmig(rmig, ['check', p])
+        rep.check('as native commands (restore = "never")' in out.decode(), 'restore = "never" is honoured',
+                  out.decode())
+
+        bad = write(tmp, 'bad.lua', 'local rmig = require "rmig"\nreturn rmig.pipeline {\n'
+                    '  source = rmig.source.rdb { path = "x" },\n'
+                    '  nodes = { rmig.filter.keys { alow = { "a*" } } },\n'
+                    '  sink = rmig.sink.redis { addr = "127.0.0.1:1" } }\n')
+        rc, out, err = run_rmig(rmig, ['check', bad])
+        rep.check(rc == 2 and 'bad.lua:4: rmig.filter.keys: unknown option \'alow\'' in err,
+                  'an unknown option exits 2 naming the file, the line and the option', err)
+
+        syn = write(tmp, 'syntax.lua', 'local rmig = require "rmig"\nreturn rmig.pipeline {\n  source = ,\n}\n')
+        rc, out, err = run_rmig(rmig, ['check', syn])
+        rep.check(rc == 2 and 'syntax.lua:3:' in err, 'a Lua syntax error exits 2 naming the file and line', err)
+
+        p = write(tmp, 'ok2.lua', PIPELINE % {'rdb': sample, 'port': srv.port, 'extra': ''})
+        rc, out, err = run_rmig(rmig, ['check', p, '-s', 'sink.addr=127.0.0.1:1'])
+        rep.check(rc == 1 and '127.0.0.1:1' in out.decode() and 'refused' in out.decode(),
+                  '-s overrides the target; an unreachable one exits 1 naming it', out.decode() + err)
+        rc, out, err = run_rmig(rmig, ['check', p, '-s', 'sink.window=lots'])
+        rep.check(rc == 2 and "'window' must be a number" in err, 'a bad -s value exits 2 saying why', err)
+        rc, out, err = run_rmig(rmig, ['check', p, '-s', 'source.path=' + os.path.join(tmp, 'none.rdb')])
+        rep.check(rc == 1 and 'none.rdb' in out.decode(), 'a missing source file exits 1 naming it', out.decode())
+
+        p = write(tmp, 'auth.lua', PIPELINE % {'rdb': sample, 'port': locked.port,
+                                               'extra': ', password_env = "RMIG_TEST_PW"'})
+        env = dict(os.environ, RMIG_TEST_PW='hunter2-secret')
+        import subprocess
+        r = subprocess.run([rmig, 'check', p], capture_output=True, env=env, timeout=60)
+        rep.check(r.returncode == 0 and b'password' in r.stdout and b'hunter2' not in r.stdout + r.stderr,
+                  'the password comes from the environment and is never printed', r.stdout + r.stderr)
+        env['RMIG_TEST_PW'] = 'wrong-one'
+        r = subprocess.run([rmig, 'check', p], capture_output=True, env=env, timeout=60)
+        rep.check(r.returncode == 1 and b'refused the password' in r.stdout and b'wrong-one' not in r.stdout,
+                  'a wrong password exits 1 saying so, without printing it', r.stdout + r.stderr)
+        del env['RMIG_TEST_PW']
+        r = subprocess.run([rmig, 'check', p], capture_output=True, env=env, timeout=60)
+        rep.check(r.returncode == 2 and b'RMIG_TEST_PW' in r.stderr,
+                  'password_env naming an unset variable exits 2 naming it', r.stderr)
+
+        rc, out, err = run_rmig(rmig, ['check'])
+        rep.check(rc == 2 and 'which pipeline' in err, 'no pipeline given exits 2 with usage', err)
+    finally:
+        srv.stop()
+        try:
+            c = locked.conn()
+            c.call('AUTH', 'hunter2-secret')
+            c.call('CONFIG', 'SET', 'requirepass', '')
+            c.close()
+        except Exception:
+            pass
+        locked.stop()
+    sys.exit(rep.finish())
+
+
+if __name__ == '__main__':
+    main()
