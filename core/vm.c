@@ -25,8 +25,12 @@ static int is_dir(const char *p)
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+extern void *const rmig__ffi_symbols[];
+
 rmig_vm *rmig_vm_new(char *err, size_t errlen)
 {
+    if (!rmig__ffi_symbols[0]) /* keeps ffi.c linked in: see there */
+        return NULL;
     rmig_vm *vm = calloc(1, sizeof *vm);
     if (!vm || !(vm->L = luaL_newstate())) {
         snprintf(err, errlen, "LuaJIT could not start (out of memory)");
@@ -63,6 +67,73 @@ void rmig_vm_free(rmig_vm *vm)
 }
 
 lua_State *rmig_vm_state(rmig_vm *vm) { return vm->L; }
+
+int rmig_vm_chain(rmig_vm *vm, int first, int last, char *err, size_t errlen)
+{
+    lua_State *L = vm->L;
+    int desc = lua_gettop(L), top = desc;
+    lua_getglobal(L, "require");
+    lua_pushstring(L, "rmig.batch");
+    if (lua_pcall(L, 1, 1, 0) != 0) {
+        snprintf(err, errlen, "rmig.batch could not be loaded: %s", lua_tostring(L, -1));
+        lua_settop(L, top);
+        return -1;
+    }
+    lua_getfield(L, -1, "runner");
+    lua_createtable(L, last - first + 1, 0); /* { {fn, index, name, where, on_error}, ... } */
+    lua_getfield(L, desc, "nodes");
+    for (int i = first; i <= last; i++) {
+        lua_rawgeti(L, -1, i);
+        int node = lua_gettop(L);
+        lua_getfield(L, node, "options");
+        int opts = lua_gettop(L);
+        lua_createtable(L, 0, 5);
+        lua_getfield(L, opts, "fn");
+        if (!lua_isfunction(L, -1)) {
+            snprintf(err, errlen, "node %d is not a Lua node", i);
+            lua_settop(L, top);
+            return -1;
+        }
+        lua_setfield(L, -2, "fn");
+        lua_pushinteger(L, i);
+        lua_setfield(L, -2, "index");
+        lua_getfield(L, opts, "name");
+        lua_setfield(L, -2, "name");
+        lua_getfield(L, opts, "on_error");
+        lua_setfield(L, -2, "on_error");
+        lua_getfield(L, node, "where");
+        lua_setfield(L, -2, "where");
+        lua_rawseti(L, node - 2, i - first + 1);
+        lua_settop(L, node - 1);
+    }
+    lua_pop(L, 1); /* nodes */
+    if (lua_pcall(L, 1, 1, 0) != 0) {
+        snprintf(err, errlen, "%s", lua_tostring(L, -1));
+        lua_settop(L, top);
+        return -1;
+    }
+    int ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_settop(L, top);
+    return ref;
+}
+
+int rmig_vm_run_chain(rmig_vm *vm, int ref, struct rmig_batch *b, char *err, size_t errlen)
+{
+    lua_State *L = vm->L;
+    int top = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+    lua_pushlightuserdata(L, b);
+    if (lua_pcall(L, 1, 2, 0) != 0) {
+        snprintf(err, errlen, "%s", lua_tostring(L, -1));
+        lua_settop(L, top);
+        return -1;
+    }
+    int ok = lua_toboolean(L, -2);
+    if (!ok)
+        snprintf(err, errlen, "%s", lua_isstring(L, -1) ? lua_tostring(L, -1) : "a Lua node failed");
+    lua_settop(L, top);
+    return ok ? 0 : -1;
+}
 
 int rmig_vm_load(rmig_vm *vm, const char *path, const char *const *overrides, int n, char *err, size_t errlen)
 {

@@ -26,4 +26,16 @@ lua_State *rmig_vm_state(rmig_vm *vm);
 int rmig_vm_load(rmig_vm *vm, const char *path, const char *const *overrides, int n, char *err,
                  size_t errlen);
 
+/* With a pipeline description on top of the stack (rmig_vm_load), makes
+ * the loop that runs its Lua nodes first..last (1-based positions in its
+ * nodes list, all Lua) over a batch. Returns a reference (> 0), or -1 with
+ * a message. */
+struct rmig_batch;
+int rmig_vm_chain(rmig_vm *vm, int first, int last, char *err, size_t errlen);
+
+/* Runs a chain over a batch: one call into Lua. 0, or -1 when a node with
+ * on_error = "abort" raised (err names the node, its file:line, the key and
+ * its db). */
+int rmig_vm_run_chain(rmig_vm *vm, int ref, struct rmig_batch *b, char *err, size_t errlen);
+
 #endif

@@ -1,0 +1,130 @@
+-- rmig.batch: Lua nodes over batches, through FFI views of the C structs.
+--
+-- A Lua node is a function over one entry: fn(e, batch). It reads e.db,
+-- e.type, e.expire_ms, e:key() (a Lua string, made only when asked),
+-- e:has_prefix(s), e:has_suffix(s), e:match(glob), and changes the entry with
+-- batch:set_key(e, s), e.db = n, e.expire_ms = ms; returning false drops it.
+-- Consecutive Lua nodes run in one loop per batch, entered once from C
+-- (runner). The loop has no pcall inside, so the JIT compiles it; an error
+-- escapes to the runner, which knows from the cursor which entry and node
+-- raised it, applies that node's on_error (abort; skip: drop the entry;
+-- pass: keep it as the node left it and go on with the next node) and
+-- resumes the loop there.
+
+local ffi = require "ffi"
+
+ffi.cdef [[
+typedef struct rmig_entry {
+    int32_t kind;
+    uint32_t flags;
+    uint64_t db;
+    const uint8_t *key_ptr;    /* "key" in batch.h: renamed so that e:key() is the method */
+    uint32_t key_len;
+    int32_t type;
+    int32_t rdb_type;
+    int32_t rdb_version;
+    int64_t expire_ms;
+    int64_t idle_s;
+    int32_t freq;
+    uint32_t dropped_by;
+    const uint8_t *value;
+    uint64_t value_len;
+} rmig_entry;
+
+typedef struct rmig_batch {
+    rmig_entry *e;
+    uint32_t n, cap;
+    uint8_t *arena;
+    size_t arena_len, arena_cap;
+    uint64_t dropped;
+} rmig_batch;
+
+int rmig_ffi_key_has_prefix(const rmig_entry *e, const char *s, size_t n);
+int rmig_ffi_key_has_suffix(const rmig_entry *e, const char *s, size_t n);
+int rmig_ffi_key_match(const rmig_entry *e, const char *pat, size_t n);
+int rmig_ffi_entry_set_key(rmig_batch *b, rmig_entry *e, const char *s, size_t n);
+void rmig_ffi_entry_drop(rmig_batch *b, rmig_entry *e, uint32_t node);
+]]
+
+local C = ffi.C
+local DROPPED, CHANGED, KEY = 1, 2, 1
+
+local kinds = { [0] = "string", "list", "set", "zset", "hash", "stream", "module" }
+
+local entry_mt = {
+  __index = {
+    key = function(e) return ffi.string(e.key_ptr, e.key_len) end,
+    has_prefix = function(e, s) return C.rmig_ffi_key_has_prefix(e, s, #s) == 1 end,
+    has_suffix = function(e, s) return C.rmig_ffi_key_has_suffix(e, s, #s) == 1 end,
+    match = function(e, pat) return C.rmig_ffi_key_match(e, pat, #pat) == 1 end,
+    kind = function(e) return kinds[e.type] end,
+    dropped = function(e) return bit.band(e.flags, DROPPED) ~= 0 end,
+  },
+}
+ffi.metatype("rmig_entry", entry_mt)
+
+local batch_mt = {
+  __index = {
+    set_key = function(b, e, s)
+      if C.rmig_ffi_entry_set_key(b, e, s, #s) ~= 0 then error("out of memory renaming a key", 2) end
+    end,
+    drop = function(b, e, node) C.rmig_ffi_entry_drop(b, e, node or 0) end,
+  },
+}
+ffi.metatype("rmig_batch", batch_mt)
+
+local batch_ptr = ffi.typeof("rmig_batch *")
+local M = {}
+
+-- The loop over a batch for a chain of nodes {fn, index} from entry `from`:
+-- cursor[1], cursor[2] say where it is, for error reports.
+local function chain_loop(b, fns, idx, from, first_k, cursor)
+  local n, e = b.n, b.e
+  local count = #fns
+  for i = from, n - 1 do
+    local en = e[i]
+    if en.kind == KEY and bit.band(en.flags, DROPPED) == 0 then
+      cursor[1] = i
+      local k0 = i == from and first_k or 1
+      for k = k0, count do
+        cursor[2] = k
+        if fns[k](en, b) == false then
+          C.rmig_ffi_entry_drop(b, en, idx[k])
+          break
+        end
+      end
+    end
+  end
+end
+
+-- runner(nodes): nodes = { {fn=, index=, name=, where=, on_error=}, ... }.
+-- Returns function(lightuserdata batch) -> true | nil, message.
+function M.runner(nodes)
+  local fns, idx = {}, {}
+  for k, n in ipairs(nodes) do fns[k], idx[k] = n.fn, n.index end
+  local cursor = { 0, 0 }
+  return function(lud)
+    local b = ffi.cast(batch_ptr, lud)
+    local from, first_k = 0, 1
+    while true do
+      local ok, err = pcall(chain_loop, b, fns, idx, from, first_k, cursor)
+      if ok then return true end
+      local i, k = cursor[1], cursor[2]
+      local node, en = nodes[k], b.e[i]
+      local where = string.format("node %s (%s) on the key %q in db %d: %s", node.name or ("#" .. node.index),
+                                  node.where or "?", ffi.string(en.key_ptr, en.key_len), tonumber(en.db),
+                                  tostring(err))
+      M.errors = (M.errors or 0) + 1
+      if node.on_error == "skip" then
+        C.rmig_ffi_entry_drop(b, en, node.index)
+        from, first_k = i + 1, 1
+      elseif node.on_error == "pass" then
+        from, first_k = i, k + 1
+      else
+        return nil, where
+      end
+    end
+  end
+end
+
+return M
