@@ -240,6 +240,7 @@ void rmig_redis_done(rmig_redis *c, uint64_t tag)
         fail(c, "out of memory queueing a command for %s", c->name);
         return;
     }
+    c->cmd_start = c->out.len; /* several commands written at once: the next done counts none twice */
     uv_prepare_start(&c->prepare, on_prepare);
 }
 

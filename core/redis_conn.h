@@ -54,7 +54,9 @@ rmig_redis *rmig_redis_new(uv_loop_t *loop, const rmig_redis_opts *o, rmig_redis
 int rmig_redis_connect(rmig_redis *c);
 
 /* Writing a command: rmig_redis_out gives the buffer to write one command
- * into; rmig_redis_done records it under tag and schedules the write. */
+ * into; rmig_redis_done records it under tag and schedules the write. When
+ * several commands were written at once, call rmig_redis_done once per
+ * command (the bytes are counted with the first). */
 rmig_out *rmig_redis_out(rmig_redis *c);
 void rmig_redis_done(rmig_redis *c, uint64_t tag);
 

@@ -1,0 +1,853 @@
+/* run.c - `rmig run PIPELINE.lua`: an RDB file through the pipeline's nodes
+ * into a Redis server.
+ *
+ * One libuv loop. An idle handle reads the RDB (RMIG_RDB_RAW), gathers keys
+ * into a batch (name and raw value copied into the batch arena), runs the
+ * nodes over it in order (built-in ones in C, consecutive Lua ones in one
+ * call), and writes every kept entry to the target: RESTORE ... ABSTTL with
+ * the raw value and a DUMP footer, or, when the target's RDB version is
+ * older than the file's (or restore = "never"), native commands made by
+ * decoding the value again (native.c). The idle handle stops while the
+ * connection's window is full and starts again as replies free it. Every
+ * reply is counted; an error reply is reported with its key and db.
+ *
+ * Not yet: chunking of big values (a value is held whole, bounded by the
+ * largest key), a dead-letter file, reconnecting after a lost connection.
+ * A lost connection ends the run with exit 1 and the count of unanswered
+ * commands. */
+#include "run.h"
+
+#include "batch.h"
+#include "dump.h"
+#include "filter.h"
+#include "input.h"
+#include "native.h"
+#include "rdb.h"
+#include "redis_conn.h"
+#include "resp.h"
+#include "vm.h"
+
+#include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BATCH_KEYS 1024
+#define BATCH_BYTES ((size_t)8 << 20)
+#define CHUNK ((size_t)1 << 20)
+
+static const char usage[] = "usage: rmig run PIPELINE.lua [-s path=value]...\n"
+                            "Runs the pipeline: reads its source, applies its nodes, writes its sink.\n";
+
+enum { STEP_C = 1, STEP_LUA };
+
+typedef struct step {
+    int kind;
+    rmig_filter *f;   /* STEP_C */
+    int ref;          /* STEP_LUA: chain reference */
+    int first, last;  /* node positions */
+    char name[96];
+} step;
+
+typedef struct keyrec {
+    uint64_t db;
+    char key[80];
+    uint32_t key_len;
+} keyrec;
+
+typedef struct runner {
+    uv_loop_t loop;
+    uv_idle_t idle;
+    rmig_vm *vm;
+    step steps[64];
+    int nsteps;
+    rmig_redis *c;
+    int ready, failed, eof, idle_on, native, mode_replace, skip_existing;
+    int source_version, target_version;
+    char err[1024];
+    rmig_input *in;
+    rmig_rdb *p;
+    rmig_batch b;
+    rmig_out value;        /* the current key's raw value */
+    uint64_t cur_db;
+    int selected;
+    uint64_t read, written, failed_keys, skipped, dropped, replies, tag;
+    keyrec *recs;          /* per tag (mod window), for error reports */
+    uint64_t window;
+    rmig_out scratch;      /* native mode: a one-key RDB */
+    rmig_native *nat;
+    uint64_t start_ns, last_status;
+    int tty;
+} runner;
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- the pipeline description -> steps ---- */
+
+static const char *sfield(lua_State *L, int idx, const char *k)
+{
+    lua_getfield(L, idx, k);
+    const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    lua_pop(L, 1);
+    return s;
+}
+
+/* a Lua list of strings (or nil) as rmig_list; storage in *mem */
+static rmig_list strlist(lua_State *L, int idx, const char *k, rmig_bytes *mem, size_t cap)
+{
+    rmig_list l = {mem, 0};
+    lua_getfield(L, idx, k);
+    if (lua_istable(L, -1)) {
+        for (size_t i = 1; i <= lua_objlen(L, -1) && l.n < cap; i++) {
+            lua_rawgeti(L, -1, (int)i);
+            size_t n;
+            const char *s = lua_tolstring(L, -1, &n);
+            mem[l.n].p = s;
+            mem[l.n].n = n;
+            l.n++;
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+    return l;
+}
+
+static int kind_bits(lua_State *L, int idx, const char *k)
+{
+    static const char *kinds[] = {"string", "list", "set", "zset", "hash", "stream", "module"};
+    int bits = 0;
+    lua_getfield(L, idx, k);
+    for (size_t i = 1; lua_istable(L, -1) && i <= lua_objlen(L, -1); i++) {
+        lua_rawgeti(L, -1, (int)i);
+        const char *s = lua_tostring(L, -1);
+        for (int j = 0; s && j < 7; j++)
+            if (!strcmp(s, kinds[j]))
+                bits |= 1 << j;
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return bits;
+}
+
+static int64_t ifield(lua_State *L, int idx, const char *k, int64_t dflt)
+{
+    lua_getfield(L, idx, k);
+    int64_t v = lua_isnumber(L, -1) ? (int64_t)lua_tonumber(L, -1) : dflt;
+    lua_pop(L, 1);
+    return v;
+}
+
+static int bfield(lua_State *L, int idx, const char *k, int dflt)
+{
+    lua_getfield(L, idx, k);
+    int v = lua_isnil(L, -1) ? dflt : lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+/* a Lua map string -> string as two lists */
+static void strmap(lua_State *L, int idx, const char *k, rmig_bytes *from, rmig_bytes *to, size_t cap,
+                   rmig_list *lf, rmig_list *lt)
+{
+    lf->v = from;
+    lt->v = to;
+    lf->n = lt->n = 0;
+    lua_getfield(L, idx, k);
+    if (lua_istable(L, -1)) {
+        lua_pushnil(L);
+        while (lua_next(L, -2) && lf->n < cap) {
+            size_t a, b;
+            const char *ks = lua_tolstring(L, -2, &a), *vs = lua_tolstring(L, -1, &b);
+            from[lf->n] = (rmig_bytes){ks, a};
+            to[lt->n] = (rmig_bytes){vs, b};
+            lf->n++;
+            lt->n++;
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+}
+
+static int build_c_step(runner *r, lua_State *L, int node, const char *ctor, step *s)
+{
+    lua_getfield(L, node, "options");
+    int o = lua_gettop(L);
+    rmig_filter_conf c;
+    memset(&c, 0, sizeof c);
+    rmig_bytes a[64], d[64], pf[64], sf[64], rx[64], rf[64], rt[64], xf[64], xt[64];
+    uint64_t dball[64], mf[64], mt[64];
+    if (!strcmp(ctor, "rmig.filter.keys")) {
+        c.type = RMIG_FILTER_KEYS;
+        c.allow = strlist(L, o, "allow", a, 64);
+        c.deny = strlist(L, o, "deny", d, 64);
+        c.prefix = strlist(L, o, "prefix", pf, 64);
+        c.suffix = strlist(L, o, "suffix", sf, 64);
+        c.regex = strlist(L, o, "regex", rx, 64);
+    } else if (!strcmp(ctor, "rmig.filter.rename")) {
+        lua_getfield(L, o, "fn");
+        int has_fn = lua_isfunction(L, -1);
+        lua_pop(L, 1);
+        if (has_fn) {
+            snprintf(r->err, sizeof r->err, "rmig.filter.rename with fn is not supported by rmig run yet; "
+                     "write it as a Lua node: function(e, b) b:set_key(e, ...) end");
+            lua_pop(L, 1);
+            return -1;
+        }
+        c.type = RMIG_FILTER_RENAME;
+        strmap(L, o, "prefix", rf, rt, 64, &c.rename_from, &c.rename_to);
+        strmap(L, o, "suffix", xf, xt, 64, &c.suffix_from, &c.suffix_to);
+    } else if (!strcmp(ctor, "rmig.filter.db")) {
+        c.type = RMIG_FILTER_DB;
+        lua_getfield(L, o, "allow");
+        for (size_t i = 1; lua_istable(L, -1) && i <= lua_objlen(L, -1) && c.ndb_allow < 64; i++) {
+            lua_rawgeti(L, -1, (int)i);
+            dball[c.ndb_allow++] = (uint64_t)lua_tonumber(L, -1);
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+        c.db_allow = dball;
+        lua_getfield(L, o, "map");
+        if (lua_istable(L, -1)) {
+            lua_pushnil(L);
+            while (lua_next(L, -2) && c.nmap < 64) {
+                mf[c.nmap] = (uint64_t)lua_tonumber(L, -2);
+                mt[c.nmap] = (uint64_t)lua_tonumber(L, -1);
+                c.nmap++;
+                lua_pop(L, 1);
+            }
+        }
+        lua_pop(L, 1);
+        c.map_from = mf;
+        c.map_to = mt;
+    } else if (!strcmp(ctor, "rmig.filter.type")) {
+        c.type = RMIG_FILTER_TYPE;
+        c.type_allow = (uint32_t)kind_bits(L, o, "allow");
+        c.type_deny = (uint32_t)kind_bits(L, o, "deny");
+    } else if (!strcmp(ctor, "rmig.filter.ttl")) {
+        c.type = RMIG_FILTER_TTL;
+        c.drop_expired = bfield(L, o, "drop_expired", 1);
+        const char *kw = sfield(L, o, "keys_without_ttl");
+        c.drop_without_ttl = kw && !strcmp(kw, "drop");
+        c.remove_ttl = bfield(L, o, "remove", 0);
+        c.shift_ms = ifield(L, o, "shift_ms", 0);
+        c.max_ms = ifield(L, o, "max_ms", 0);
+        c.default_ms = ifield(L, o, "default_ms", 0);
+    } else {
+        snprintf(r->err, sizeof r->err, "%s is not a node rmig run knows", ctor);
+        lua_pop(L, 1);
+        return -1;
+    }
+    s->kind = STEP_C;
+    s->f = rmig_filter_new(&c, r->err, sizeof r->err);
+    lua_pop(L, 1);
+    return s->f ? 0 : -1;
+}
+
+static int build_steps(runner *r, const char *path)
+{
+    lua_State *L = rmig_vm_state(r->vm);
+    int pipe = lua_gettop(L);
+    lua_getfield(L, pipe, "nodes");
+    int nodes = lua_gettop(L), n = (int)lua_objlen(L, nodes);
+    for (int i = 1; i <= n && r->nsteps < 64; i++) {
+        lua_rawgeti(L, nodes, i);
+        int node = lua_gettop(L);
+        const char *impl = sfield(L, node, "impl"), *ctor = sfield(L, node, "constructor"),
+                   *where = sfield(L, node, "where");
+        step *s = &r->steps[r->nsteps];
+        memset(s, 0, sizeof *s);
+        s->first = s->last = i;
+        snprintf(s->name, sizeof s->name, "%s [%s]", ctor, where ? where : path);
+        if (impl && !strcmp(impl, "c")) {
+            if (build_c_step(r, L, node, ctor, s) < 0) {
+                lua_settop(L, pipe);
+                return -1;
+            }
+            r->nsteps++;
+        } else {
+            /* consecutive Lua nodes share one chain */
+            int last = i;
+            while (last < n) {
+                lua_rawgeti(L, nodes, last + 1);
+                const char *im = sfield(L, lua_gettop(L), "impl");
+                int lua_node = im && strcmp(im, "c");
+                lua_pop(L, 1);
+                if (!lua_node)
+                    break;
+                last++;
+            }
+            lua_settop(L, pipe);
+            s->kind = STEP_LUA;
+            s->last = last;
+            s->ref = rmig_vm_chain(r->vm, i, last, r->err, sizeof r->err);
+            if (s->ref < 0)
+                return -1;
+            snprintf(s->name, sizeof s->name, "Lua nodes %d-%d", i, last);
+            r->nsteps++;
+            i = last;
+            lua_getfield(L, pipe, "nodes");
+            nodes = lua_gettop(L);
+            continue;
+        }
+        lua_settop(L, nodes);
+    }
+    lua_settop(L, pipe);
+    return 0;
+}
+
+/* ---- writing ---- */
+
+static void stop_idle(runner *r)
+{
+    if (r->idle_on) {
+        uv_idle_stop(&r->idle);
+        r->idle_on = 0;
+    }
+}
+
+static void start_idle(runner *r);
+
+static void remember(runner *r, uint64_t tag, const rmig_entry *e)
+{
+    keyrec *k = &r->recs[tag % r->window];
+    k->db = e->db;
+    k->key_len = e->key_len < sizeof k->key ? e->key_len : (uint32_t)sizeof k->key;
+    memcpy(k->key, e->key, k->key_len);
+}
+
+static void select_db(runner *r, uint64_t db)
+{
+    if (r->selected && r->cur_db == db)
+        return;
+    rmig_out *o = rmig_redis_out(r->c);
+    rmig_resp_array(o, 2);
+    rmig_resp_bulk_str(o, "SELECT");
+    rmig_resp_bulk_i64(o, (int64_t)db);
+    rmig_redis_done(r->c, UINT64_MAX - 1);
+    r->cur_db = db;
+    r->selected = 1;
+}
+
+static void write_restore(runner *r, const rmig_entry *e)
+{
+    select_db(r, e->db);
+    rmig_out *o = rmig_redis_out(r->c);
+    int abs = e->expire_ms >= 0;
+    size_t argc = 4 + (size_t)r->mode_replace + (size_t)abs + 2 * (e->idle_s >= 0 || e->freq >= 0);
+    rmig_resp_array(o, argc);
+    rmig_resp_bulk_str(o, "RESTORE");
+    rmig_resp_bulk(o, e->key, e->key_len);
+    rmig_resp_bulk_i64(o, abs ? e->expire_ms : 0);
+    rmig_dump d;
+    uint8_t t = (uint8_t)e->rdb_type, f[RMIG_DUMP_FOOTER];
+    rmig_dump_begin(&d, e->rdb_type);
+    rmig_dump_add(&d, e->value, e->value_len);
+    rmig_dump_end(&d, e->rdb_version, f);
+    rmig_resp_bulk_begin(o, 1 + e->value_len + RMIG_DUMP_FOOTER);
+    rmig_out_mem(o, &t, 1);
+    rmig_out_mem(o, e->value, e->value_len);
+    rmig_out_mem(o, f, sizeof f);
+    rmig_resp_bulk_end(o);
+    if (r->mode_replace)
+        rmig_resp_bulk_str(o, "REPLACE");
+    if (abs)
+        rmig_resp_bulk_str(o, "ABSTTL");
+    if (e->idle_s >= 0) {
+        rmig_resp_bulk_str(o, "IDLETIME");
+        rmig_resp_bulk_i64(o, e->idle_s);
+    } else if (e->freq >= 0) {
+        rmig_resp_bulk_str(o, "FREQ");
+        rmig_resp_bulk_i64(o, e->freq);
+    }
+    remember(r, r->tag, e);
+    rmig_redis_done(r->c, r->tag++);
+}
+
+/* Native mode: the key alone as a tiny RDB stream, decoded, into commands. */
+static int write_native(runner *r, const rmig_entry *e)
+{
+    rmig_out *s = &r->scratch;
+    s->len = 0;
+    char head[16];
+    snprintf(head, sizeof head, "REDIS%04d", e->rdb_version);
+    rmig_out_mem(s, head, 9);
+    uint8_t sel = 254, t = (uint8_t)e->rdb_type, eof = 255;
+    rmig_out_mem(s, &sel, 1);
+    uint8_t dbl[9] = {0x81};
+    for (int i = 0; i < 8; i++)
+        dbl[1 + i] = (uint8_t)(e->db >> (56 - 8 * i));
+    rmig_out_mem(s, dbl, 9);
+    if (e->expire_ms >= 0) {
+        uint8_t x[9] = {252};
+        for (int i = 0; i < 8; i++)
+            x[1 + i] = (uint8_t)((uint64_t)e->expire_ms >> (8 * i));
+        rmig_out_mem(s, x, 9);
+    }
+    rmig_out_mem(s, &t, 1);
+    uint8_t kl[5] = {0x80, (uint8_t)(e->key_len >> 24), (uint8_t)(e->key_len >> 16), (uint8_t)(e->key_len >> 8),
+                     (uint8_t)e->key_len};
+    rmig_out_mem(s, kl, 5);
+    rmig_out_mem(s, e->key, e->key_len);
+    rmig_out_mem(s, e->value, e->value_len);
+    rmig_out_mem(s, &eof, 1);
+    uint8_t zero[8] = {0};
+    rmig_out_mem(s, zero, 8); /* CRC 0: not checked */
+    rmig_rdb *p = rmig_rdb_new(&(rmig_rdb_opts){RMIG_RDB_ELEMENTS, 0, 0, 0});
+    rmig_rdb_feed(p, s->buf, s->len);
+    rmig_rdb_finish(p);
+    rmig_out *o = rmig_redis_out(r->c);
+    r->selected = 0; /* native.c SELECTs by itself */
+    rmig_native *nat = rmig_native_new(o, 0);
+    uint64_t before = 0;
+    rmig_rdb_event ev;
+    int rc = 0, got;
+    while ((got = rmig_rdb_next(p, &ev)) > 0 && got != RMIG_RDB_EV_EOF) {
+        if (rmig_native_event(nat, &ev) < 0) {
+            snprintf(r->err, sizeof r->err, "key \"%.*s\" (db %llu): %s", (int)(e->key_len < 200 ? e->key_len : 200),
+                     (const char *)e->key, (unsigned long long)e->db, rmig_native_error(nat));
+            rc = -1;
+            break;
+        }
+    }
+    if (got < 0) {
+        snprintf(r->err, sizeof r->err, "decoding key \"%.*s\": %s", (int)(e->key_len < 200 ? e->key_len : 200),
+                 (const char *)e->key, rmig_rdb_error(p));
+        rc = -1;
+    }
+    uint64_t cmds = rmig_native_commands(nat) - before;
+    rmig_native_free(nat);
+    rmig_rdb_free(p);
+    if (rc < 0)
+        return -1;
+    for (uint64_t i = 0; i < cmds; i++) {
+        remember(r, r->tag, e);
+        rmig_redis_done(r->c, r->tag++);
+    }
+    return 0;
+}
+
+static int flush_batch(runner *r)
+{
+    int64_t now = now_ms();
+    for (int i = 0; i < r->nsteps; i++) {
+        step *s = &r->steps[i];
+        if (s->kind == STEP_C) {
+            if (rmig_filter_run(s->f, (uint32_t)s->first, &r->b, now) < 0) {
+                snprintf(r->err, sizeof r->err, "out of memory in %s", s->name);
+                return -1;
+            }
+        } else if (rmig_vm_run_chain(r->vm, s->ref, &r->b, r->err, sizeof r->err) < 0) {
+            return -1;
+        }
+    }
+    for (uint32_t i = 0; i < r->b.n; i++) {
+        rmig_entry *e = &r->b.e[i];
+        if (e->flags & RMIG_ENTRY_DROPPED) {
+            r->dropped++;
+            continue;
+        }
+        if (r->native) {
+            if (write_native(r, e) < 0)
+                return -1;
+        } else {
+            write_restore(r, e);
+        }
+    }
+    rmig_batch_reset(&r->b);
+    return 0;
+}
+
+/* ---- reading ---- */
+
+static void status(runner *r, int final)
+{
+    uint64_t t = now_ns();
+    if (!final && (!r->tty || t - r->last_status < 250000000ULL))
+        return;
+    r->last_status = t;
+    double secs = (double)(t - r->start_ns) / 1e9;
+    fprintf(stderr, "\r  %llu keys read, %llu written, %llu dropped, %llu failed, %.0f keys/s   %s",
+            (unsigned long long)r->read, (unsigned long long)r->written, (unsigned long long)r->dropped,
+            (unsigned long long)r->failed_keys, secs > 0 ? (double)r->written / secs : 0.0, final ? "\n" : "");
+}
+
+static void finish(runner *r)
+{
+    stop_idle(r);
+    rmig_redis_close(r->c, NULL);
+}
+
+static void on_idle(uv_idle_t *h)
+{
+    runner *r = h->data;
+    rmig_rdb_event e;
+    while (rmig_redis_room(r->c) && !r->eof && !r->failed) {
+        int ev = rmig_rdb_next(r->p, &e);
+        if (ev < 0) {
+            snprintf(r->err, sizeof r->err, "source: %s", rmig_rdb_error(r->p));
+            r->failed = 1;
+            finish(r);
+            return;
+        }
+        if (ev == RMIG_RDB_NEED_MORE) {
+            uint8_t *dst = rmig_rdb_space(r->p, CHUNK);
+            ssize_t n = dst ? rmig_input_read(r->in, dst, CHUNK, r->err, sizeof r->err) : -1;
+            if (n < 0) {
+                r->failed = 1;
+                finish(r);
+                return;
+            }
+            if (n == 0)
+                rmig_rdb_finish(r->p);
+            else
+                rmig_rdb_commit(r->p, (size_t)n);
+            continue;
+        }
+        if (ev == RMIG_RDB_EV_KEY) {
+            r->value.len = 0;
+        } else if (ev == RMIG_RDB_EV_RAW) {
+            rmig_out_mem(&r->value, e.str, e.len);
+        } else if (ev == RMIG_RDB_EV_KEY_END) {
+            r->read++;
+            rmig_entry *en = rmig_batch_add(&r->b);
+            en->db = e.db;
+            en->key = rmig_batch_copy(&r->b, e.key, e.key_len);
+            en->key_len = (uint32_t)e.key_len;
+            en->type = e.kind;
+            en->rdb_type = e.rdb_type;
+            en->rdb_version = e.version;
+            en->expire_ms = e.expire_ms;
+            en->idle_s = e.idle_s;
+            en->freq = e.freq;
+            en->value = rmig_batch_copy(&r->b, r->value.buf, r->value.len);
+            en->value_len = r->value.len;
+            if (!en->key || !en->value) {
+                snprintf(r->err, sizeof r->err, "out of memory holding a batch");
+                r->failed = 1;
+                finish(r);
+                return;
+            }
+            if (r->b.n == r->b.cap || r->b.arena_len > BATCH_BYTES) {
+                if (flush_batch(r) < 0) {
+                    r->failed = 1;
+                    finish(r);
+                    return;
+                }
+            }
+        } else if (ev == RMIG_RDB_EV_FUNCTION) {
+            /* libraries go as FUNCTION LOAD REPLACE */
+            rmig_out *o = rmig_redis_out(r->c);
+            rmig_resp_array(o, 4);
+            rmig_resp_bulk_str(o, "FUNCTION");
+            rmig_resp_bulk_str(o, "LOAD");
+            rmig_resp_bulk_str(o, "REPLACE");
+            rmig_resp_bulk(o, e.str, e.len);
+            rmig_redis_done(r->c, UINT64_MAX - 2);
+        } else if (ev == RMIG_RDB_EV_EOF) {
+            if (flush_batch(r) < 0) {
+                r->failed = 1;
+                finish(r);
+                return;
+            }
+            r->eof = 1;
+        }
+    }
+    status(r, 0);
+    if (r->eof && rmig_redis_pending(r->c) == 0) {
+        finish(r);
+        return;
+    }
+    if (!rmig_redis_room(r->c) || r->eof)
+        stop_idle(r); /* replies start it again */
+}
+
+static void start_idle(runner *r)
+{
+    if (!r->idle_on && !r->failed) {
+        uv_idle_start(&r->idle, on_idle);
+        r->idle_on = 1;
+    }
+}
+
+static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *rep)
+{
+    runner *r = ud;
+    (void)c;
+    r->replies++;
+    if (tag >= UINT64_MAX - 2) {
+        if (rep->type == REDIS_REPLY_ERROR) {
+            fprintf(stderr, "rmig run: the target refused %s: %.*s\n",
+                    tag == UINT64_MAX - 1 ? "SELECT" : "FUNCTION LOAD", (int)rep->len, rep->str);
+            r->failed_keys++;
+        }
+    } else if (rep->type == REDIS_REPLY_ERROR) {
+        const keyrec *k = &r->recs[tag % r->window];
+        if (r->skip_existing && !strncmp(rep->str, "BUSYKEY", 7)) {
+            r->skipped++;
+        } else {
+            r->failed_keys++;
+            fprintf(stderr, "rmig run: key \"%.*s\" (db %llu): %.*s\n", (int)k->key_len, k->key,
+                    (unsigned long long)k->db, (int)rep->len, rep->str);
+        }
+    } else {
+        r->written++;
+    }
+    if (r->eof && rmig_redis_pending(r->c) == 0) {
+        finish(r);
+        return;
+    }
+    if (rmig_redis_room(r->c) && !r->eof)
+        start_idle(r);
+}
+
+static void on_state(rmig_redis *c, void *ud, int state, const char *err, uint64_t unanswered)
+{
+    runner *r = ud;
+    if (state == RMIG_REDIS_READY) {
+        r->ready = 1;
+        start_idle(r);
+        return;
+    }
+    snprintf(r->err, sizeof r->err, "target: %s (%llu commands unanswered)", err, (unsigned long long)unanswered);
+    r->failed = 1;
+    stop_idle(r);
+    rmig_redis_close(c, NULL);
+}
+
+/* INFO server before the run, to choose RESTORE or native commands */
+static int target_rdb_version(const char *host, int port, const char *user, const char *pw, const rmig_tls_opts *tls,
+                              char *err, size_t errlen);
+
+int rmig_run_main(int argc, char **argv)
+{
+    const char *path = NULL, *overrides[64];
+    int nover = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs(usage, stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "-s") && i + 1 < argc && nover < 64) {
+            overrides[nover++] = argv[++i];
+        } else if (argv[i][0] == '-' || path) {
+            fprintf(stderr, "rmig run: unexpected argument %s\n\n%s", argv[i], usage);
+            return 2;
+        } else {
+            path = argv[i];
+        }
+    }
+    if (!path) {
+        fprintf(stderr, "rmig run: which pipeline? e.g. rmig run examples/quickstart.lua\n\n%s", usage);
+        return 2;
+    }
+    runner *r = calloc(1, sizeof *r);
+    if (!r || !(r->vm = rmig_vm_new(r->err, sizeof r->err))) {
+        fprintf(stderr, "rmig run: %s\n", r ? r->err : "out of memory");
+        return 1;
+    }
+    int rc = 2;
+    if (rmig_vm_load(r->vm, path, overrides, nover, r->err, sizeof r->err) < 0 || build_steps(r, path) < 0) {
+        fprintf(stderr, "rmig run: %s\n", r->err);
+        goto out;
+    }
+    lua_State *L = rmig_vm_state(r->vm);
+    int pipe = lua_gettop(L);
+    lua_getfield(L, pipe, "source");
+    lua_getfield(L, -1, "options");
+    const char *rdb = sfield(L, -1, "path");
+    int verify_crc = bfield(L, -1, "verify_crc", 1);
+    lua_pop(L, 2);
+    lua_getfield(L, pipe, "sink");
+    lua_getfield(L, -1, "options");
+    int so = lua_gettop(L);
+    const char *addr = sfield(L, so, "addr"), *user = sfield(L, so, "user"), *pw = sfield(L, so, "password");
+    const char *pw_env = sfield(L, so, "password_env"), *restore = sfield(L, so, "restore");
+    const char *mode = sfield(L, so, "mode");
+    r->window = (uint64_t)ifield(L, so, "window", 4096);
+    size_t window_bytes = (size_t)ifield(L, so, "window_bytes", 16 << 20);
+    if (pw_env && !(pw = getenv(pw_env))) {
+        fprintf(stderr, "rmig run: sink.password_env names %s, which is not set in the environment\n", pw_env);
+        goto out;
+    }
+    rmig_tls_opts tls = {0}, *tlsp = NULL;
+    lua_getfield(L, so, "tls");
+    if (lua_istable(L, -1)) {
+        int t = lua_gettop(L);
+        tls.ca_file = sfield(L, t, "ca_file");
+        tls.cert_file = sfield(L, t, "cert_file");
+        tls.key_file = sfield(L, t, "key_file");
+        tls.server_name = sfield(L, t, "server_name");
+        tls.no_verify = !bfield(L, t, "verify", 1);
+        tlsp = &tls;
+    }
+    lua_pop(L, 1);
+    r->mode_replace = !strcmp(mode, "replace");
+    r->skip_existing = !strcmp(mode, "skip-existing");
+
+    rc = 1;
+    char host[256];
+    const char *colon = strrchr(addr, ':');
+    snprintf(host, sizeof host, "%.*s", (int)(colon - addr), addr);
+    if (host[0] == '[') {
+        memmove(host, host + 1, strlen(host));
+        host[strlen(host) - 1] = '\0';
+    }
+    int port = atoi(colon + 1);
+    r->target_version = target_rdb_version(host, port, user, pw, tlsp, r->err, sizeof r->err);
+    if (r->target_version < 0) {
+        fprintf(stderr, "rmig run: target: %s\n", r->err);
+        goto out;
+    }
+    r->in = rmig_input_open(rdb, r->err, sizeof r->err);
+    if (!r->in) {
+        fprintf(stderr, "rmig run: source: %s\n", r->err);
+        goto out;
+    }
+    r->p = rmig_rdb_new(&(rmig_rdb_opts){RMIG_RDB_RAW | RMIG_RDB_COUNT | (verify_crc ? 0 : RMIG_RDB_NO_CRC), 0, 0,
+                                         0});
+    /* the source's version decides RESTORE or native; peek at the header */
+    {
+        rmig_rdb_event e;
+        int ev;
+        while ((ev = rmig_rdb_next(r->p, &e)) == RMIG_RDB_NEED_MORE) {
+            uint8_t *dst = rmig_rdb_space(r->p, CHUNK);
+            ssize_t n = dst ? rmig_input_read(r->in, dst, CHUNK, r->err, sizeof r->err) : -1;
+            if (n < 0) {
+                fprintf(stderr, "rmig run: source: %s\n", r->err);
+                goto out;
+            }
+            if (n == 0)
+                rmig_rdb_finish(r->p);
+            else
+                rmig_rdb_commit(r->p, (size_t)n);
+        }
+        if (ev != RMIG_RDB_EV_BEGIN) {
+            fprintf(stderr, "rmig run: source %s: %s\n", rdb, rmig_rdb_error(r->p));
+            goto out;
+        }
+        r->source_version = e.version;
+    }
+    r->native = !strcmp(restore, "never") ||
+                (strcmp(restore, "always") && (r->target_version < r->source_version ||
+                                               (r->source_version == 80 && r->target_version < 80)));
+    rmig_batch_init(&r->b, BATCH_KEYS);
+    rmig_out_init(&r->value, -1);
+    rmig_out_init(&r->scratch, -1);
+    r->recs = calloc(r->window + 1, sizeof *r->recs);
+    uv_loop_init(&r->loop);
+    uv_idle_init(&r->loop, &r->idle);
+    r->idle.data = r;
+    rmig_redis_opts o = {host, port, user, pw, 5000, r->window, window_bytes, tlsp};
+    r->c = rmig_redis_new(&r->loop, &o, on_reply, on_state, r);
+    r->tty = isatty(2);
+    r->start_ns = now_ns();
+    fprintf(stderr, "rmig run: %s -> %s as %s (file RDB %d, target RDB %d), %d node step(s)\n", rdb, addr,
+            r->native ? "native commands" : "RESTORE payloads", r->source_version, r->target_version, r->nsteps);
+    rmig_redis_connect(r->c);
+    uv_run(&r->loop, UV_RUN_DEFAULT);
+    uv_close((uv_handle_t *)&r->idle, NULL);
+    uv_run(&r->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&r->loop);
+    status(r, 1);
+    double secs = (double)(now_ns() - r->start_ns) / 1e9;
+    if (r->native) /* several commands a key: count keys, not replies */
+        r->written = r->read - r->dropped - r->skipped - (r->failed_keys < r->read ? r->failed_keys : 0);
+    printf("read %llu keys, wrote %llu, dropped %llu, skipped %llu (existing), failed %llu, in %.2f s\n",
+           (unsigned long long)r->read, (unsigned long long)r->written, (unsigned long long)r->dropped,
+           (unsigned long long)r->skipped, (unsigned long long)r->failed_keys, secs);
+    for (int i = 0; i < r->nsteps; i++)
+        if (r->steps[i].kind == STEP_C) {
+            const rmig_filter_stats *st = rmig_filter_stats_of(r->steps[i].f);
+            printf("  node %s: saw %llu, dropped %llu, changed %llu\n", r->steps[i].name,
+                   (unsigned long long)st->seen, (unsigned long long)st->dropped, (unsigned long long)st->changed);
+        }
+    if (r->failed) {
+        fprintf(stderr, "rmig run: %s\n", r->err);
+        rc = 1;
+    } else {
+        rc = r->failed_keys ? 1 : 0;
+    }
+out:
+    for (int i = 0; i < r->nsteps; i++)
+        rmig_filter_free(r->steps[i].f);
+    if (r->p)
+        rmig_rdb_free(r->p);
+    rmig_input_close(r->in);
+    rmig_batch_free(&r->b);
+    rmig_out_close(&r->value);
+    rmig_out_close(&r->scratch);
+    free(r->recs);
+    rmig_vm_free(r->vm);
+    free(r);
+    return rc;
+}
+
+/* ---- INFO server ---- */
+
+typedef struct probe {
+    int version;
+    char err[512];
+} probe;
+
+static void probe_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *rep)
+{
+    probe *p = ud;
+    (void)tag;
+    if (rep->type == REDIS_REPLY_STRING) {
+        const char *v = strstr(rep->str, "valkey_version:"), *rv = strstr(rep->str, "redis_version:");
+        int a = 0, b = 0;
+        if (v && sscanf(v + 15, "%d.%d", &a, &b) >= 1)
+            p->version = a >= 9 ? 80 : 11;
+        else if (rv && sscanf(rv + 14, "%d.%d", &a, &b) >= 1) {
+            int x = a * 100 + b;
+            p->version = x >= 806 ? 13 : x >= 704 ? 12 : x >= 702 ? 11 : x >= 700 ? 10 : x >= 500 ? 9
+                       : x >= 400 ? 8 : x >= 302 ? 7 : 6;
+        }
+    } else {
+        snprintf(p->err, sizeof p->err, "%s answered INFO with an error", rmig_redis_name(c));
+    }
+    rmig_redis_close(c, NULL);
+}
+
+static void probe_state(rmig_redis *c, void *ud, int state, const char *err, uint64_t unanswered)
+{
+    probe *p = ud;
+    (void)unanswered;
+    if (state == RMIG_REDIS_READY) {
+        const char *argv[] = {"INFO", "server"};
+        rmig_resp_cmd(rmig_redis_out(c), 2, argv);
+        rmig_redis_done(c, 0);
+        return;
+    }
+    snprintf(p->err, sizeof p->err, "%s", err);
+    rmig_redis_close(c, NULL);
+}
+
+static int target_rdb_version(const char *host, int port, const char *user, const char *pw, const rmig_tls_opts *tls,
+                              char *err, size_t errlen)
+{
+    probe p = {-1, ""};
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    rmig_redis_opts o = {host, port, user, pw, 5000, 16, 0, tls};
+    rmig_redis *c = rmig_redis_new(&loop, &o, probe_reply, probe_state, &p);
+    rmig_redis_connect(c);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    if (p.version < 0)
+        snprintf(err, errlen, "%s", p.err[0] ? p.err : "no answer to INFO server");
+    return p.version;
+}

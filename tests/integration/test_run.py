@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""`rmig run PIPELINE.lua`: an RDB file through the pipeline's nodes into a
+real redis-server. Without nodes the target ends up equal to a server that
+loaded the file (DEBUG DIGEST), as RESTORE payloads and as native commands;
+with nodes exactly the allowed keys arrive, renamed and in the mapped db,
+with their TTLs; target errors are counted and reported with their keys;
+bad pipelines exit 2 and unreachable targets 1.
+
+usage: python3 test_run.py /path/to/rmig
+environment: RMIG_SOURCE_DIR (the repository), RMIG_CORPUS (optional)
+Exit code: 0 all passed, 1 something failed, 77 redis-server is missing."""
+import os
+import shutil
+import sys
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from redis_harness import (Reporter, Server, corpus_dir, install_signal_handlers,  # noqa: E402
+                           make_tmpdir, require_redis_server, run_rmig)
+
+
+def write(tmp, name, text):
+    path = os.path.join(tmp, name)
+    with open(path, 'w') as f:
+        f.write(text)
+    return path
+
+
+def pipeline(rdb, port, nodes='', sink_extra=''):
+    return ('local rmig = require "rmig"\nreturn rmig.pipeline {\n'
+            '  source = rmig.source.rdb { path = %r },\n  nodes = { %s },\n'
+            '  sink = rmig.sink.redis { addr = "127.0.0.1:%d"%s },\n}\n') % (rdb, nodes, port, sink_extra)
+
+
+def main():
+    require_redis_server()
+    install_signal_handlers()
+    rmig = os.path.abspath(sys.argv[1])
+    src = os.environ.get('RMIG_SOURCE_DIR', os.path.join(os.path.dirname(__file__), '..', '..'))
+    sample = os.path.join(src, 'examples', 'data', 'sample.rdb')
+    rep = Reporter()
+    tmp = make_tmpdir('rmig-run-')
+    files = [('sample.rdb', sample)]
+    corpus = corpus_dir()
+    if corpus:
+        files.append(('alltypes', os.path.join(corpus, 'rdb', 'local-debian-redis-7.0.15__redis-7.0.15_alltypes.rdb')))
+    dst = Server(os.path.join(tmp, 'dst'), name='dst').start()
+    try:
+        c = dst.conn()
+        for name, rdb in files:
+            d = os.path.join(tmp, 'src-' + name)
+            os.makedirs(d)
+            shutil.copy(rdb, os.path.join(d, 'dump.rdb'))
+            srcsrv = Server(d, name='src').start()
+            want = srcsrv.conn().call('DEBUG', 'DIGEST')
+            srcsrv.stop()
+            for how, extra in [('RESTORE payloads', ''), ('native commands', ', restore = "never"')]:
+                c.call('FLUSHALL')
+                c.call('FUNCTION', 'FLUSH')
+                p = write(tmp, 'p.lua', pipeline(rdb, dst.port, '', extra))
+                rc, out, err = run_rmig(rmig, ['run', p])
+                got = c.call('DEBUG', 'DIGEST')
+                rep.check(rc == 0 and got == want,
+                          '%s as %s: the target holds what a server loading the file holds' % (name, how),
+                          'rc %d, %r != %r: %s' % (rc, got, want, err[-500:]))
+
+        # nodes: the quickstart pipeline keeps users, carts and flags, folding db 1 into db 0
+        c.call('FLUSHALL')
+        qs = os.path.join(src, 'examples', 'quickstart.lua')
+        rc, out, err = run_rmig(rmig, ['run', qs, '-s', 'sink.addr=127.0.0.1:%d' % dst.port,
+                                       '-s', 'source.path=' + sample])
+        keys = sorted(k.decode() if isinstance(k, bytes) else k for k in c.call('KEYS', '*'))
+        rep.check(rc == 0 and len(keys) == 252 and all(k.split(':')[0] in ('user', 'cart', 'flag') for k in keys),
+                  'filters keep exactly the allowed keys', '%d keys, rc %d %s' % (len(keys), rc, err[-300:]))
+        rep.check(c.call('EXISTS', 'flag:dark-mode') == 1, 'keys of db 1 arrive in db 0 as mapped')
+        rep.check(c.call('PTTL', 'cart:7') > 0 and c.call('PTTL', 'user:7') == -1, 'TTLs arrive with their keys')
+        rep.check('dropped 254' in out.decode(), 'the summary counts what the nodes dropped', out.decode())
+
+        # Lua nodes
+        c.call('FLUSHALL')
+        lua_nodes = ('function(e) if e:has_prefix("session:") then return false end end, '
+                     'function(e, b) if e:match("user:*") then b:set_key(e, "u:" .. e:key():sub(6)) end end')
+        p = write(tmp, 'lua.lua', pipeline(sample, dst.port, lua_nodes))
+        rc, out, err = run_rmig(rmig, ['run', p])
+        rep.check(rc == 0 and c.call('EXISTS', 'u:1') == 1 and c.call('EXISTS', 'user:1') == 0
+                  and c.call('EXISTS', 'session:1') == 0 and c.call('DBSIZE') == 304,
+                  'Lua nodes drop and rename keys on the way', 'rc %d dbsize %r %s' % (rc, c.call('DBSIZE'), err[-300:]))
+
+        # modes and target errors
+        c.call('FLUSHALL')
+        c.call('SET', 'user:1', 'already here')
+        p = write(tmp, 'skip.lua', pipeline(sample, dst.port, '', ', mode = "skip-existing"'))
+        rc, out, err = run_rmig(rmig, ['run', p])
+        rep.check(rc == 0 and c.call('GET', 'user:1') in (b'already here', 'already here') and 'skipped 1' in out.decode(),
+                  'mode = "skip-existing" leaves existing keys alone and counts them', out.decode() + err[-300:])
+        p = write(tmp, 'fail.lua', pipeline(sample, dst.port, '', ', mode = "fail-on-existing"'))
+        rc, out, err = run_rmig(rmig, ['run', p])
+        rep.check(rc == 1 and 'BUSYKEY' in err and '"user:1"' in err,
+                  'mode = "fail-on-existing" reports each existing key with the target\'s error, exit 1', err[-400:])
+        c.call('FLUSHALL')
+        c.call('SET', 'ballast', 'x' * 2000000)
+        c.call('CONFIG', 'SET', 'maxmemory-policy', 'noeviction')
+        c.call('CONFIG', 'SET', 'maxmemory', '1mb')
+        big = write(tmp, 'big.lua', pipeline(sample, dst.port))
+        rc, out, err = run_rmig(rmig, ['run', big])
+        rep.check(rc == 1 and 'OOM' in err and 'failed 0' not in out.decode(),
+                  'a full target: each refused key is reported with the OOM error and counted, exit 1',
+                  out.decode() + err[-300:])
+        c.call('CONFIG', 'SET', 'maxmemory', '0')
+
+        bad = write(tmp, 'bad.lua', pipeline(sample, dst.port, 'rmig.filter.keys { alow = "x" }'))
+        rc, out, err = run_rmig(rmig, ['run', bad])
+        rep.check(rc == 2 and 'bad.lua:4' in err and 'alow' in err, 'a bad option exits 2 naming file and line', err)
+        rc, out, err = run_rmig(rmig, ['run', write(tmp, 'ok.lua', pipeline(sample, 1))])
+        rep.check(rc == 1 and '127.0.0.1:1' in err, 'an unreachable target exits 1 naming it', err)
+        abort = write(tmp, 'abort.lua', pipeline(sample, dst.port,
+                      'rmig.node { name = "strict", fn = function(e) if e:key() == "user:5" then error("no") end end }'))
+        rc, out, err = run_rmig(rmig, ['run', abort])
+        rep.check(rc == 1 and 'strict' in err and 'user:5' in err and 'abort.lua:4' in err,
+                  'a Lua node that raises stops the run naming the node, its line and the key', err[-400:])
+    finally:
+        dst.stop()
+    sys.exit(rep.finish())
+
+
+if __name__ == '__main__':
+    main()
