@@ -10,6 +10,7 @@
 #include "rdb.h"
 #include "redis_conn.h"
 #include "resp.h"
+#include "target.h"
 #include "vm.h"
 
 #include <lauxlib.h>
@@ -20,113 +21,6 @@
 static const char usage[] = "usage: rmig check PIPELINE.lua [-s path=value]...\n"
                             "Loads the pipeline, checks its options, connects to its target and prints\n"
                             "the plan; -s overrides an option, e.g. -s sink.addr=10.0.0.5:6379.\n";
-
-/* t[k] as a string (NULL when absent) from the table on top of the stack */
-static const char *field(lua_State *L, int idx, const char *k)
-{
-    lua_getfield(L, idx, k);
-    const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-    lua_pop(L, 1); /* the string stays alive: it is referenced by the description */
-    return s;
-}
-
-static int field_bool(lua_State *L, int idx, const char *k, int dflt)
-{
-    lua_getfield(L, idx, k);
-    int v = lua_isnil(L, -1) ? dflt : lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    return v;
-}
-
-/* The RDB version a server of this version writes and reads (RDB-FORMAT.md §1). */
-static int rdb_version_of(const char *redis, const char *valkey)
-{
-    int a = 0, b = 0;
-    if (valkey && sscanf(valkey, "%d.%d", &a, &b) >= 1)
-        return a >= 9 ? 80 : 11;
-    if (!redis || sscanf(redis, "%d.%d", &a, &b) < 1)
-        return 0;
-    int v = a * 100 + b;
-    return v >= 806 ? 13 : v >= 704 ? 12 : v >= 702 ? 11 : v >= 700 ? 10 : v >= 500 ? 9 : v >= 400 ? 8
-         : v >= 302 ? 7 : v >= 206 ? 6 : 0;
-}
-
-/* ---- talking to the target ---- */
-
-typedef struct probe {
-    int done, failed;
-    char err[512];
-    char redis[64], valkey[64], mode[32];
-    uint64_t used, maxmem;
-} probe;
-
-static void copy_info(const char *info, const char *key, char *out, size_t cap)
-{
-    const char *p = strstr(info, key);
-    if (!p)
-        return;
-    p += strlen(key);
-    size_t n = strcspn(p, "\r\n");
-    snprintf(out, cap, "%.*s", (int)(n < cap - 1 ? n : cap - 1), p);
-}
-
-static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *r)
-{
-    probe *p = ud;
-    (void)tag;
-    if (r->type == REDIS_REPLY_ERROR) {
-        snprintf(p->err, sizeof p->err, "%s answered INFO with: %.*s", rmig_redis_name(c), (int)r->len, r->str);
-        p->failed = 1;
-    } else if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) {
-        char tmp[4096];
-        snprintf(tmp, sizeof tmp, "%.*s", (int)(r->len < sizeof tmp - 1 ? r->len : sizeof tmp - 1), r->str);
-        copy_info(tmp, "redis_version:", p->redis, sizeof p->redis);
-        copy_info(tmp, "valkey_version:", p->valkey, sizeof p->valkey);
-        copy_info(tmp, "redis_mode:", p->mode, sizeof p->mode);
-    }
-    p->done = 1;
-    rmig_redis_close(c, NULL);
-}
-
-static void on_state(rmig_redis *c, void *ud, int state, const char *err, uint64_t unanswered)
-{
-    probe *p = ud;
-    (void)unanswered;
-    if (state == RMIG_REDIS_READY) {
-        const char *argv[] = {"INFO", "server"};
-        rmig_resp_cmd(rmig_redis_out(c), 2, argv);
-        rmig_redis_done(c, 1);
-        return;
-    }
-    snprintf(p->err, sizeof p->err, "%s", err);
-    p->failed = 1;
-    rmig_redis_close(c, NULL);
-}
-
-static int probe_target(const char *addr, const char *user, const char *password, const rmig_tls_opts *tls,
-                        probe *p)
-{
-    char host[256];
-    const char *colon = strrchr(addr, ':');
-    size_t hl = (size_t)(colon - addr);
-    if (hl && addr[0] == '[' && addr[hl - 1] == ']') {
-        addr++;
-        hl -= 2;
-    }
-    snprintf(host, sizeof host, "%.*s", (int)hl, addr);
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    rmig_redis_opts o = {host, atoi(colon + 1), user, password, 5000, 16, 0, tls};
-    rmig_redis *c = rmig_redis_new(&loop, &o, on_reply, on_state, p);
-    if (!c) {
-        snprintf(p->err, sizeof p->err, "out of memory");
-        return -1;
-    }
-    rmig_redis_connect(c);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
-    return p->failed ? -1 : 0;
-}
 
 /* ---- the source ---- */
 
@@ -199,8 +93,8 @@ int rmig_check_main(int argc, char **argv)
     lua_getfield(L, pipe, "source");
     int src = lua_gettop(L);
     lua_getfield(L, src, "options");
-    const char *rdb = field(L, -1, "path");
-    const char *ctor = field(L, src, "constructor"), *where = field(L, src, "where");
+    const char *rdb = rmig_vm_str(L, -1, "path");
+    const char *ctor = rmig_vm_str(L, src, "constructor"), *where = rmig_vm_str(L, src, "where");
     lua_pop(L, 1);
     uint64_t size = 0;
     int sv = source_version(rdb, &size, err, sizeof err);
@@ -225,9 +119,9 @@ int rmig_check_main(int argc, char **argv)
     for (int i = 1; i <= nn; i++) {
         lua_rawgeti(L, -1, i);
         int node = lua_gettop(L);
-        const char *nc = field(L, node, "constructor"), *nw = field(L, node, "where"), *impl = field(L, node, "impl");
+        const char *nc = rmig_vm_str(L, node, "constructor"), *nw = rmig_vm_str(L, node, "where"), *impl = rmig_vm_str(L, node, "impl");
         lua_getfield(L, node, "options");
-        const char *name = field(L, -1, "name");
+        const char *name = rmig_vm_str(L, -1, "name");
         lua_pop(L, 1);
         printf("%s%d. %-20s runs in %-3s  [%s]\n", i == 1 ? "nodes     " : "          ", i,
                name ? name : nc, impl && !strcmp(impl, "c") ? "C" : "Lua", nw);
@@ -239,9 +133,9 @@ int rmig_check_main(int argc, char **argv)
     lua_getfield(L, pipe, "sink");
     lua_getfield(L, -1, "options");
     int so = lua_gettop(L);
-    const char *addr = field(L, so, "addr"), *user = field(L, so, "user"), *pw = field(L, so, "password");
-    const char *pw_env = field(L, so, "password_env"), *restore = field(L, so, "restore"),
-               *mode = field(L, so, "mode");
+    const char *addr = rmig_vm_str(L, so, "addr"), *user = rmig_vm_str(L, so, "user"), *pw = rmig_vm_str(L, so, "password");
+    const char *pw_env = rmig_vm_str(L, so, "password_env"), *restore = rmig_vm_str(L, so, "restore"),
+               *mode = rmig_vm_str(L, so, "mode");
     if (pw_env) {
         pw = getenv(pw_env);
         if (!pw) {
@@ -254,26 +148,28 @@ int rmig_check_main(int argc, char **argv)
     lua_getfield(L, so, "tls");
     if (lua_istable(L, -1)) {
         int t = lua_gettop(L);
-        tls.ca_file = field(L, t, "ca_file");
-        tls.cert_file = field(L, t, "cert_file");
-        tls.key_file = field(L, t, "key_file");
-        tls.server_name = field(L, t, "server_name");
-        tls.no_verify = !field_bool(L, t, "verify", 1);
+        tls.ca_file = rmig_vm_str(L, t, "ca_file");
+        tls.cert_file = rmig_vm_str(L, t, "cert_file");
+        tls.key_file = rmig_vm_str(L, t, "key_file");
+        tls.server_name = rmig_vm_str(L, t, "server_name");
+        tls.no_verify = !rmig_vm_bool(L, t, "verify", 1);
         tlsp = &tls;
     }
     lua_pop(L, 1);
     printf("sink      rmig.sink.redis %s  (%s%s, mode %s)\n", addr,
            tlsp ? (tls.no_verify ? "TLS without verification" : "TLS, verified") : "no TLS",
            pw ? (user ? ", ACL user and password" : ", password") : "", mode);
-    probe p;
-    memset(&p, 0, sizeof p);
-    if (probe_target(addr, user, pw, tlsp, &p) < 0) {
-        printf("target    cannot be reached: %s\n", p.err);
+    rmig_target_info ti;
+    char host[256];
+    int port = 0;
+    rmig_target_split_addr(addr, host, sizeof host, &port);
+    if (rmig_target_probe(host, port, user, pw, tlsp, &ti, err, sizeof err) < 0) {
+        printf("target    cannot be reached: %s\n", err);
         rc = 1;
     } else {
-        int tv = rdb_version_of(p.redis, p.valkey[0] ? p.valkey : NULL);
-        printf("target    %s %s%s%s (RDB %d)\n", p.valkey[0] ? "Valkey" : "Redis", p.valkey[0] ? p.valkey : p.redis,
-               p.mode[0] ? ", " : "", p.mode, tv);
+        int tv = ti.rdb_version;
+        printf("target    %s %s%s%s (RDB %d)\n", ti.valkey[0] ? "Valkey" : "Redis", ti.valkey[0] ? ti.valkey : ti.redis,
+               ti.mode[0] ? ", " : "", ti.mode, tv);
         if (!strcmp(restore, "never"))
             printf("values    as native commands (restore = \"never\")\n");
         else if (sv > 0 && tv >= sv && !(tv >= 12 && tv < 80 && sv == 80))

@@ -25,6 +25,7 @@
 #include "rdb.h"
 #include "redis_conn.h"
 #include "resp.h"
+#include "target.h"
 #include "vm.h"
 
 #include <lauxlib.h>
@@ -98,13 +99,6 @@ static int64_t now_ms(void)
 
 /* ---- the pipeline description -> steps ---- */
 
-static const char *sfield(lua_State *L, int idx, const char *k)
-{
-    lua_getfield(L, idx, k);
-    const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-    lua_pop(L, 1);
-    return s;
-}
 
 /* a Lua list of strings (or nil) as rmig_list; storage in *mem */
 static rmig_list strlist(lua_State *L, int idx, const char *k, rmig_bytes *mem, size_t cap)
@@ -143,21 +137,7 @@ static int kind_bits(lua_State *L, int idx, const char *k)
     return bits;
 }
 
-static int64_t ifield(lua_State *L, int idx, const char *k, int64_t dflt)
-{
-    lua_getfield(L, idx, k);
-    int64_t v = lua_isnumber(L, -1) ? (int64_t)lua_tonumber(L, -1) : dflt;
-    lua_pop(L, 1);
-    return v;
-}
 
-static int bfield(lua_State *L, int idx, const char *k, int dflt)
-{
-    lua_getfield(L, idx, k);
-    int v = lua_isnil(L, -1) ? dflt : lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    return v;
-}
 
 /* a Lua map string -> string as two lists */
 static void strmap(lua_State *L, int idx, const char *k, rmig_bytes *from, rmig_bytes *to, size_t cap,
@@ -239,13 +219,13 @@ static int build_c_step(runner *r, lua_State *L, int node, const char *ctor, ste
         c.type_deny = (uint32_t)kind_bits(L, o, "deny");
     } else if (!strcmp(ctor, "rmig.filter.ttl")) {
         c.type = RMIG_FILTER_TTL;
-        c.drop_expired = bfield(L, o, "drop_expired", 1);
-        const char *kw = sfield(L, o, "keys_without_ttl");
+        c.drop_expired = rmig_vm_bool(L, o, "drop_expired", 1);
+        const char *kw = rmig_vm_str(L, o, "keys_without_ttl");
         c.drop_without_ttl = kw && !strcmp(kw, "drop");
-        c.remove_ttl = bfield(L, o, "remove", 0);
-        c.shift_ms = ifield(L, o, "shift_ms", 0);
-        c.max_ms = ifield(L, o, "max_ms", 0);
-        c.default_ms = ifield(L, o, "default_ms", 0);
+        c.remove_ttl = rmig_vm_bool(L, o, "remove", 0);
+        c.shift_ms = rmig_vm_int(L, o, "shift_ms", 0);
+        c.max_ms = rmig_vm_int(L, o, "max_ms", 0);
+        c.default_ms = rmig_vm_int(L, o, "default_ms", 0);
     } else {
         snprintf(r->err, sizeof r->err, "%s is not a node rmig run knows", ctor);
         lua_pop(L, 1);
@@ -266,8 +246,8 @@ static int build_steps(runner *r, const char *path)
     for (int i = 1; i <= n && r->nsteps < 64; i++) {
         lua_rawgeti(L, nodes, i);
         int node = lua_gettop(L);
-        const char *impl = sfield(L, node, "impl"), *ctor = sfield(L, node, "constructor"),
-                   *where = sfield(L, node, "where");
+        const char *impl = rmig_vm_str(L, node, "impl"), *ctor = rmig_vm_str(L, node, "constructor"),
+                   *where = rmig_vm_str(L, node, "where");
         step *s = &r->steps[r->nsteps];
         memset(s, 0, sizeof *s);
         s->first = s->last = i;
@@ -283,7 +263,7 @@ static int build_steps(runner *r, const char *path)
             int last = i;
             while (last < n) {
                 lua_rawgeti(L, nodes, last + 1);
-                const char *im = sfield(L, lua_gettop(L), "impl");
+                const char *im = rmig_vm_str(L, lua_gettop(L), "impl");
                 int lua_node = im && strcmp(im, "c");
                 lua_pop(L, 1);
                 if (!lua_node)
@@ -628,10 +608,6 @@ static void on_state(rmig_redis *c, void *ud, int state, const char *err, uint64
     rmig_redis_close(c, NULL);
 }
 
-/* INFO server before the run, to choose RESTORE or native commands */
-static int target_rdb_version(const char *host, int port, const char *user, const char *pw, const rmig_tls_opts *tls,
-                              char *err, size_t errlen);
-
 int rmig_run_main(int argc, char **argv)
 {
     const char *path = NULL, *overrides[64];
@@ -667,17 +643,17 @@ int rmig_run_main(int argc, char **argv)
     int pipe = lua_gettop(L);
     lua_getfield(L, pipe, "source");
     lua_getfield(L, -1, "options");
-    const char *rdb = sfield(L, -1, "path");
-    int verify_crc = bfield(L, -1, "verify_crc", 1);
+    const char *rdb = rmig_vm_str(L, -1, "path");
+    int verify_crc = rmig_vm_bool(L, -1, "verify_crc", 1);
     lua_pop(L, 2);
     lua_getfield(L, pipe, "sink");
     lua_getfield(L, -1, "options");
     int so = lua_gettop(L);
-    const char *addr = sfield(L, so, "addr"), *user = sfield(L, so, "user"), *pw = sfield(L, so, "password");
-    const char *pw_env = sfield(L, so, "password_env"), *restore = sfield(L, so, "restore");
-    const char *mode = sfield(L, so, "mode");
-    r->window = (uint64_t)ifield(L, so, "window", 4096);
-    size_t window_bytes = (size_t)ifield(L, so, "window_bytes", 16 << 20);
+    const char *addr = rmig_vm_str(L, so, "addr"), *user = rmig_vm_str(L, so, "user"), *pw = rmig_vm_str(L, so, "password");
+    const char *pw_env = rmig_vm_str(L, so, "password_env"), *restore = rmig_vm_str(L, so, "restore");
+    const char *mode = rmig_vm_str(L, so, "mode");
+    r->window = (uint64_t)rmig_vm_int(L, so, "window", 4096);
+    size_t window_bytes = (size_t)rmig_vm_int(L, so, "window_bytes", 16 << 20);
     if (pw_env && !(pw = getenv(pw_env))) {
         fprintf(stderr, "rmig run: sink.password_env names %s, which is not set in the environment\n", pw_env);
         goto out;
@@ -686,11 +662,11 @@ int rmig_run_main(int argc, char **argv)
     lua_getfield(L, so, "tls");
     if (lua_istable(L, -1)) {
         int t = lua_gettop(L);
-        tls.ca_file = sfield(L, t, "ca_file");
-        tls.cert_file = sfield(L, t, "cert_file");
-        tls.key_file = sfield(L, t, "key_file");
-        tls.server_name = sfield(L, t, "server_name");
-        tls.no_verify = !bfield(L, t, "verify", 1);
+        tls.ca_file = rmig_vm_str(L, t, "ca_file");
+        tls.cert_file = rmig_vm_str(L, t, "cert_file");
+        tls.key_file = rmig_vm_str(L, t, "key_file");
+        tls.server_name = rmig_vm_str(L, t, "server_name");
+        tls.no_verify = !rmig_vm_bool(L, t, "verify", 1);
         tlsp = &tls;
     }
     lua_pop(L, 1);
@@ -699,18 +675,14 @@ int rmig_run_main(int argc, char **argv)
 
     rc = 1;
     char host[256];
-    const char *colon = strrchr(addr, ':');
-    snprintf(host, sizeof host, "%.*s", (int)(colon - addr), addr);
-    if (host[0] == '[') {
-        memmove(host, host + 1, strlen(host));
-        host[strlen(host) - 1] = '\0';
-    }
-    int port = atoi(colon + 1);
-    r->target_version = target_rdb_version(host, port, user, pw, tlsp, r->err, sizeof r->err);
-    if (r->target_version < 0) {
+    int port = 0;
+    rmig_target_split_addr(addr, host, sizeof host, &port);
+    rmig_target_info ti;
+    if (rmig_target_probe(host, port, user, pw, tlsp, &ti, r->err, sizeof r->err) < 0) {
         fprintf(stderr, "rmig run: target: %s\n", r->err);
         goto out;
     }
+    r->target_version = ti.rdb_version;
     r->in = rmig_input_open(rdb, r->err, sizeof r->err);
     if (!r->in) {
         fprintf(stderr, "rmig run: source: %s\n", r->err);
@@ -795,59 +767,3 @@ out:
     return rc;
 }
 
-/* ---- INFO server ---- */
-
-typedef struct probe {
-    int version;
-    char err[512];
-} probe;
-
-static void probe_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *rep)
-{
-    probe *p = ud;
-    (void)tag;
-    if (rep->type == REDIS_REPLY_STRING) {
-        const char *v = strstr(rep->str, "valkey_version:"), *rv = strstr(rep->str, "redis_version:");
-        int a = 0, b = 0;
-        if (v && sscanf(v + 15, "%d.%d", &a, &b) >= 1)
-            p->version = a >= 9 ? 80 : 11;
-        else if (rv && sscanf(rv + 14, "%d.%d", &a, &b) >= 1) {
-            int x = a * 100 + b;
-            p->version = x >= 806 ? 13 : x >= 704 ? 12 : x >= 702 ? 11 : x >= 700 ? 10 : x >= 500 ? 9
-                       : x >= 400 ? 8 : x >= 302 ? 7 : 6;
-        }
-    } else {
-        snprintf(p->err, sizeof p->err, "%s answered INFO with an error", rmig_redis_name(c));
-    }
-    rmig_redis_close(c, NULL);
-}
-
-static void probe_state(rmig_redis *c, void *ud, int state, const char *err, uint64_t unanswered)
-{
-    probe *p = ud;
-    (void)unanswered;
-    if (state == RMIG_REDIS_READY) {
-        const char *argv[] = {"INFO", "server"};
-        rmig_resp_cmd(rmig_redis_out(c), 2, argv);
-        rmig_redis_done(c, 0);
-        return;
-    }
-    snprintf(p->err, sizeof p->err, "%s", err);
-    rmig_redis_close(c, NULL);
-}
-
-static int target_rdb_version(const char *host, int port, const char *user, const char *pw, const rmig_tls_opts *tls,
-                              char *err, size_t errlen)
-{
-    probe p = {-1, ""};
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    rmig_redis_opts o = {host, port, user, pw, 5000, 16, 0, tls};
-    rmig_redis *c = rmig_redis_new(&loop, &o, probe_reply, probe_state, &p);
-    rmig_redis_connect(c);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
-    if (p.version < 0)
-        snprintf(err, errlen, "%s", p.err[0] ? p.err : "no answer to INFO server");
-    return p.version;
-}

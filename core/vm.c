@@ -168,3 +168,28 @@ int rmig_vm_load(rmig_vm *vm, const char *path, const char *const *overrides, in
     lua_remove(L, -2);     /* the rmig module */
     return 0;
 }
+
+const char *rmig_vm_str(lua_State *L, int idx, const char *k)
+{
+    lua_getfield(L, idx, k);
+    /* the string stays alive: the description table holds it */
+    const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    lua_pop(L, 1);
+    return s;
+}
+
+int rmig_vm_bool(lua_State *L, int idx, const char *k, int dflt)
+{
+    lua_getfield(L, idx, k);
+    int v = lua_isnil(L, -1) ? dflt : lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+int64_t rmig_vm_int(lua_State *L, int idx, const char *k, int64_t dflt)
+{
+    lua_getfield(L, idx, k);
+    int64_t v = lua_isnumber(L, -1) ? (int64_t)lua_tonumber(L, -1) : dflt;
+    lua_pop(L, 1);
+    return v;
+}

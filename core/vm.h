@@ -10,6 +10,7 @@
 
 #include <lua.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct rmig_vm rmig_vm;
 
@@ -37,5 +38,11 @@ int rmig_vm_chain(rmig_vm *vm, int first, int last, char *err, size_t errlen);
  * on_error = "abort" raised (err names the node, its file:line, the key and
  * its db). */
 int rmig_vm_run_chain(rmig_vm *vm, int ref, struct rmig_batch *b, char *err, size_t errlen);
+
+/* Fields of a description table at idx: a string (NULL when absent or not a
+ * string; it lives as long as the table), a boolean, a number. */
+const char *rmig_vm_str(lua_State *L, int idx, const char *k);
+int rmig_vm_bool(lua_State *L, int idx, const char *k, int dflt);
+int64_t rmig_vm_int(lua_State *L, int idx, const char *k, int64_t dflt);
 
 #endif

@@ -1,0 +1,112 @@
+/* target.c - asking a target server who it is (INFO server): its version,
+ * mode, and the RDB version it reads, which decides RESTORE or native
+ * commands. One short-lived connection, with the same TLS and AUTH as the
+ * writer's. */
+#include "target.h"
+
+#include "resp.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int rmig_target_rdb_version(const char *redis, const char *valkey)
+{
+    int a = 0, b = 0;
+    if (valkey && *valkey && sscanf(valkey, "%d.%d", &a, &b) >= 1)
+        return a >= 9 ? 80 : 11;
+    if (!redis || sscanf(redis, "%d.%d", &a, &b) < 1)
+        return 0;
+    int v = a * 100 + b;
+    return v >= 806 ? 13 : v >= 704 ? 12 : v >= 702 ? 11 : v >= 700 ? 10 : v >= 500 ? 9 : v >= 400 ? 8
+         : v >= 302 ? 7 : v >= 206 ? 6 : 0;
+}
+
+typedef struct probe {
+    rmig_target_info *info;
+    int failed;
+    char *err;
+    size_t errlen;
+} probe;
+
+static void copy_info(const char *info, const char *key, char *out, size_t cap)
+{
+    const char *p = strstr(info, key);
+    if (!p)
+        return;
+    p += strlen(key);
+    size_t n = strcspn(p, "\r\n");
+    snprintf(out, cap, "%.*s", (int)(n < cap - 1 ? n : cap - 1), p);
+}
+
+static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *r)
+{
+    probe *p = ud;
+    (void)tag;
+    if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(p->err, p->errlen, "%s answered INFO with: %.*s", rmig_redis_name(c), (int)r->len, r->str);
+        p->failed = 1;
+    } else if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) {
+        char tmp[4096];
+        snprintf(tmp, sizeof tmp, "%.*s", (int)(r->len < sizeof tmp - 1 ? r->len : sizeof tmp - 1), r->str);
+        copy_info(tmp, "redis_version:", p->info->redis, sizeof p->info->redis);
+        copy_info(tmp, "valkey_version:", p->info->valkey, sizeof p->info->valkey);
+        copy_info(tmp, "redis_mode:", p->info->mode, sizeof p->info->mode);
+        p->info->rdb_version = rmig_target_rdb_version(p->info->redis, p->info->valkey);
+    }
+    rmig_redis_close(c, NULL);
+}
+
+static void on_state(rmig_redis *c, void *ud, int state, const char *err, uint64_t unanswered)
+{
+    probe *p = ud;
+    (void)unanswered;
+    if (state == RMIG_REDIS_READY) {
+        const char *argv[] = {"INFO", "server"};
+        rmig_resp_cmd(rmig_redis_out(c), 2, argv);
+        rmig_redis_done(c, 1);
+        return;
+    }
+    snprintf(p->err, p->errlen, "%s", err);
+    p->failed = 1;
+    rmig_redis_close(c, NULL);
+}
+
+int rmig_target_split_addr(const char *addr, char *host, size_t cap, int *port)
+{
+    const char *colon = strrchr(addr, ':');
+    if (!colon)
+        return -1;
+    size_t hl = (size_t)(colon - addr);
+    if (hl >= 2 && addr[0] == '[' && addr[hl - 1] == ']') {
+        addr++;
+        hl -= 2;
+    }
+    snprintf(host, cap, "%.*s", (int)hl, addr);
+    *port = atoi(colon + 1);
+    return 0;
+}
+
+int rmig_target_probe(const char *host, int port, const char *user, const char *password, const rmig_tls_opts *tls,
+                      rmig_target_info *info, char *err, size_t errlen)
+{
+    memset(info, 0, sizeof *info);
+    probe p = {info, 0, err, errlen};
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    rmig_redis_opts o = {host, port, user, password, 5000, 16, 0, tls};
+    rmig_redis *c = rmig_redis_new(&loop, &o, on_reply, on_state, &p);
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
+        uv_loop_close(&loop);
+        return -1;
+    }
+    rmig_redis_connect(c);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    if (!p.failed && !info->redis[0] && !info->valkey[0]) {
+        snprintf(err, errlen, "no version in the answer to INFO server");
+        return -1;
+    }
+    return p.failed ? -1 : 0;
+}

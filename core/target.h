@@ -1,0 +1,24 @@
+/* target.h - who the target server is (see target.c). */
+#ifndef RMIG_TARGET_H
+#define RMIG_TARGET_H
+
+#include "redis_conn.h"
+
+typedef struct rmig_target_info {
+    char redis[64];   /* redis_version */
+    char valkey[64];  /* valkey_version, when a Valkey */
+    char mode[32];    /* standalone, cluster, sentinel */
+    int rdb_version;  /* the newest RDB version it reads (0: unknown) */
+} rmig_target_info;
+
+/* The RDB version a Redis (or Valkey) of this version reads (RDB-FORMAT.md §1). */
+int rmig_target_rdb_version(const char *redis_version, const char *valkey_version);
+
+/* "host:port" or "[v6]:port" into its parts; -1 without a port. */
+int rmig_target_split_addr(const char *addr, char *host, size_t cap, int *port);
+
+/* Connects (TLS, AUTH as given), asks INFO server; 0, or -1 with err naming the server. */
+int rmig_target_probe(const char *host, int port, const char *user, const char *password, const rmig_tls_opts *tls,
+                      rmig_target_info *info, char *err, size_t errlen);
+
+#endif
