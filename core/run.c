@@ -11,8 +11,12 @@
  * connection's window is full and starts again as replies free it. Every
  * reply is counted; an error reply is reported with its key and db.
  *
+ * With sink.dead_letter, RESTOREs are kept until answered and the refused
+ * ones written to that file, replayable with redis-cli --pipe.
+ *
  * Not yet: chunking of big values (a value is held whole, bounded by the
- * largest key), a dead-letter file, reconnecting after a lost connection.
+ * largest key), dead-letters in native mode, reconnecting after a lost
+ * connection.
  * A lost connection ends the run with exit 1 and the count of unanswered
  * commands. */
 #include "run.h"
@@ -81,7 +85,81 @@ typedef struct runner {
     rmig_native *nat;
     uint64_t start_ns, last_status;
     int tty;
+    /* dead-letter file: RESTOREs in flight are kept until answered, and the
+     * refused ones are written out (with SELECTs) for redis-cli --pipe */
+    FILE *dl;
+    uint64_t dl_db, dl_count;
+    int dl_selected;
+    rmig_out keep;
+    struct kept {
+        uint64_t tag, db;
+        size_t off, len;
+    } *kq;
+    size_t kq_head, kq_len, kq_cap;
 } runner;
+
+static void keep_cmd(runner *r, uint64_t tag, uint64_t db, const char *p, size_t n)
+{
+    if (r->kq_len == r->kq_cap) {
+        size_t cap = r->kq_cap ? r->kq_cap * 2 : 1024;
+        struct kept *q = malloc(cap * sizeof *q);
+        if (!q)
+            return;
+        for (size_t i = 0; i < r->kq_len; i++)
+            q[i] = r->kq[(r->kq_head + i) % r->kq_cap];
+        free(r->kq);
+        r->kq = q;
+        r->kq_cap = cap;
+        r->kq_head = 0;
+    }
+    struct kept *k = &r->kq[(r->kq_head + r->kq_len) % r->kq_cap];
+    k->tag = tag;
+    k->db = db;
+    k->off = r->keep.len;
+    k->len = n;
+    rmig_out_mem(&r->keep, p, n);
+    r->kq_len++;
+}
+
+/* The kept command for tag (replies come in order), or NULL. */
+static const struct kept *kept_pop(runner *r, uint64_t tag)
+{
+    if (!r->kq_len || r->kq[r->kq_head].tag != tag)
+        return NULL;
+    const struct kept *k = &r->kq[r->kq_head];
+    r->kq_head = (r->kq_head + 1) % r->kq_cap;
+    r->kq_len--;
+    return k;
+}
+
+static void kept_compact(runner *r)
+{
+    if (!r->kq_len) {
+        r->keep.len = 0;
+        return;
+    }
+    size_t first = r->kq[r->kq_head].off;
+    if (first < ((size_t)1 << 20) || first < r->keep.len / 2)
+        return;
+    memmove(r->keep.buf, r->keep.buf + first, r->keep.len - first);
+    r->keep.len -= first;
+    for (size_t i = 0; i < r->kq_len; i++)
+        r->kq[(r->kq_head + i) % r->kq_cap].off -= first;
+}
+
+static void dead_letter(runner *r, const struct kept *k)
+{
+    if (!r->dl_selected || r->dl_db != k->db) {
+        char sel[64];
+        int n = snprintf(sel, sizeof sel, "*2\r\n$6\r\nSELECT\r\n$%d\r\n%llu\r\n",
+                         snprintf(NULL, 0, "%llu", (unsigned long long)k->db), (unsigned long long)k->db);
+        fwrite(sel, 1, (size_t)n, r->dl);
+        r->dl_db = k->db;
+        r->dl_selected = 1;
+    }
+    fwrite(r->keep.buf + k->off, 1, k->len, r->dl);
+    r->dl_count++;
+}
 
 static uint64_t now_ns(void)
 {
@@ -326,6 +404,7 @@ static void write_restore(runner *r, const rmig_entry *e)
 {
     select_db(r, e->db);
     rmig_out *o = rmig_redis_out(r->c);
+    size_t start = o->len;
     int abs = e->expire_ms >= 0;
     size_t argc = 4 + (size_t)r->mode_replace + (size_t)abs + 2 * (e->idle_s >= 0 || e->freq >= 0);
     rmig_resp_array(o, argc);
@@ -354,6 +433,8 @@ static void write_restore(runner *r, const rmig_entry *e)
         rmig_resp_bulk_i64(o, e->freq);
     }
     remember(r, r->tag, e);
+    if (r->dl)
+        keep_cmd(r, r->tag, e->db, o->buf + start, o->len - start);
     rmig_redis_done(r->c, r->tag++);
 }
 
@@ -574,17 +655,24 @@ static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *re
                     tag == UINT64_MAX - 1 ? "SELECT" : "FUNCTION LOAD", (int)rep->len, rep->str);
             r->failed_keys++;
         }
-    } else if (rep->type == REDIS_REPLY_ERROR) {
-        const keyrec *k = &r->recs[tag % r->window];
-        if (r->skip_existing && !strncmp(rep->str, "BUSYKEY", 7)) {
-            r->skipped++;
-        } else {
-            r->failed_keys++;
-            fprintf(stderr, "rmig run: key \"%.*s\" (db %llu): %.*s\n", (int)k->key_len, k->key,
-                    (unsigned long long)k->db, (int)rep->len, rep->str);
-        }
     } else {
-        r->written++;
+        const struct kept *kc = r->dl ? kept_pop(r, tag) : NULL;
+        if (rep->type == REDIS_REPLY_ERROR) {
+            const keyrec *k = &r->recs[tag % r->window];
+            if (r->skip_existing && !strncmp(rep->str, "BUSYKEY", 7)) {
+                r->skipped++;
+            } else {
+                r->failed_keys++;
+                fprintf(stderr, "rmig run: key \"%.*s\" (db %llu): %.*s\n", (int)k->key_len, k->key,
+                        (unsigned long long)k->db, (int)rep->len, rep->str);
+                if (kc)
+                    dead_letter(r, kc);
+            }
+        } else {
+            r->written++;
+        }
+        if (r->dl)
+            kept_compact(r);
     }
     if (r->eof && rmig_redis_pending(r->c) == 0) {
         finish(r);
@@ -670,6 +758,12 @@ int rmig_run_main(int argc, char **argv)
         tlsp = &tls;
     }
     lua_pop(L, 1);
+    const char *dl = rmig_vm_str(L, so, "dead_letter");
+    if (dl && !(r->dl = fopen(dl, "w"))) {
+        fprintf(stderr, "rmig run: sink.dead_letter: cannot write %s\n", dl);
+        goto out;
+    }
+    rmig_out_init(&r->keep, -1);
     r->mode_replace = !strcmp(mode, "replace");
     r->skip_existing = !strcmp(mode, "skip-existing");
 
@@ -746,6 +840,9 @@ int rmig_run_main(int argc, char **argv)
             printf("  node %s: saw %llu, dropped %llu, changed %llu\n", r->steps[i].name,
                    (unsigned long long)st->seen, (unsigned long long)st->dropped, (unsigned long long)st->changed);
         }
+    if (r->dl && r->dl_count)
+        printf("the %llu refused commands are in %s: replay them with redis-cli --pipe < %s\n",
+               (unsigned long long)r->dl_count, dl, dl);
     if (r->failed) {
         fprintf(stderr, "rmig run: %s\n", r->err);
         rc = 1;
@@ -762,6 +859,10 @@ out:
     rmig_out_close(&r->value);
     rmig_out_close(&r->scratch);
     free(r->recs);
+    free(r->kq);
+    rmig_out_close(&r->keep);
+    if (r->dl)
+        fclose(r->dl);
     rmig_vm_free(r->vm);
     free(r);
     return rc;
