@@ -70,6 +70,8 @@ typedef struct runner {
     int nsteps;
     rmig_redis *c;
     int ready, failed, eof, idle_on, native, mode_replace, skip_existing;
+    int optimistic;        /* replace mode into an empty target: RESTORE without REPLACE,
+                              re-sent with REPLACE on BUSYKEY (REPLACE costs the target ~16 %) */
     int source_version, target_version;
     char err[1024];
     rmig_input *in;
@@ -78,7 +80,7 @@ typedef struct runner {
     rmig_out value;        /* the current key's raw value */
     uint64_t cur_db;
     int selected;
-    uint64_t read, written, failed_keys, skipped, dropped, replies, tag;
+    uint64_t read, written, failed_keys, skipped, dropped, replies, tag, resent;
     keyrec *recs;          /* per tag (mod window), for error reports */
     uint64_t window;
     rmig_out scratch;      /* native mode: a one-key RDB */
@@ -406,7 +408,8 @@ static void write_restore(runner *r, const rmig_entry *e)
     rmig_out *o = rmig_redis_out(r->c);
     size_t start = o->len;
     int abs = e->expire_ms >= 0;
-    size_t argc = 4 + (size_t)r->mode_replace + (size_t)abs + 2 * (e->idle_s >= 0 || e->freq >= 0);
+    int replace = r->mode_replace && !r->optimistic;
+    size_t argc = 4 + (size_t)replace + (size_t)abs + 2 * (e->idle_s >= 0 || e->freq >= 0);
     rmig_resp_array(o, argc);
     rmig_resp_bulk_str(o, "RESTORE");
     rmig_resp_bulk(o, e->key, e->key_len);
@@ -421,7 +424,7 @@ static void write_restore(runner *r, const rmig_entry *e)
     rmig_out_mem(o, e->value, e->value_len);
     rmig_out_mem(o, f, sizeof f);
     rmig_resp_bulk_end(o);
-    if (r->mode_replace)
+    if (replace)
         rmig_resp_bulk_str(o, "REPLACE");
     if (abs)
         rmig_resp_bulk_str(o, "ABSTTL");
@@ -433,7 +436,7 @@ static void write_restore(runner *r, const rmig_entry *e)
         rmig_resp_bulk_i64(o, e->freq);
     }
     remember(r, r->tag, e);
-    if (r->dl)
+    if (r->dl || r->optimistic)
         keep_cmd(r, r->tag, e->db, o->buf + start, o->len - start);
     rmig_redis_done(r->c, r->tag++);
 }
@@ -644,6 +647,28 @@ static void start_idle(runner *r)
     }
 }
 
+/* A RESTORE sent without REPLACE met an existing key: the same command
+ * again with REPLACE ("*N" becomes "*N+1", REPLACE appended). */
+static void resend_replace(runner *r, uint64_t old_tag, const struct kept *k)
+{
+    const char *p = r->keep.buf + k->off;
+    size_t n = k->len;
+    const char *nl = memchr(p, '\n', n);
+    if (!nl || p[0] != '*')
+        return;
+    long argc = strtol(p + 1, NULL, 10);
+    select_db(r, k->db);
+    rmig_out *o = rmig_redis_out(r->c);
+    size_t start = o->len;
+    rmig_resp_array(o, (size_t)argc + 1);
+    rmig_out_mem(o, nl + 1, n - (size_t)(nl + 1 - p));
+    rmig_resp_bulk_str(o, "REPLACE");
+    r->recs[r->tag % r->window] = r->recs[old_tag % r->window];
+    if (r->dl) /* kept again in case this one is refused too */
+        keep_cmd(r, r->tag, k->db, o->buf + start, o->len - start);
+    rmig_redis_done(r->c, r->tag++);
+}
+
 static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *rep)
 {
     runner *r = ud;
@@ -656,10 +681,14 @@ static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *re
             r->failed_keys++;
         }
     } else {
-        const struct kept *kc = r->dl ? kept_pop(r, tag) : NULL;
+        const struct kept *kc = r->dl || r->optimistic ? kept_pop(r, tag) : NULL;
         if (rep->type == REDIS_REPLY_ERROR) {
             const keyrec *k = &r->recs[tag % r->window];
-            if (r->skip_existing && !strncmp(rep->str, "BUSYKEY", 7)) {
+            if (r->optimistic && kc && !strncmp(rep->str, "BUSYKEY", 7)) {
+                struct kept copy = *kc;
+                r->resent++;
+                resend_replace(r, tag, &copy);
+            } else if (r->skip_existing && !strncmp(rep->str, "BUSYKEY", 7)) {
                 r->skipped++;
             } else {
                 r->failed_keys++;
@@ -671,7 +700,7 @@ static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *re
         } else {
             r->written++;
         }
-        if (r->dl)
+        if (r->dl || r->optimistic)
             kept_compact(r);
     }
     if (r->eof && rmig_redis_pending(r->c) == 0) {
@@ -777,6 +806,7 @@ int rmig_run_main(int argc, char **argv)
         goto out;
     }
     r->target_version = ti.rdb_version;
+    r->optimistic = ti.keys == 0;
     r->in = rmig_input_open(rdb, r->err, sizeof r->err);
     if (!r->in) {
         fprintf(stderr, "rmig run: source: %s\n", r->err);
@@ -806,6 +836,7 @@ int rmig_run_main(int argc, char **argv)
         }
         r->source_version = e.version;
     }
+    r->optimistic = r->optimistic && !strcmp(mode, "replace");
     r->native = !strcmp(restore, "never") ||
                 (strcmp(restore, "always") && (r->target_version < r->source_version ||
                                                (r->source_version == 80 && r->target_version < 80)));
@@ -821,7 +852,10 @@ int rmig_run_main(int argc, char **argv)
     r->tty = isatty(2);
     r->start_ns = now_ns();
     fprintf(stderr, "rmig run: %s -> %s as %s (file RDB %d, target RDB %d), %d node step(s)\n", rdb, addr,
-            r->native ? "native commands" : "RESTORE payloads", r->source_version, r->target_version, r->nsteps);
+            r->native      ? "native commands"
+            : r->optimistic ? "RESTORE payloads (the target is empty: REPLACE only where a key exists)"
+                            : "RESTORE payloads",
+            r->source_version, r->target_version, r->nsteps);
     rmig_redis_connect(r->c);
     uv_run(&r->loop, UV_RUN_DEFAULT);
     uv_close((uv_handle_t *)&r->idle, NULL);
@@ -834,6 +868,8 @@ int rmig_run_main(int argc, char **argv)
     printf("read %llu keys, wrote %llu, dropped %llu, skipped %llu (existing), failed %llu, in %.2f s\n",
            (unsigned long long)r->read, (unsigned long long)r->written, (unsigned long long)r->dropped,
            (unsigned long long)r->skipped, (unsigned long long)r->failed_keys, secs);
+    if (r->resent)
+        printf("  %llu keys existed on the target and were re-sent with REPLACE\n", (unsigned long long)r->resent);
     for (int i = 0; i < r->nsteps; i++)
         if (r->steps[i].kind == STEP_C) {
             const rmig_filter_stats *st = rmig_filter_stats_of(r->steps[i].f);

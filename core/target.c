@@ -1,6 +1,6 @@
-/* target.c - asking a target server who it is (INFO server): its version,
- * mode, and the RDB version it reads, which decides RESTORE or native
- * commands. One short-lived connection, with the same TLS and AUTH as the
+/* target.c - asking a target server who it is (INFO server, INFO keyspace):
+ * its version, mode, the RDB version it reads (which decides RESTORE or
+ * native commands) and how many keys it holds. One short-lived connection, with the same TLS and AUTH as the
  * writer's. */
 #include "target.h"
 
@@ -24,7 +24,7 @@ int rmig_target_rdb_version(const char *redis, const char *valkey)
 
 typedef struct probe {
     rmig_target_info *info;
-    int failed;
+    int failed, answers;
     char *err;
     size_t errlen;
 } probe;
@@ -39,11 +39,24 @@ static void copy_info(const char *info, const char *key, char *out, size_t cap)
     snprintf(out, cap, "%.*s", (int)(n < cap - 1 ? n : cap - 1), p);
 }
 
+/* "db0:keys=12,expires=..." lines: the keys of every database */
+static uint64_t keyspace_keys(const char *s)
+{
+    uint64_t n = 0;
+    for (const char *p = strstr(s, ":keys="); p; p = strstr(p + 1, ":keys="))
+        n += strtoull(p + 6, NULL, 10);
+    return n;
+}
+
 static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *r)
 {
     probe *p = ud;
-    (void)tag;
-    if (r->type == REDIS_REPLY_ERROR) {
+    if (tag == 2) {
+        if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS)
+            p->info->keys = keyspace_keys(r->str);
+        else
+            p->info->keys = UINT64_MAX; /* unknown: assume not empty */
+    } else if (r->type == REDIS_REPLY_ERROR) {
         snprintf(p->err, p->errlen, "%s answered INFO with: %.*s", rmig_redis_name(c), (int)r->len, r->str);
         p->failed = 1;
     } else if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) {
@@ -54,7 +67,8 @@ static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *r)
         copy_info(tmp, "redis_mode:", p->info->mode, sizeof p->info->mode);
         p->info->rdb_version = rmig_target_rdb_version(p->info->redis, p->info->valkey);
     }
-    rmig_redis_close(c, NULL);
+    if (++p->answers == 2 || p->failed)
+        rmig_redis_close(c, NULL);
 }
 
 static void on_state(rmig_redis *c, void *ud, int state, const char *err, uint64_t unanswered)
@@ -62,9 +76,11 @@ static void on_state(rmig_redis *c, void *ud, int state, const char *err, uint64
     probe *p = ud;
     (void)unanswered;
     if (state == RMIG_REDIS_READY) {
-        const char *argv[] = {"INFO", "server"};
+        const char *argv[] = {"INFO", "server"}, *argv2[] = {"INFO", "keyspace"};
         rmig_resp_cmd(rmig_redis_out(c), 2, argv);
         rmig_redis_done(c, 1);
+        rmig_resp_cmd(rmig_redis_out(c), 2, argv2);
+        rmig_redis_done(c, 2);
         return;
     }
     snprintf(p->err, p->errlen, "%s", err);
@@ -91,7 +107,7 @@ int rmig_target_probe(const char *host, int port, const char *user, const char *
                       rmig_target_info *info, char *err, size_t errlen)
 {
     memset(info, 0, sizeof *info);
-    probe p = {info, 0, err, errlen};
+    probe p = {info, 0, 0, err, errlen};
     uv_loop_t loop;
     uv_loop_init(&loop);
     rmig_redis_opts o = {host, port, user, password, 5000, 16, 0, tls};

@@ -9,6 +9,7 @@ typedef struct rmig_target_info {
     char valkey[64];  /* valkey_version, when a Valkey */
     char mode[32];    /* standalone, cluster, sentinel */
     int rdb_version;  /* the newest RDB version it reads (0: unknown) */
+    uint64_t keys;    /* keys in all its databases (UINT64_MAX: unknown) */
 } rmig_target_info;
 
 /* The RDB version a Redis (or Valkey) of this version reads (RDB-FORMAT.md §1). */

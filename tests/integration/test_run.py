@@ -86,6 +86,21 @@ def main():
                   and c.call('EXISTS', 'session:1') == 0 and c.call('DBSIZE') == 304,
                   'Lua nodes drop and rename keys on the way', 'rc %d dbsize %r %s' % (rc, c.call('DBSIZE'), err[-300:]))
 
+        # replace mode: into an empty target RESTOREs go without REPLACE and are re-sent with it on
+        # BUSYKEY; two keys renamed to one name show it
+        c.call('FLUSHALL')
+        clash = write(tmp, 'clash.lua', pipeline(sample, dst.port,
+                      'rmig.filter.rename { prefix = { ["user:"] = "x:", ["session:"] = "x:" } }'))
+        rc, out, err = run_rmig(rmig, ['run', clash])
+        n = len(c.call('KEYS', 'x:*'))
+        rep.check(rc == 0 and n == 200 and 'failed 0' in out.decode() and 'the target is empty' in err
+                  and '200 keys existed on the target and were re-sent with REPLACE' in out.decode(),
+                  'keys renamed onto one name replace each other, as RESTORE REPLACE would',
+                  '%d %s %s' % (n, out.decode(), err[-300:]))
+        rc, out, err = run_rmig(rmig, ['run', clash])
+        rep.check(rc == 0 and len(c.call('KEYS', 'x:*')) == 200 and 'failed 0' in out.decode(),
+                  'running again into a full target replaces every key', err[-300:])
+
         # modes and target errors
         c.call('FLUSHALL')
         c.call('SET', 'user:1', 'already here')
