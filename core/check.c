@@ -144,18 +144,7 @@ int rmig_check_main(int argc, char **argv)
             return 2;
         }
     }
-    rmig_tls_opts tls = {0}, *tlsp = NULL;
-    lua_getfield(L, so, "tls");
-    if (lua_istable(L, -1)) {
-        int t = lua_gettop(L);
-        tls.ca_file = rmig_vm_str(L, t, "ca_file");
-        tls.cert_file = rmig_vm_str(L, t, "cert_file");
-        tls.key_file = rmig_vm_str(L, t, "key_file");
-        tls.server_name = rmig_vm_str(L, t, "server_name");
-        tls.no_verify = !rmig_vm_bool(L, t, "verify", 1);
-        tlsp = &tls;
-    }
-    lua_pop(L, 1);
+    rmig_tls_opts tls, *tlsp = rmig_vm_tls(L, so, &tls);
     printf("sink      rmig.sink.redis %s  (%s%s, mode %s)\n", addr,
            tlsp ? (tls.no_verify ? "TLS without verification" : "TLS, verified") : "no TLS",
            pw ? (user ? ", ACL user and password" : ", password") : "", mode);

@@ -131,22 +131,13 @@ static void resp_restore(rawkey *rk, rmig_out *o, const rmig_rdb_event *e)
         rk->db = e->db;
         rk->selected = 1;
     }
-    size_t argc = 5 + (e->expire_ms >= 0) + 2 * (e->idle_s >= 0) + 2 * (e->idle_s < 0 && e->freq >= 0);
+    size_t argc = 4 + rmig_resp_restore_optc(1, e->expire_ms, e->idle_s, e->freq);
     rmig_resp_array(o, argc);
     rmig_resp_bulk_str(o, "RESTORE");
     rmig_resp_bulk(o, e->key, e->key_len);
     rmig_resp_bulk_i64(o, e->expire_ms >= 0 ? e->expire_ms : 0);
     rmig_resp_bulk(o, rk->bytes.buf, rk->bytes.len);
-    rmig_resp_bulk_str(o, "REPLACE");
-    if (e->expire_ms >= 0)
-        rmig_resp_bulk_str(o, "ABSTTL");
-    if (e->idle_s >= 0) {
-        rmig_resp_bulk_str(o, "IDLETIME");
-        rmig_resp_bulk_i64(o, e->idle_s);
-    } else if (e->freq >= 0) {
-        rmig_resp_bulk_str(o, "FREQ");
-        rmig_resp_bulk_i64(o, e->freq);
-    }
+    rmig_resp_restore_opts(o, 1, e->expire_ms, e->idle_s, e->freq);
 }
 
 static void raw_event(rawkey *rk, rmig_out *o, const rmig_rdb_event *e, int resp)

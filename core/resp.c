@@ -42,3 +42,23 @@ void rmig_resp_cmd(rmig_out *o, size_t argc, const char *const *argv)
     for (size_t i = 0; i < argc; i++)
         rmig_resp_bulk_str(o, argv[i]);
 }
+
+void rmig_resp_restore_opts(rmig_out *o, int replace, int64_t expire_ms, int64_t idle_s, int freq)
+{
+    if (replace)
+        rmig_resp_bulk_str(o, "REPLACE");
+    if (expire_ms >= 0)
+        rmig_resp_bulk_str(o, "ABSTTL");
+    if (idle_s >= 0) {
+        rmig_resp_bulk_str(o, "IDLETIME");
+        rmig_resp_bulk_i64(o, idle_s);
+    } else if (freq >= 0) {
+        rmig_resp_bulk_str(o, "FREQ");
+        rmig_resp_bulk_i64(o, freq);
+    }
+}
+
+size_t rmig_resp_restore_optc(int replace, int64_t expire_ms, int64_t idle_s, int freq)
+{
+    return (size_t)(replace != 0) + (expire_ms >= 0) + 2 * (idle_s >= 0 || freq >= 0);
+}

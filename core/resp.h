@@ -27,4 +27,10 @@ void rmig_resp_bulk_end(rmig_out *o);
 /* a whole command from C strings (tests, fixed commands) */
 void rmig_resp_cmd(rmig_out *o, size_t argc, const char *const *argv);
 
+/* RESTORE's trailing options: [REPLACE] [ABSTTL when expire_ms >= 0]
+ * [IDLETIME idle_s | FREQ freq when given (>= 0)], and how many arguments
+ * they make (for the array header). */
+void rmig_resp_restore_opts(rmig_out *o, int replace, int64_t expire_ms, int64_t idle_s, int freq);
+size_t rmig_resp_restore_optc(int replace, int64_t expire_ms, int64_t idle_s, int freq);
+
 #endif

@@ -409,7 +409,7 @@ static void write_restore(runner *r, const rmig_entry *e)
     size_t start = o->len;
     int abs = e->expire_ms >= 0;
     int replace = r->mode_replace && !r->optimistic;
-    size_t argc = 4 + (size_t)replace + (size_t)abs + 2 * (e->idle_s >= 0 || e->freq >= 0);
+    size_t argc = 4 + rmig_resp_restore_optc(replace, e->expire_ms, e->idle_s, e->freq);
     rmig_resp_array(o, argc);
     rmig_resp_bulk_str(o, "RESTORE");
     rmig_resp_bulk(o, e->key, e->key_len);
@@ -424,17 +424,7 @@ static void write_restore(runner *r, const rmig_entry *e)
     rmig_out_mem(o, e->value, e->value_len);
     rmig_out_mem(o, f, sizeof f);
     rmig_resp_bulk_end(o);
-    if (replace)
-        rmig_resp_bulk_str(o, "REPLACE");
-    if (abs)
-        rmig_resp_bulk_str(o, "ABSTTL");
-    if (e->idle_s >= 0) {
-        rmig_resp_bulk_str(o, "IDLETIME");
-        rmig_resp_bulk_i64(o, e->idle_s);
-    } else if (e->freq >= 0) {
-        rmig_resp_bulk_str(o, "FREQ");
-        rmig_resp_bulk_i64(o, e->freq);
-    }
+    rmig_resp_restore_opts(o, replace, e->expire_ms, e->idle_s, e->freq);
     remember(r, r->tag, e);
     if (r->dl || r->optimistic)
         keep_cmd(r, r->tag, e->db, o->buf + start, o->len - start);
@@ -775,18 +765,7 @@ int rmig_run_main(int argc, char **argv)
         fprintf(stderr, "rmig run: sink.password_env names %s, which is not set in the environment\n", pw_env);
         goto out;
     }
-    rmig_tls_opts tls = {0}, *tlsp = NULL;
-    lua_getfield(L, so, "tls");
-    if (lua_istable(L, -1)) {
-        int t = lua_gettop(L);
-        tls.ca_file = rmig_vm_str(L, t, "ca_file");
-        tls.cert_file = rmig_vm_str(L, t, "cert_file");
-        tls.key_file = rmig_vm_str(L, t, "key_file");
-        tls.server_name = rmig_vm_str(L, t, "server_name");
-        tls.no_verify = !rmig_vm_bool(L, t, "verify", 1);
-        tlsp = &tls;
-    }
-    lua_pop(L, 1);
+    rmig_tls_opts tls, *tlsp = rmig_vm_tls(L, so, &tls);
     const char *dl = rmig_vm_str(L, so, "dead_letter");
     if (dl && !(r->dl = fopen(dl, "w"))) {
         fprintf(stderr, "rmig run: sink.dead_letter: cannot write %s\n", dl);

@@ -193,3 +193,21 @@ int64_t rmig_vm_int(lua_State *L, int idx, const char *k, int64_t dflt)
     lua_pop(L, 1);
     return v;
 }
+
+rmig_tls_opts *rmig_vm_tls(lua_State *L, int idx, rmig_tls_opts *out)
+{
+    memset(out, 0, sizeof *out);
+    lua_getfield(L, idx, "tls");
+    if (!lua_istable(L, -1)) {
+        lua_pop(L, 1);
+        return NULL;
+    }
+    int t = lua_gettop(L);
+    out->ca_file = rmig_vm_str(L, t, "ca_file");
+    out->cert_file = rmig_vm_str(L, t, "cert_file");
+    out->key_file = rmig_vm_str(L, t, "key_file");
+    out->server_name = rmig_vm_str(L, t, "server_name");
+    out->no_verify = !rmig_vm_bool(L, t, "verify", 1);
+    lua_pop(L, 1);
+    return out;
+}

@@ -8,6 +8,8 @@
 #ifndef RMIG_VM_H
 #define RMIG_VM_H
 
+#include "tls.h"
+
 #include <lua.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -44,5 +46,8 @@ int rmig_vm_run_chain(rmig_vm *vm, int ref, struct rmig_batch *b, char *err, siz
 const char *rmig_vm_str(lua_State *L, int idx, const char *k);
 int rmig_vm_bool(lua_State *L, int idx, const char *k, int dflt);
 int64_t rmig_vm_int(lua_State *L, int idx, const char *k, int64_t dflt);
+/* The sink's tls = {...} at idx into *out (its strings live with the
+ * table): out, or NULL when the sink has no tls table. */
+rmig_tls_opts *rmig_vm_tls(lua_State *L, int idx, rmig_tls_opts *out);
 
 #endif

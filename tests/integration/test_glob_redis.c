@@ -27,13 +27,7 @@ int main(void)
         printf("redis-server is not installed: skipped\n");
         return 77;
     }
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t l = sizeof a;
-    bind(s, (struct sockaddr *)&a, sizeof a);
-    getsockname(s, (struct sockaddr *)&a, &l);
-    close(s);
-    int port = ntohs(a.sin_port);
+    int port = rmig_t_free_port();
     char ps[16];
     snprintf(ps, sizeof ps, "%d", port);
     char *argv[] = {"redis-server", "--port", ps, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",

@@ -21,16 +21,7 @@
 
 extern char **environ;
 
-static int free_port(void)
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t l = sizeof a;
-    bind(s, (struct sockaddr *)&a, sizeof a);
-    getsockname(s, (struct sockaddr *)&a, &l);
-    close(s);
-    return ntohs(a.sin_port);
-}
+static int free_port(void) { return rmig_t_free_port(); }
 
 static pid_t start_server_tls(int port, const char *password, const char *tlsdir, int auth_clients)
 {

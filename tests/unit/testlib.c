@@ -1,7 +1,10 @@
 /* testlib.c - test helpers: checks, seeds, files and parse digests. */
 #include "testlib.h"
 
+#include <netinet/in.h>
 #include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -34,6 +37,20 @@ uint64_t rmig_t_rand(uint64_t *x)
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);
+}
+
+int rmig_t_free_port(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t l = sizeof a;
+    if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) < 0 || getsockname(s, (struct sockaddr *)&a, &l) < 0) {
+        if (s >= 0)
+            close(s);
+        return 17000 + (int)(getpid() % 1000);
+    }
+    close(s);
+    return ntohs(a.sin_port);
 }
 
 uint8_t *rmig_t_read_file(const char *path, size_t *len)

@@ -32,6 +32,9 @@ int rmig_t_done(void);
 uint64_t rmig_t_seed(void);
 uint64_t rmig_t_rand(uint64_t *state);
 
+/* A loopback TCP port that was free a moment ago (for test servers). */
+int rmig_t_free_port(void);
+
 /* Reads a whole file; NULL when it cannot. */
 uint8_t *rmig_t_read_file(const char *path, size_t *len);
 
