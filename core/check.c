@@ -54,26 +54,9 @@ int rmig_check_main(int argc, char **argv)
     const char *path = NULL;
     const char *overrides[64];
     int nover = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            fputs(usage, stdout);
-            return 0;
-        } else if (!strcmp(argv[i], "-s") && i + 1 < argc && nover < 64) {
-            overrides[nover++] = argv[++i];
-        } else if (argv[i][0] == '-') {
-            fprintf(stderr, "rmig check: unknown option %s\n\n%s", argv[i], usage);
-            return 2;
-        } else if (path) {
-            fprintf(stderr, "rmig check: one pipeline at a time\n");
-            return 2;
-        } else {
-            path = argv[i];
-        }
-    }
-    if (!path) {
-        fprintf(stderr, "rmig check: which pipeline? e.g. rmig check examples/quickstart.lua\n\n%s", usage);
-        return 2;
-    }
+    int ac = rmig_vm_args(argc, argv, "check", usage, &path, overrides, &nover, 64);
+    if (ac >= 0)
+        return ac;
     char err[1024];
     rmig_vm *vm = rmig_vm_new(err, sizeof err);
     if (!vm) {

@@ -719,23 +719,9 @@ int rmig_run_main(int argc, char **argv)
 {
     const char *path = NULL, *overrides[64];
     int nover = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            fputs(usage, stdout);
-            return 0;
-        } else if (!strcmp(argv[i], "-s") && i + 1 < argc && nover < 64) {
-            overrides[nover++] = argv[++i];
-        } else if (argv[i][0] == '-' || path) {
-            fprintf(stderr, "rmig run: unexpected argument %s\n\n%s", argv[i], usage);
-            return 2;
-        } else {
-            path = argv[i];
-        }
-    }
-    if (!path) {
-        fprintf(stderr, "rmig run: which pipeline? e.g. rmig run examples/quickstart.lua\n\n%s", usage);
-        return 2;
-    }
+    int ac = rmig_vm_args(argc, argv, "run", usage, &path, overrides, &nover, 64);
+    if (ac >= 0)
+        return ac;
     runner *r = calloc(1, sizeof *r);
     if (!r || !(r->vm = rmig_vm_new(r->err, sizeof r->err))) {
         fprintf(stderr, "rmig run: %s\n", r ? r->err : "out of memory");

@@ -211,3 +211,32 @@ rmig_tls_opts *rmig_vm_tls(lua_State *L, int idx, rmig_tls_opts *out)
     lua_pop(L, 1);
     return out;
 }
+
+int rmig_vm_args(int argc, char **argv, const char *cmd, const char *usage, const char **path,
+                 const char **overrides, int *nover, int max)
+{
+    *path = NULL;
+    *nover = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs(usage, stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "-s") && i + 1 < argc) {
+            if (*nover == max) {
+                fprintf(stderr, "rmig %s: at most %d -s overrides\n", cmd, max);
+                return 2;
+            }
+            overrides[(*nover)++] = argv[++i];
+        } else if (argv[i][0] == '-' || *path) {
+            fprintf(stderr, "rmig %s: unexpected argument %s\n\n%s", cmd, argv[i], usage);
+            return 2;
+        } else {
+            *path = argv[i];
+        }
+    }
+    if (!*path) {
+        fprintf(stderr, "rmig %s: which pipeline? e.g. rmig %s examples/quickstart.lua\n\n%s", cmd, cmd, usage);
+        return 2;
+    }
+    return -1;
+}

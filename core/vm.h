@@ -41,6 +41,12 @@ int rmig_vm_chain(rmig_vm *vm, int first, int last, char *err, size_t errlen);
  * its db). */
 int rmig_vm_run_chain(rmig_vm *vm, int ref, struct rmig_batch *b, char *err, size_t errlen);
 
+/* The command line of a pipeline command (run, check): PIPELINE.lua and
+ * -s path=value overrides. -1 to go on, else the exit code (0 after --help,
+ * 2 for a usage error, with the message printed). */
+int rmig_vm_args(int argc, char **argv, const char *cmd, const char *usage, const char **path,
+                 const char **overrides, int *nover, int max);
+
 /* Fields of a description table at idx: a string (NULL when absent or not a
  * string; it lives as long as the table), a boolean, a number. */
 const char *rmig_vm_str(lua_State *L, int idx, const char *k);

@@ -468,8 +468,8 @@ int main(void)
     const char *good_scores[] = {"1", "-2.5", "+0.5", ".5", "5.", "1e+25", "-1.0000000000000001E-300", "inf",
                                  "-inf", "Infinity"};
     int bad_ok = 1, good_ok = 1;
-    for (int k = 0; k < 16; k++) {
-        const char *sc = k < 8 ? bad_scores[k] : (k - 8 < 10 ? good_scores[k - 8] : "1");
+    for (int k = 0; k < 18; k++) {
+        const char *sc = k < 8 ? bad_scores[k] : good_scores[k - 8];
         header(&b, "REDIS0006");
         byte(&b, 3);
         str(&b, "z");
@@ -482,20 +482,7 @@ int main(void)
         if (k < 8)
             bad_ok &= s.rc == RMIG_ECORRUPT;
         else
-            good_ok &= s.rc == 0;
-    }
-    for (int k = 8; k < 10; k++) {
-        const char *sc = good_scores[k];
-        header(&b, "REDIS0006");
-        byte(&b, 3);
-        str(&b, "z");
-        len(&b, 1);
-        str(&b, "m");
-        byte(&b, (int)strlen(sc));
-        put(&b, sc, strlen(sc));
-        finish(&b, 6);
-        run(&b, &elems, 0, &s);
-        good_ok &= s.rc == 0 && isinf(s.score[0]);
+            good_ok &= s.rc == 0 && (k < 15 || isinf(s.score[0]));
     }
     CHECK("zset scores that are not numbers are refused as corrupt", bad_ok, "one was accepted");
     CHECK("zset scores in every form Redis writes are accepted", good_ok, "one was refused");
