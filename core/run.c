@@ -23,16 +23,15 @@
 
 #include "batch.h"
 #include "dump.h"
-#include "filter.h"
 #include "input.h"
 #include "native.h"
 #include "rdb.h"
 #include "redis_conn.h"
 #include "resp.h"
+#include "steps.h"
 #include "target.h"
 #include "vm.h"
 
-#include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,16 +45,6 @@
 static const char usage[] = "usage: rmig run PIPELINE.lua [-s path=value]...\n"
                             "Runs the pipeline: reads its source, applies its nodes, writes its sink.\n";
 
-enum { STEP_C = 1, STEP_LUA };
-
-typedef struct step {
-    int kind;
-    rmig_filter *f;   /* STEP_C */
-    int ref;          /* STEP_LUA: chain reference */
-    int first, last;  /* node positions */
-    char name[96];
-} step;
-
 typedef struct keyrec {
     uint64_t db;
     char key[80];
@@ -66,8 +55,7 @@ typedef struct runner {
     uv_loop_t loop;
     uv_idle_t idle;
     rmig_vm *vm;
-    step steps[64];
-    int nsteps;
+    rmig_steps *steps;
     rmig_redis *c;
     int ready, failed, eof, idle_on, native, mode_replace, skip_existing;
     int optimistic;        /* replace mode into an empty target: RESTORE without REPLACE,
@@ -175,198 +163,6 @@ static int64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* ---- the pipeline description -> steps ---- */
-
-
-/* a Lua list of strings (or nil) as rmig_list; storage in *mem */
-static rmig_list strlist(lua_State *L, int idx, const char *k, rmig_bytes *mem, size_t cap)
-{
-    rmig_list l = {mem, 0};
-    lua_getfield(L, idx, k);
-    if (lua_istable(L, -1)) {
-        for (size_t i = 1; i <= lua_objlen(L, -1) && l.n < cap; i++) {
-            lua_rawgeti(L, -1, (int)i);
-            size_t n;
-            const char *s = lua_tolstring(L, -1, &n);
-            mem[l.n].p = s;
-            mem[l.n].n = n;
-            l.n++;
-            lua_pop(L, 1);
-        }
-    }
-    lua_pop(L, 1);
-    return l;
-}
-
-static int kind_bits(lua_State *L, int idx, const char *k)
-{
-    static const char *kinds[] = {"string", "list", "set", "zset", "hash", "stream", "module"};
-    int bits = 0;
-    lua_getfield(L, idx, k);
-    for (size_t i = 1; lua_istable(L, -1) && i <= lua_objlen(L, -1); i++) {
-        lua_rawgeti(L, -1, (int)i);
-        const char *s = lua_tostring(L, -1);
-        for (int j = 0; s && j < 7; j++)
-            if (!strcmp(s, kinds[j]))
-                bits |= 1 << j;
-        lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
-    return bits;
-}
-
-
-
-/* a Lua map string -> string as two lists */
-static void strmap(lua_State *L, int idx, const char *k, rmig_bytes *from, rmig_bytes *to, size_t cap,
-                   rmig_list *lf, rmig_list *lt)
-{
-    lf->v = from;
-    lt->v = to;
-    lf->n = lt->n = 0;
-    lua_getfield(L, idx, k);
-    if (lua_istable(L, -1)) {
-        lua_pushnil(L);
-        while (lua_next(L, -2) && lf->n < cap) {
-            size_t a, b;
-            const char *ks = lua_tolstring(L, -2, &a), *vs = lua_tolstring(L, -1, &b);
-            from[lf->n] = (rmig_bytes){ks, a};
-            to[lt->n] = (rmig_bytes){vs, b};
-            lf->n++;
-            lt->n++;
-            lua_pop(L, 1);
-        }
-    }
-    lua_pop(L, 1);
-}
-
-static int build_c_step(runner *r, lua_State *L, int node, const char *ctor, step *s)
-{
-    lua_getfield(L, node, "options");
-    int o = lua_gettop(L);
-    rmig_filter_conf c;
-    memset(&c, 0, sizeof c);
-    rmig_bytes a[64], d[64], pf[64], sf[64], rx[64], rf[64], rt[64], xf[64], xt[64];
-    uint64_t dball[64], mf[64], mt[64];
-    if (!strcmp(ctor, "rmig.filter.keys")) {
-        c.type = RMIG_FILTER_KEYS;
-        c.allow = strlist(L, o, "allow", a, 64);
-        c.deny = strlist(L, o, "deny", d, 64);
-        c.prefix = strlist(L, o, "prefix", pf, 64);
-        c.suffix = strlist(L, o, "suffix", sf, 64);
-        c.regex = strlist(L, o, "regex", rx, 64);
-    } else if (!strcmp(ctor, "rmig.filter.rename")) {
-        lua_getfield(L, o, "fn");
-        int has_fn = lua_isfunction(L, -1);
-        lua_pop(L, 1);
-        if (has_fn) {
-            snprintf(r->err, sizeof r->err, "rmig.filter.rename with fn is not supported by rmig run yet; "
-                     "write it as a Lua node: function(e, b) b:set_key(e, ...) end");
-            lua_pop(L, 1);
-            return -1;
-        }
-        c.type = RMIG_FILTER_RENAME;
-        strmap(L, o, "prefix", rf, rt, 64, &c.rename_from, &c.rename_to);
-        strmap(L, o, "suffix", xf, xt, 64, &c.suffix_from, &c.suffix_to);
-    } else if (!strcmp(ctor, "rmig.filter.db")) {
-        c.type = RMIG_FILTER_DB;
-        lua_getfield(L, o, "allow");
-        for (size_t i = 1; lua_istable(L, -1) && i <= lua_objlen(L, -1) && c.ndb_allow < 64; i++) {
-            lua_rawgeti(L, -1, (int)i);
-            dball[c.ndb_allow++] = (uint64_t)lua_tonumber(L, -1);
-            lua_pop(L, 1);
-        }
-        lua_pop(L, 1);
-        c.db_allow = dball;
-        lua_getfield(L, o, "map");
-        if (lua_istable(L, -1)) {
-            lua_pushnil(L);
-            while (lua_next(L, -2) && c.nmap < 64) {
-                mf[c.nmap] = (uint64_t)lua_tonumber(L, -2);
-                mt[c.nmap] = (uint64_t)lua_tonumber(L, -1);
-                c.nmap++;
-                lua_pop(L, 1);
-            }
-        }
-        lua_pop(L, 1);
-        c.map_from = mf;
-        c.map_to = mt;
-    } else if (!strcmp(ctor, "rmig.filter.type")) {
-        c.type = RMIG_FILTER_TYPE;
-        c.type_allow = (uint32_t)kind_bits(L, o, "allow");
-        c.type_deny = (uint32_t)kind_bits(L, o, "deny");
-    } else if (!strcmp(ctor, "rmig.filter.ttl")) {
-        c.type = RMIG_FILTER_TTL;
-        c.drop_expired = rmig_vm_bool(L, o, "drop_expired", 1);
-        const char *kw = rmig_vm_str(L, o, "keys_without_ttl");
-        c.drop_without_ttl = kw && !strcmp(kw, "drop");
-        c.remove_ttl = rmig_vm_bool(L, o, "remove", 0);
-        c.shift_ms = rmig_vm_int(L, o, "shift_ms", 0);
-        c.max_ms = rmig_vm_int(L, o, "max_ms", 0);
-        c.default_ms = rmig_vm_int(L, o, "default_ms", 0);
-    } else {
-        snprintf(r->err, sizeof r->err, "%s is not a node rmig run knows", ctor);
-        lua_pop(L, 1);
-        return -1;
-    }
-    s->kind = STEP_C;
-    s->f = rmig_filter_new(&c, r->err, sizeof r->err);
-    lua_pop(L, 1);
-    return s->f ? 0 : -1;
-}
-
-static int build_steps(runner *r, const char *path)
-{
-    lua_State *L = rmig_vm_state(r->vm);
-    int pipe = lua_gettop(L);
-    lua_getfield(L, pipe, "nodes");
-    int nodes = lua_gettop(L), n = (int)lua_objlen(L, nodes);
-    for (int i = 1; i <= n && r->nsteps < 64; i++) {
-        lua_rawgeti(L, nodes, i);
-        int node = lua_gettop(L);
-        const char *impl = rmig_vm_str(L, node, "impl"), *ctor = rmig_vm_str(L, node, "constructor"),
-                   *where = rmig_vm_str(L, node, "where");
-        step *s = &r->steps[r->nsteps];
-        memset(s, 0, sizeof *s);
-        s->first = s->last = i;
-        snprintf(s->name, sizeof s->name, "%s [%s]", ctor, where ? where : path);
-        if (impl && !strcmp(impl, "c")) {
-            if (build_c_step(r, L, node, ctor, s) < 0) {
-                lua_settop(L, pipe);
-                return -1;
-            }
-            r->nsteps++;
-        } else {
-            /* consecutive Lua nodes share one chain */
-            int last = i;
-            while (last < n) {
-                lua_rawgeti(L, nodes, last + 1);
-                const char *im = rmig_vm_str(L, lua_gettop(L), "impl");
-                int lua_node = im && strcmp(im, "c");
-                lua_pop(L, 1);
-                if (!lua_node)
-                    break;
-                last++;
-            }
-            lua_settop(L, pipe);
-            s->kind = STEP_LUA;
-            s->last = last;
-            s->ref = rmig_vm_chain(r->vm, i, last, r->err, sizeof r->err);
-            if (s->ref < 0)
-                return -1;
-            snprintf(s->name, sizeof s->name, "Lua nodes %d-%d", i, last);
-            r->nsteps++;
-            i = last;
-            lua_getfield(L, pipe, "nodes");
-            nodes = lua_gettop(L);
-            continue;
-        }
-        lua_settop(L, nodes);
-    }
-    lua_settop(L, pipe);
-    return 0;
 }
 
 /* ---- writing ---- */
@@ -496,18 +292,8 @@ static int write_native(runner *r, const rmig_entry *e)
 
 static int flush_batch(runner *r)
 {
-    int64_t now = now_ms();
-    for (int i = 0; i < r->nsteps; i++) {
-        step *s = &r->steps[i];
-        if (s->kind == STEP_C) {
-            if (rmig_filter_run(s->f, (uint32_t)s->first, &r->b, now) < 0) {
-                snprintf(r->err, sizeof r->err, "out of memory in %s", s->name);
-                return -1;
-            }
-        } else if (rmig_vm_run_chain(r->vm, s->ref, &r->b, r->err, sizeof r->err) < 0) {
-            return -1;
-        }
-    }
+    if (rmig_steps_run(r->steps, &r->b, now_ms(), r->err, sizeof r->err) < 0)
+        return -1;
     for (uint32_t i = 0; i < r->b.n; i++) {
         rmig_entry *e = &r->b.e[i];
         if (e->flags & RMIG_ENTRY_DROPPED) {
@@ -728,7 +514,7 @@ int rmig_run_main(int argc, char **argv)
         return 1;
     }
     int rc = 2;
-    if (rmig_vm_load(r->vm, path, overrides, nover, r->err, sizeof r->err) < 0 || build_steps(r, path) < 0) {
+    if (rmig_vm_load(r->vm, path, overrides, nover, r->err, sizeof r->err) < 0 || !(r->steps = rmig_steps_build(r->vm, path, r->err, sizeof r->err))) {
         fprintf(stderr, "rmig run: %s\n", r->err);
         goto out;
     }
@@ -820,7 +606,7 @@ int rmig_run_main(int argc, char **argv)
             r->native      ? "native commands"
             : r->optimistic ? "RESTORE payloads (the target is empty: REPLACE only where a key exists)"
                             : "RESTORE payloads",
-            r->source_version, r->target_version, r->nsteps);
+            r->source_version, r->target_version, rmig_steps_count(r->steps));
     rmig_redis_connect(r->c);
     uv_run(&r->loop, UV_RUN_DEFAULT);
     uv_close((uv_handle_t *)&r->idle, NULL);
@@ -835,12 +621,8 @@ int rmig_run_main(int argc, char **argv)
            (unsigned long long)r->skipped, (unsigned long long)r->failed_keys, secs);
     if (r->resent)
         printf("  %llu keys existed on the target and were re-sent with REPLACE\n", (unsigned long long)r->resent);
-    for (int i = 0; i < r->nsteps; i++)
-        if (r->steps[i].kind == STEP_C) {
-            const rmig_filter_stats *st = rmig_filter_stats_of(r->steps[i].f);
-            printf("  node %s: saw %llu, dropped %llu, changed %llu\n", r->steps[i].name,
-                   (unsigned long long)st->seen, (unsigned long long)st->dropped, (unsigned long long)st->changed);
-        }
+    fflush(stdout);
+    rmig_steps_report(r->steps, stdout);
     if (r->dl && r->dl_count)
         printf("the %llu refused commands are in %s: replay them with redis-cli --pipe < %s\n",
                (unsigned long long)r->dl_count, dl, dl);
@@ -851,8 +633,7 @@ int rmig_run_main(int argc, char **argv)
         rc = r->failed_keys ? 1 : 0;
     }
 out:
-    for (int i = 0; i < r->nsteps; i++)
-        rmig_filter_free(r->steps[i].f);
+    rmig_steps_free(r->steps);
     if (r->p)
         rmig_rdb_free(r->p);
     rmig_input_close(r->in);
