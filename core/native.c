@@ -354,6 +354,12 @@ static int on_stream(rmig_native *n, const rmig_rdb_event *e)
     }
 }
 
+void rmig_native_in_db(rmig_native *n, uint64_t db)
+{
+    n->selected = 1;
+    n->db = db;
+}
+
 int rmig_native_event(rmig_native *n, const rmig_rdb_event *e)
 {
     switch (e->type) {

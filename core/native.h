@@ -24,6 +24,10 @@ typedef struct rmig_native rmig_native;
 rmig_native *rmig_native_new(rmig_out *o, int batch);
 void rmig_native_free(rmig_native *n);
 
+/* The output already runs in db (its writer SELECTs): no SELECT until the
+ * keys move to another db. */
+void rmig_native_in_db(rmig_native *n, uint64_t db);
+
 /* Feeds one parser event; returns 0, or -1 when the key cannot be written
  * natively (module values), with a message from rmig_native_error. */
 int rmig_native_event(rmig_native *n, const rmig_rdb_event *e);

@@ -4,7 +4,13 @@
  * written. A prepare handle (run once per loop turn, before libuv waits for
  * I/O) hands whatever `out` holds to the kernel in one write, so commands
  * produced in one turn leave together. Tags and sizes of commands awaiting a
- * reply sit in a ring, in sending order, which is the order Redis answers. */
+ * reply sit in a ring, in sending order, which is the order Redis answers.
+ *
+ * Every command is also appended to a replay log, which keeps the bytes from
+ * the first command of the oldest unanswered unit on; positions in it are
+ * absolute (log_base is the position of its first byte), so trimming it
+ * moves no ring entry. After a lost connection the log from that unit's
+ * start is the new connection's first write, after AUTH and a SELECT. */
 #include "redis_conn.h"
 
 #include "resp.h"
@@ -16,13 +22,22 @@
 #include <string.h>
 
 #define TAG_AUTH UINT64_MAX /* the AUTH this connection sends itself */
+#define TAG_SKIP (UINT64_MAX - 3) /* a re-sent command whose reply was delivered already */
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 2000
 #define READ_CHUNK (64 * 1024)
 
-enum { C_NEW, C_CONNECTING, C_TLS, C_AUTH, C_READY, C_FAILED, C_CLOSING };
+enum { C_NEW, C_CONNECTING, C_TLS, C_AUTH, C_READY, C_FAILED, C_CLOSING, C_RETRY };
 
 typedef struct pending {
     uint64_t tag;
     size_t bytes;
+    uint64_t pos;       /* where its bytes start in the log */
+    uint64_t unit_pos;  /* where its unit starts */
+    uint64_t unit_db;   /* the db in effect before its unit's first command */
+    uint32_t unit_idx;  /* commands of its unit before it */
+    uint8_t unit_last;  /* the last of its unit */
+    uint8_t torn;       /* its unit was too big to keep whole */
 } pending;
 
 struct rmig_redis {
@@ -39,6 +54,20 @@ struct rmig_redis {
     pending *ring;
     size_t ring_head, ring_len, ring_cap;
     uint64_t inflight_bytes;
+    /* replay log and units */
+    rmig_out log;
+    uint64_t log_base;
+    uint64_t db;                 /* the db the commands being written run in */
+    int in_unit, unit_torn;
+    uint64_t unit_pos, unit_db;
+    uint32_t unit_n;
+    const pending *answering;    /* the command whose reply is being delivered */
+    uint64_t torn, reconnects;
+    /* reconnecting */
+    int retry_deadline_ms, was_ready, tcp_closing;
+    int replied;                 /* a reply came on this connection */
+    uint64_t retry_started, backoff_ms;
+    char retry_err[700];
     redisReader *reader;
     char rbuf[READ_CHUNK];
     char name[280];
@@ -84,6 +113,7 @@ rmig_redis *rmig_redis_new(uv_loop_t *loop, const rmig_redis_opts *o, rmig_redis
     c->on_reply = on_reply;
     c->on_state = on_state;
     c->ud = ud;
+    c->retry_deadline_ms = o->retry_deadline_ms;
     snprintf(c->name, sizeof c->name, strchr(c->host, ':') ? "[%s]:%d" : "%s:%d", c->host, c->port);
     if (o->tls) {
         c->use_tls = 1;
@@ -96,9 +126,11 @@ rmig_redis *rmig_redis_new(uv_loop_t *loop, const rmig_redis_opts *o, rmig_redis
     c->reader = redisReaderCreate();
     c->ring_cap = 1024;
     c->ring = malloc(c->ring_cap * sizeof *c->ring);
-    if (!c->host || !c->reader || !c->ring || rmig_out_init(&c->out, -1) < 0 || rmig_out_init(&c->wbuf, -1) < 0) {
+    if (!c->host || !c->reader || !c->ring || rmig_out_init(&c->out, -1) < 0 || rmig_out_init(&c->wbuf, -1) < 0 ||
+        rmig_out_init(&c->log, -1) < 0) {
         rmig_out_close(&c->out);
         rmig_out_close(&c->wbuf);
+        rmig_out_close(&c->log);
         if (c->reader)
             redisReaderFree(c->reader);
         free(c->ring);
@@ -125,16 +157,51 @@ int rmig_redis_room(const rmig_redis *c)
 }
 
 static void fail(rmig_redis *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail_hard(rmig_redis *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail_with(rmig_redis *c, int hard, const char *msg);
+
+static uint64_t clock_ms(void) { return uv_hrtime() / 1000000; }
 
 static void fail(rmig_redis *c, const char *fmt, ...)
 {
-    if (c->state == C_FAILED || c->state == C_CLOSING)
-        return;
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    fail_with(c, 0, msg);
+}
+
+/* Not worth retrying: the server refused the password. */
+static void fail_hard(rmig_redis *c, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fail_with(c, 1, msg);
+}
+
+static void begin_retry(rmig_redis *c, const char *msg);
+
+static void fail_with(rmig_redis *c, int hard, const char *msg_in)
+{
+    if (c->state == C_FAILED || c->state == C_CLOSING || (c->state == C_RETRY && c->tcp_closing))
+        return;
+    char msg[700];
+    snprintf(msg, sizeof msg, "%s", msg_in);
+    if (!hard && c->was_ready && c->retry_deadline_ms > 0) {
+        uint64_t now = clock_ms();
+        if (!c->retry_started)
+            c->retry_started = now;
+        if (now - c->retry_started < (uint64_t)c->retry_deadline_ms) {
+            begin_retry(c, msg);
+            return;
+        }
+        snprintf(msg, sizeof msg, "%.300s; no connection could be made again within %d s (sink.retry_deadline_s): %.300s",
+                 c->retry_err[0] ? c->retry_err : msg_in, c->retry_deadline_ms / 1000, msg_in);
+    }
     c->state = C_FAILED;
     uv_read_stop((uv_stream_t *)&c->tcp);
     uv_timer_stop(&c->timer);
@@ -144,6 +211,17 @@ static void fail(rmig_redis *c, const char *fmt, ...)
             unanswered--;
     if (c->on_state)
         c->on_state(c, c->ud, RMIG_REDIS_FAILED, msg, unanswered);
+}
+
+/* A TLS 1.3 server that wants a client certificate checks for it after the
+ * client has finished its handshake, then sends an alert and closes: what
+ * rmig sees first may be a bare reset. Say what that most likely means. */
+static const char *tls_hint(const rmig_redis *c)
+{
+    if (!c->tls || c->replied || c->cert_file)
+        return "";
+    return " (the server ended the TLS session before answering: if it requires client certificates "
+           "(tls-auth-clients), give the sink tls.cert_file and tls.key_file)";
 }
 
 static int ring_push(rmig_redis *c, uint64_t tag, size_t bytes, int front)
@@ -160,7 +238,7 @@ static int ring_push(rmig_redis *c, uint64_t tag, size_t bytes, int front)
         c->ring_cap = cap;
         c->ring_head = 0;
     }
-    pending p = {tag, bytes};
+    pending p = {.tag = tag, .bytes = bytes};
     if (front) {
         c->ring_head = (c->ring_head + c->ring_cap - 1) % c->ring_cap;
         c->ring[c->ring_head] = p;
@@ -181,8 +259,10 @@ static void on_written(uv_write_t *req, int status)
     rmig_redis *c = req->data;
     c->writing = 0;
     c->wbuf.len = 0;
+    if (c->state == C_RETRY || c->state == C_CLOSING)
+        return; /* a write cut by the connection's loss: the log has it */
     if (status < 0) {
-        fail(c, "writing to %s: %s", c->name, uv_strerror(status));
+        fail(c, "writing to %s: %s%s", c->name, uv_strerror(status), tls_hint(c));
         return;
     }
     flush(c);
@@ -215,7 +295,7 @@ static void flush(rmig_redis *c)
     c->write_req.data = c;
     int r = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_written);
     if (r < 0) {
-        fail(c, "writing to %s: %s", c->name, uv_strerror(r));
+        fail(c, "writing to %s: %s%s", c->name, uv_strerror(r), tls_hint(c));
         return;
     }
     c->writing = 1;
@@ -236,12 +316,114 @@ rmig_out *rmig_redis_out(rmig_redis *c)
 
 void rmig_redis_done(rmig_redis *c, uint64_t tag)
 {
-    if (ring_push(c, tag, c->out.len - c->cmd_start, 0) < 0) {
-        fail(c, "out of memory queueing a command for %s", c->name);
+    size_t n = c->out.len - c->cmd_start;
+    uint64_t pos = c->log_base + c->log.len;
+    rmig_out_mem(&c->log, c->out.buf + c->cmd_start, n);
+    if (ring_push(c, tag, n, 0) < 0 || c->log.err) {
+        fail_hard(c, "out of memory queueing a command for %s", c->name);
         return;
     }
+    pending *p = &c->ring[(c->ring_head + c->ring_len - 1) % c->ring_cap];
+    p->pos = pos;
+    if (c->in_unit && !c->unit_torn && pos + n - c->unit_pos > 2 * (uint64_t)c->window_bytes) {
+        /* too big to keep whole (a key streamed in chunks): from here on
+         * its commands are kept one by one */
+        c->unit_torn = 1;
+    }
+    if (c->in_unit && !c->unit_torn) {
+        p->unit_pos = c->unit_pos;
+        p->unit_db = c->unit_db;
+        p->unit_idx = c->unit_n++;
+    } else {
+        p->unit_pos = pos;
+        p->unit_db = tag == RMIG_REDIS_TAG_SELECT ? UINT64_MAX : c->db; /* a SELECT sets its own db */
+        p->unit_idx = 0;
+        p->unit_last = !c->in_unit;
+        p->torn = (uint8_t)c->unit_torn;
+    }
     c->cmd_start = c->out.len; /* several commands written at once: the next done counts none twice */
-    uv_prepare_start(&c->prepare, on_prepare);
+    if (c->state == C_READY || c->state == C_AUTH)
+        uv_prepare_start(&c->prepare, on_prepare);
+}
+
+void rmig_redis_select(rmig_redis *c, uint64_t db)
+{
+    if (c->db == db)
+        return;
+    rmig_out *o = rmig_redis_out(c);
+    rmig_resp_array(o, 2);
+    rmig_resp_bulk_str(o, "SELECT");
+    rmig_resp_bulk_i64(o, (int64_t)db);
+    c->db = db;
+    rmig_redis_done(c, RMIG_REDIS_TAG_SELECT);
+}
+
+void rmig_redis_unit_begin(rmig_redis *c)
+{
+    c->in_unit = 1;
+    c->unit_torn = 0;
+    c->unit_pos = c->log_base + c->log.len;
+    c->unit_db = c->db;
+    c->unit_n = 0;
+}
+
+void rmig_redis_unit_end(rmig_redis *c)
+{
+    if (c->in_unit && c->ring_len) {
+        pending *p = &c->ring[(c->ring_head + c->ring_len - 1) % c->ring_cap];
+        if (p->pos >= c->unit_pos)
+            p->unit_last = 1;
+    }
+    c->in_unit = 0;
+}
+
+const char *rmig_redis_command(const rmig_redis *c, size_t *n)
+{
+    const pending *p = c->answering;
+    if (!p || p->pos < c->log_base) {
+        *n = 0;
+        return NULL;
+    }
+    *n = p->bytes;
+    return c->log.buf + (p->pos - c->log_base);
+}
+
+const char *rmig_redis_unit_bytes(const rmig_redis *c, size_t *n)
+{
+    const pending *p = c->answering;
+    if (!p || !p->unit_last || p->torn || p->unit_pos < c->log_base) {
+        *n = 0;
+        return NULL;
+    }
+    *n = (size_t)(p->pos + p->bytes - p->unit_pos);
+    return c->log.buf + (p->unit_pos - c->log_base);
+}
+
+int rmig_redis_unit_last(const rmig_redis *c) { return c->answering && c->answering->unit_last; }
+
+uint64_t rmig_redis_torn(const rmig_redis *c) { return c->torn; }
+uint64_t rmig_redis_reconnects(const rmig_redis *c) { return c->reconnects; }
+
+/* Drops the log's bytes that no unanswered unit needs, in big steps. */
+static void log_trim(rmig_redis *c)
+{
+    uint64_t keep = c->log_base + c->log.len;
+    for (size_t i = 0; i < c->ring_len; i++) {
+        const pending *p = &c->ring[(c->ring_head + i) % c->ring_cap];
+        if (p->tag != TAG_AUTH && p->tag != TAG_SKIP) {
+            keep = p->unit_pos;
+            break;
+        }
+    }
+    size_t drop = (size_t)(keep - c->log_base);
+    if (drop == c->log.len) {
+        c->log_base += drop;
+        c->log.len = 0;
+    } else if (drop >= ((size_t)1 << 20) && drop >= c->log.len / 2) {
+        memmove(c->log.buf, c->log.buf + drop, c->log.len - drop);
+        c->log.len -= drop;
+        c->log_base += drop;
+    }
 }
 
 /* ---- reading ---- */
@@ -270,9 +452,11 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
     rmig_redis *c = s->data;
     if (n < 0) {
-        fail(c, n == UV_EOF ? "%s closed the connection%s" : "reading from %s: %s", c->name,
-             n == UV_EOF ? (c->state == C_TLS ? " during the TLS handshake (does it speak TLS on this port?)" : "")
-                         : uv_strerror((int)n));
+        if (n == UV_EOF)
+            fail(c, "%s closed the connection%s", c->name,
+                 c->state == C_TLS ? " during the TLS handshake (does it speak TLS on this port?)" : tls_hint(c));
+        else
+            fail(c, "reading from %s: %s%s", c->name, uv_strerror((int)n), tls_hint(c));
         return;
     }
     if (n == 0)
@@ -321,6 +505,14 @@ static void replies(rmig_redis *c, const char *data, size_t n)
         if (!reply)
             return;
         redisReply *r = reply;
+        if (!c->replied) {
+            /* the server answers: from now on a loss is worth reconnecting
+             * for, and a new deadline starts */
+            c->replied = 1;
+            c->was_ready = 1;
+            c->retry_started = 0;
+            c->backoff_ms = 0;
+        }
         if (c->ring_len == 0) {
             freeReplyObject(r);
             fail(c, "%s sent a reply to no command", c->name);
@@ -335,18 +527,23 @@ static void replies(rmig_redis *c, const char *data, size_t n)
                 char why[200];
                 snprintf(why, sizeof why, "%.*s", (int)(r->len < 150 ? r->len : 150), r->str);
                 freeReplyObject(r);
-                fail(c, "%s refused the password%s%s: %s", c->name, c->user ? " of user " : "",
+                fail_hard(c, "%s refused the password%s%s: %s", c->name, c->user ? " of user " : "",
                      c->user ? c->user : "", why);
                 return;
             }
             freeReplyObject(r);
             ready(c);
+        } else if (p.tag == TAG_SKIP) {
+            freeReplyObject(r);
         } else if (c->on_reply) {
+            c->answering = &p;
             c->on_reply(c, c->ud, p.tag, r);
+            c->answering = NULL;
             freeReplyObject(r);
         } else {
             freeReplyObject(r);
         }
+        log_trim(c);
         if (c->state != C_READY && c->state != C_AUTH)
             return; /* failed or closed from a callback */
     }
@@ -361,7 +558,7 @@ static void on_flight_written(uv_write_t *req, int status)
     c->handshake_writes--;
     free(f);
     if (status < 0 && status != UV_ECANCELED)
-        fail(c, "writing to %s: %s", c->name, uv_strerror(status));
+        fail(c, "writing to %s: %s%s", c->name, uv_strerror(status), tls_hint(c));
 }
 
 /* Handshake bytes go out in writes of their own (the command buffers are
@@ -382,7 +579,7 @@ static void tls_send(rmig_redis *c)
     int r = uv_write(&f->req, (uv_stream_t *)&c->tcp, &b, 1, on_flight_written);
     if (r < 0) {
         free(f);
-        fail(c, "writing to %s: %s", c->name, uv_strerror(r));
+        fail(c, "writing to %s: %s%s", c->name, uv_strerror(r), tls_hint(c));
         return;
     }
     c->handshake_writes++;
@@ -398,6 +595,7 @@ static void on_connect(uv_connect_t *req, int status)
         fail(c, "cannot connect to %s: %s", c->name, uv_strerror(status));
         return;
     }
+    c->replied = 0;
     uv_tcp_nodelay(&c->tcp, 1);
     uv_tcp_keepalive(&c->tcp, 1, 60);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
@@ -420,10 +618,62 @@ static void on_connect(uv_connect_t *req, int status)
     after_transport(c);
 }
 
+/* A new connection after a loss: what it must send first is a SELECT of
+ * the db the oldest unanswered unit began in, then the log from that unit's
+ * first command on. Replies to the part of the unit that was answered
+ * before are skipped. */
+static void replay(rmig_redis *c)
+{
+    pending *keep = malloc((c->ring_len + 2) * sizeof *keep);
+    size_t n = 0;
+    for (size_t i = 0; keep && i < c->ring_len; i++) {
+        const pending *p = &c->ring[(c->ring_head + i) % c->ring_cap];
+        if (p->tag != TAG_AUTH && p->tag != TAG_SKIP)
+            keep[n++] = *p;
+    }
+    if (!keep) {
+        fail_hard(c, "out of memory reconnecting to %s", c->name);
+        return;
+    }
+    c->ring_len = 0;
+    c->ring_head = 0;
+    c->inflight_bytes = 0;
+    c->out.len = 0;
+    c->wbuf.len = 0;
+    uint64_t start = c->log_base + c->log.len, db = c->db;
+    uint32_t skip = 0;
+    if (n) {
+        start = keep[0].unit_pos;
+        db = keep[0].unit_db;
+        skip = keep[0].unit_idx;
+        if (keep[0].torn)
+            c->torn++;
+    }
+    if (db != 0 && db != UINT64_MAX) {
+        rmig_resp_array(&c->out, 2);
+        rmig_resp_bulk_str(&c->out, "SELECT");
+        rmig_resp_bulk_i64(&c->out, (int64_t)db);
+        ring_push(c, TAG_SKIP, c->out.len, 0);
+    }
+    for (uint32_t i = 0; i < skip; i++)
+        ring_push(c, TAG_SKIP, i == 0 && n ? (size_t)(keep[0].pos - start) : 0, 0);
+    for (size_t i = 0; i < n; i++) {
+        if (ring_push(c, keep[i].tag, keep[i].bytes, 0) < 0)
+            break;
+        c->ring[(c->ring_head + c->ring_len - 1) % c->ring_cap] = keep[i];
+    }
+    free(keep);
+    rmig_out_mem(&c->out, c->log.buf + (start - c->log_base), (size_t)(c->log_base + c->log.len - start));
+    c->cmd_start = c->out.len;
+    c->reconnects++;
+}
+
 /* The transport is up (TCP, and TLS when asked): authenticate, or be ready. */
 static void after_transport(rmig_redis *c)
 {
     uv_timer_stop(&c->timer);
+    if (c->was_ready)
+        replay(c);
     if (!c->password) {
         ready(c);
         return;
@@ -466,6 +716,7 @@ static void free_conn(rmig_redis *c)
     void *ud = c->ud;
     rmig_out_close(&c->out);
     rmig_out_close(&c->wbuf);
+    rmig_out_close(&c->log);
     redisReaderFree(c->reader);
     free(c->ring);
     free(c->host);
@@ -501,6 +752,59 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     }
     start_connect(c, res->ai_addr);
     uv_freeaddrinfo(res);
+}
+
+static void on_backoff(uv_timer_t *t)
+{
+    rmig_redis *c = t->data;
+    c->state = C_NEW;
+    rmig_redis_connect(c);
+}
+
+static void on_handle_closed(uv_handle_t *h);
+
+static void on_retry_closed(uv_handle_t *h)
+{
+    rmig_redis *c = h->data;
+    c->tcp_closing = 0;
+    if (c->state == C_CLOSING) {
+        on_handle_closed(h);
+        return;
+    }
+    uv_tcp_init(c->loop, &c->tcp);
+    c->tcp.data = c;
+    uv_timer_start(&c->timer, on_backoff, c->backoff_ms, 0);
+}
+
+/* The connection is lost (or an attempt to open it again failed): close
+ * the socket and try again after a growing pause. */
+static void begin_retry(rmig_redis *c, const char *msg)
+{
+    int lost = c->state == C_READY || c->state == C_AUTH;
+    if (lost) {
+        snprintf(c->retry_err, sizeof c->retry_err, "%s", msg);
+        uint64_t unanswered = 0;
+        for (size_t i = 0; i < c->ring_len; i++) {
+            uint64_t tag = c->ring[(c->ring_head + i) % c->ring_cap].tag;
+            unanswered += tag != TAG_AUTH && tag != TAG_SKIP;
+        }
+        if (c->on_state)
+            c->on_state(c, c->ud, RMIG_REDIS_RETRYING, msg, unanswered);
+        if (c->state == C_CLOSING)
+            return;
+    }
+    c->state = C_RETRY;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    uv_timer_stop(&c->timer);
+    c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : BACKOFF_MIN_MS;
+    if (c->backoff_ms > BACKOFF_MAX_MS)
+        c->backoff_ms = BACKOFF_MAX_MS;
+    rmig_tls_free(c->tls);
+    c->tls = NULL;
+    redisReaderFree(c->reader);
+    c->reader = redisReaderCreate();
+    c->tcp_closing = 1;
+    uv_close((uv_handle_t *)&c->tcp, on_retry_closed);
 }
 
 int rmig_redis_connect(rmig_redis *c)
@@ -548,7 +852,8 @@ void rmig_redis_close(rmig_redis *c, rmig_redis_close_cb on_close)
     c->on_close = on_close;
     if (c->gai_active)
         uv_cancel((uv_req_t *)&c->gai);
-    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    if (!c->tcp_closing) /* else on_retry_closed finishes it */
+        uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
     uv_close((uv_handle_t *)&c->prepare, on_handle_closed);
 }

@@ -14,7 +14,20 @@
  * callback says RMIG_REDIS_READY once connected and authenticated, or
  * RMIG_REDIS_FAILED with a message naming the server), commands, then
  * rmig_redis_close; the object is freed in its close callback. Secrets
- * (password) are sent, never put in messages. */
+ * (password) are sent, never put in messages.
+ *
+ * Every command stays in a replay log until it is answered. With
+ * opts.retry_deadline_ms, a connection lost after it was once ready is
+ * opened again with backoff (the state callback says RMIG_REDIS_RETRYING,
+ * then RMIG_REDIS_READY), and the unanswered commands are sent again in
+ * order, after a SELECT of the db they ran in. Commands grouped into a unit
+ * (rmig_redis_unit_begin/end: one key's DEL, RPUSHes and PEXPIREAT, say)
+ * are sent again from the unit's first command, so a unit must be safe to
+ * repeat as a whole; the replies of the part that was already answered are
+ * not delivered twice. Only when the deadline passes does the connection
+ * fail. A unit too big to keep (more than twice window_bytes) is kept per
+ * command instead, and rmig_redis_torn says when such a unit was cut by a
+ * reconnection. */
 #ifndef RMIG_REDIS_CONN_H
 #define RMIG_REDIS_CONN_H
 
@@ -28,13 +41,19 @@
 
 typedef struct rmig_redis rmig_redis;
 
-enum { RMIG_REDIS_READY = 1, RMIG_REDIS_FAILED = 2 };
+enum { RMIG_REDIS_READY = 1, RMIG_REDIS_FAILED = 2, RMIG_REDIS_RETRYING = 3 };
+
+/* The tag of the SELECTs rmig_redis_select writes; their replies come to
+ * the reply callback like any other. */
+#define RMIG_REDIS_TAG_SELECT (UINT64_MAX - 1)
 
 /* A reply to the command tagged tag (r is freed after the call returns). */
 typedef void (*rmig_redis_reply_cb)(rmig_redis *c, void *ud, uint64_t tag, const redisReply *r);
 /* Connected and ready, or failed (err says why: refused, timed out, AUTH
  * refused, closed by the server, a protocol error); after a failure no
- * more replies come, and `unanswered` commands got none. */
+ * more replies come, and `unanswered` commands got none. RETRYING: the
+ * connection was lost (err says how) and is being opened again; the
+ * `unanswered` commands will be sent again. */
 typedef void (*rmig_redis_state_cb)(rmig_redis *c, void *ud, int state, const char *err, uint64_t unanswered);
 typedef void (*rmig_redis_close_cb)(void *ud);
 
@@ -47,6 +66,7 @@ typedef struct rmig_redis_opts {
     uint64_t window;         /* commands in flight (default 4096) */
     size_t window_bytes;     /* bytes in flight (default 16 MiB) */
     const rmig_tls_opts *tls; /* non-NULL: TLS, verified unless tls->no_verify */
+    int retry_deadline_ms;   /* > 0: reconnect after a loss for this long, then fail */
 } rmig_redis_opts;
 
 rmig_redis *rmig_redis_new(uv_loop_t *loop, const rmig_redis_opts *o, rmig_redis_reply_cb on_reply,
@@ -59,6 +79,29 @@ int rmig_redis_connect(rmig_redis *c);
  * command (the bytes are counted with the first). */
 rmig_out *rmig_redis_out(rmig_redis *c);
 void rmig_redis_done(rmig_redis *c, uint64_t tag);
+
+/* SELECT db, written only when the connection is not in db already. */
+void rmig_redis_select(rmig_redis *c, uint64_t db);
+
+/* Commands done between begin and end form one unit for re-sending (see
+ * above). Outside a unit each command is one. */
+void rmig_redis_unit_begin(rmig_redis *c);
+void rmig_redis_unit_end(rmig_redis *c);
+
+/* Inside the reply callback: the bytes of the command being answered (for
+ * commands written several at once, the first holds them all), and, when
+ * it is the last of its unit, the whole unit's bytes (else *n = 0). Valid
+ * until the callback returns. */
+const char *rmig_redis_command(const rmig_redis *c, size_t *n);
+const char *rmig_redis_unit_bytes(const rmig_redis *c, size_t *n);
+/* Inside the reply callback: 1 when the command is the last of its unit. */
+int rmig_redis_unit_last(const rmig_redis *c);
+
+/* Units cut by a reconnection because they were too big to keep whole
+ * (their commands before the cut may run twice). */
+uint64_t rmig_redis_torn(const rmig_redis *c);
+/* Times the connection was opened again after a loss. */
+uint64_t rmig_redis_reconnects(const rmig_redis *c);
 
 /* 1 while the window has room for more commands. */
 int rmig_redis_room(const rmig_redis *c);

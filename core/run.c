@@ -11,14 +11,14 @@
  * connection's window is full and starts again as replies free it. Every
  * reply is counted; an error reply is reported with its key and db.
  *
- * With sink.dead_letter, RESTOREs are kept until answered and the refused
- * ones written to that file, replayable with redis-cli --pipe.
+ * The connection keeps every command until it is answered (redis_conn.h):
+ * a lost connection is opened again and the unanswered commands sent again
+ * (a native key's commands as one unit, from its DEL), until
+ * sink.retry_deadline_s; refused commands go to sink.dead_letter, a file
+ * redis-cli --pipe can replay (a native key as its whole unit).
  *
  * Not yet: chunking of big values (a value is held whole, bounded by the
- * largest key), dead-letters in native mode, reconnecting after a lost
- * connection.
- * A lost connection ends the run with exit 1 and the count of unanswered
- * commands. */
+ * largest key). */
 #include "run.h"
 
 #include "batch.h"
@@ -41,6 +41,7 @@
 #define BATCH_KEYS 1024
 #define BATCH_BYTES ((size_t)8 << 20)
 #define CHUNK ((size_t)1 << 20)
+#define TAG_FUNCTION (UINT64_MAX - 2)
 
 static const char usage[] = "usage: rmig run PIPELINE.lua [-s path=value]...\n"
                             "Runs the pipeline: reads its source, applies its nodes, writes its sink.\n";
@@ -66,8 +67,6 @@ typedef struct runner {
     rmig_rdb *p;
     rmig_batch b;
     rmig_out value;        /* the current key's raw value */
-    uint64_t cur_db;
-    int selected;
     uint64_t read, written, failed_keys, skipped, dropped, replies, tag, resent;
     keyrec *recs;          /* per tag (mod window), for error reports */
     uint64_t window;
@@ -75,79 +74,30 @@ typedef struct runner {
     rmig_native *nat;
     uint64_t start_ns, last_status;
     int tty;
-    /* dead-letter file: RESTOREs in flight are kept until answered, and the
-     * refused ones are written out (with SELECTs) for redis-cli --pipe */
+    /* dead-letter file: refused commands (the connection keeps each until
+     * it is answered), with SELECTs, for redis-cli --pipe */
     FILE *dl;
     uint64_t dl_db, dl_count;
     int dl_selected;
-    rmig_out keep;
-    struct kept {
-        uint64_t tag, db;
-        size_t off, len;
-    } *kq;
-    size_t kq_head, kq_len, kq_cap;
+    int unit_failed;       /* native mode: the key being answered met an error */
+    int retry_deadline_s;
 } runner;
 
-static void keep_cmd(runner *r, uint64_t tag, uint64_t db, const char *p, size_t n)
+/* A refused command (or a native key's whole unit) into the dead-letter
+ * file, after a SELECT of its db when that changes, for redis-cli --pipe. */
+static void dead_letter(runner *r, uint64_t db, const char *p, size_t n)
 {
-    if (r->kq_len == r->kq_cap) {
-        size_t cap = r->kq_cap ? r->kq_cap * 2 : 1024;
-        struct kept *q = malloc(cap * sizeof *q);
-        if (!q)
-            return;
-        for (size_t i = 0; i < r->kq_len; i++)
-            q[i] = r->kq[(r->kq_head + i) % r->kq_cap];
-        free(r->kq);
-        r->kq = q;
-        r->kq_cap = cap;
-        r->kq_head = 0;
-    }
-    struct kept *k = &r->kq[(r->kq_head + r->kq_len) % r->kq_cap];
-    k->tag = tag;
-    k->db = db;
-    k->off = r->keep.len;
-    k->len = n;
-    rmig_out_mem(&r->keep, p, n);
-    r->kq_len++;
-}
-
-/* The kept command for tag (replies come in order), or NULL. */
-static const struct kept *kept_pop(runner *r, uint64_t tag)
-{
-    if (!r->kq_len || r->kq[r->kq_head].tag != tag)
-        return NULL;
-    const struct kept *k = &r->kq[r->kq_head];
-    r->kq_head = (r->kq_head + 1) % r->kq_cap;
-    r->kq_len--;
-    return k;
-}
-
-static void kept_compact(runner *r)
-{
-    if (!r->kq_len) {
-        r->keep.len = 0;
+    if (!r->dl || !p)
         return;
-    }
-    size_t first = r->kq[r->kq_head].off;
-    if (first < ((size_t)1 << 20) || first < r->keep.len / 2)
-        return;
-    memmove(r->keep.buf, r->keep.buf + first, r->keep.len - first);
-    r->keep.len -= first;
-    for (size_t i = 0; i < r->kq_len; i++)
-        r->kq[(r->kq_head + i) % r->kq_cap].off -= first;
-}
-
-static void dead_letter(runner *r, const struct kept *k)
-{
-    if (!r->dl_selected || r->dl_db != k->db) {
+    if (!r->dl_selected || r->dl_db != db) {
         char sel[64];
-        int n = snprintf(sel, sizeof sel, "*2\r\n$6\r\nSELECT\r\n$%d\r\n%llu\r\n",
-                         snprintf(NULL, 0, "%llu", (unsigned long long)k->db), (unsigned long long)k->db);
-        fwrite(sel, 1, (size_t)n, r->dl);
-        r->dl_db = k->db;
+        int k = snprintf(sel, sizeof sel, "*2\r\n$6\r\nSELECT\r\n$%d\r\n%llu\r\n",
+                         snprintf(NULL, 0, "%llu", (unsigned long long)db), (unsigned long long)db);
+        fwrite(sel, 1, (size_t)k, r->dl);
+        r->dl_db = db;
         r->dl_selected = 1;
     }
-    fwrite(r->keep.buf + k->off, 1, k->len, r->dl);
+    fwrite(p, 1, n, r->dl);
     r->dl_count++;
 }
 
@@ -185,24 +135,10 @@ static void remember(runner *r, uint64_t tag, const rmig_entry *e)
     memcpy(k->key, e->key, k->key_len);
 }
 
-static void select_db(runner *r, uint64_t db)
-{
-    if (r->selected && r->cur_db == db)
-        return;
-    rmig_out *o = rmig_redis_out(r->c);
-    rmig_resp_array(o, 2);
-    rmig_resp_bulk_str(o, "SELECT");
-    rmig_resp_bulk_i64(o, (int64_t)db);
-    rmig_redis_done(r->c, UINT64_MAX - 1);
-    r->cur_db = db;
-    r->selected = 1;
-}
-
 static void write_restore(runner *r, const rmig_entry *e)
 {
-    select_db(r, e->db);
+    rmig_redis_select(r->c, e->db);
     rmig_out *o = rmig_redis_out(r->c);
-    size_t start = o->len;
     int abs = e->expire_ms >= 0;
     int replace = r->mode_replace && !r->optimistic;
     size_t argc = 4 + rmig_resp_restore_optc(replace, e->expire_ms, e->idle_s, e->freq);
@@ -222,8 +158,6 @@ static void write_restore(runner *r, const rmig_entry *e)
     rmig_resp_bulk_end(o);
     rmig_resp_restore_opts(o, replace, e->expire_ms, e->idle_s, e->freq);
     remember(r, r->tag, e);
-    if (r->dl || r->optimistic)
-        keep_cmd(r, r->tag, e->db, o->buf + start, o->len - start);
     rmig_redis_done(r->c, r->tag++);
 }
 
@@ -259,9 +193,14 @@ static int write_native(runner *r, const rmig_entry *e)
     rmig_rdb *p = rmig_rdb_new(&(rmig_rdb_opts){RMIG_RDB_ELEMENTS, 0, 0, 0});
     rmig_rdb_feed(p, s->buf, s->len);
     rmig_rdb_finish(p);
+    /* the key's commands form one unit: after a lost connection they are
+     * sent again from its DEL on, and refused, they go to the dead letters
+     * together */
+    rmig_redis_unit_begin(r->c);
+    rmig_redis_select(r->c, e->db);
     rmig_out *o = rmig_redis_out(r->c);
-    r->selected = 0; /* native.c SELECTs by itself */
     rmig_native *nat = rmig_native_new(o, 0);
+    rmig_native_in_db(nat, e->db);
     uint64_t before = 0;
     rmig_rdb_event ev;
     int rc = 0, got;
@@ -287,6 +226,7 @@ static int write_native(runner *r, const rmig_entry *e)
         remember(r, r->tag, e);
         rmig_redis_done(r->c, r->tag++);
     }
+    rmig_redis_unit_end(r->c);
     return 0;
 }
 
@@ -396,7 +336,7 @@ static void on_idle(uv_idle_t *h)
             rmig_resp_bulk_str(o, "LOAD");
             rmig_resp_bulk_str(o, "REPLACE");
             rmig_resp_bulk(o, e.str, e.len);
-            rmig_redis_done(r->c, UINT64_MAX - 2);
+            rmig_redis_done(r->c, TAG_FUNCTION);
         } else if (ev == RMIG_RDB_EV_EOF) {
             if (flush_batch(r) < 0) {
                 r->failed = 1;
@@ -425,59 +365,65 @@ static void start_idle(runner *r)
 
 /* A RESTORE sent without REPLACE met an existing key: the same command
  * again with REPLACE ("*N" becomes "*N+1", REPLACE appended). */
-static void resend_replace(runner *r, uint64_t old_tag, const struct kept *k)
+static void resend_replace(runner *r, uint64_t old_tag, uint64_t db, const char *p, size_t n)
 {
-    const char *p = r->keep.buf + k->off;
-    size_t n = k->len;
-    const char *nl = memchr(p, '\n', n);
+    const char *nl = p ? memchr(p, '\n', n) : NULL;
     if (!nl || p[0] != '*')
         return;
     long argc = strtol(p + 1, NULL, 10);
-    select_db(r, k->db);
+    rmig_redis_select(r->c, db);
     rmig_out *o = rmig_redis_out(r->c);
-    size_t start = o->len;
     rmig_resp_array(o, (size_t)argc + 1);
     rmig_out_mem(o, nl + 1, n - (size_t)(nl + 1 - p));
     rmig_resp_bulk_str(o, "REPLACE");
     r->recs[r->tag % r->window] = r->recs[old_tag % r->window];
-    if (r->dl) /* kept again in case this one is refused too */
-        keep_cmd(r, r->tag, k->db, o->buf + start, o->len - start);
     rmig_redis_done(r->c, r->tag++);
 }
 
 static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *rep)
 {
     runner *r = ud;
-    (void)c;
     r->replies++;
-    if (tag >= UINT64_MAX - 2) {
+    if (tag == RMIG_REDIS_TAG_SELECT || tag == TAG_FUNCTION) {
         if (rep->type == REDIS_REPLY_ERROR) {
             fprintf(stderr, "rmig run: the target refused %s: %.*s\n",
-                    tag == UINT64_MAX - 1 ? "SELECT" : "FUNCTION LOAD", (int)rep->len, rep->str);
+                    tag == RMIG_REDIS_TAG_SELECT ? "SELECT" : "FUNCTION LOAD", (int)rep->len, rep->str);
             r->failed_keys++;
         }
     } else {
-        const struct kept *kc = r->dl || r->optimistic ? kept_pop(r, tag) : NULL;
+        const keyrec *k = &r->recs[tag % r->window];
+        size_t n;
+        const char *cmd = rmig_redis_command(c, &n);
         if (rep->type == REDIS_REPLY_ERROR) {
-            const keyrec *k = &r->recs[tag % r->window];
-            if (r->optimistic && kc && !strncmp(rep->str, "BUSYKEY", 7)) {
-                struct kept copy = *kc;
+            if (r->optimistic && !r->native && !strncmp(rep->str, "BUSYKEY", 7)) {
                 r->resent++;
-                resend_replace(r, tag, &copy);
+                resend_replace(r, tag, k->db, cmd, n);
             } else if (r->skip_existing && !strncmp(rep->str, "BUSYKEY", 7)) {
                 r->skipped++;
-            } else {
-                r->failed_keys++;
+            } else if (!r->native || !r->unit_failed) {
                 fprintf(stderr, "rmig run: key \"%.*s\" (db %llu): %.*s\n", (int)k->key_len, k->key,
                         (unsigned long long)k->db, (int)rep->len, rep->str);
-                if (kc)
-                    dead_letter(r, kc);
+                if (r->native) {
+                    r->unit_failed = 1;
+                } else {
+                    r->failed_keys++;
+                    dead_letter(r, k->db, cmd, n);
+                }
             }
-        } else {
+        } else if (!r->native) {
             r->written++;
         }
-        if (r->dl || r->optimistic)
-            kept_compact(r);
+        if (r->native && rmig_redis_unit_last(c)) {
+            /* a key's last command: the key is written, or failed as a whole */
+            if (r->unit_failed) {
+                r->failed_keys++;
+                cmd = rmig_redis_unit_bytes(c, &n);
+                dead_letter(r, k->db, cmd, n);
+            } else {
+                r->written++;
+            }
+            r->unit_failed = 0;
+        }
     }
     if (r->eof && rmig_redis_pending(r->c) == 0) {
         finish(r);
@@ -491,8 +437,16 @@ static void on_state(rmig_redis *c, void *ud, int state, const char *err, uint64
 {
     runner *r = ud;
     if (state == RMIG_REDIS_READY) {
+        if (r->ready)
+            fprintf(stderr, "\nrmig run: connected to %s again; the unanswered commands were sent again\n",
+                    rmig_redis_name(c));
         r->ready = 1;
         start_idle(r);
+        return;
+    }
+    if (state == RMIG_REDIS_RETRYING) {
+        fprintf(stderr, "\nrmig run: %s (%llu commands unanswered); reconnecting for up to %d s\n", err,
+                (unsigned long long)unanswered, r->retry_deadline_s);
         return;
     }
     snprintf(r->err, sizeof r->err, "target: %s (%llu commands unanswered)", err, (unsigned long long)unanswered);
@@ -532,6 +486,7 @@ int rmig_run_main(int argc, char **argv)
     const char *pw_env = rmig_vm_str(L, so, "password_env"), *restore = rmig_vm_str(L, so, "restore");
     const char *mode = rmig_vm_str(L, so, "mode");
     r->window = (uint64_t)rmig_vm_int(L, so, "window", 4096);
+    r->retry_deadline_s = (int)rmig_vm_int(L, so, "retry_deadline_s", 300);
     size_t window_bytes = (size_t)rmig_vm_int(L, so, "window_bytes", 16 << 20);
     if (pw_env && !(pw = getenv(pw_env))) {
         fprintf(stderr, "rmig run: sink.password_env names %s, which is not set in the environment\n", pw_env);
@@ -543,7 +498,6 @@ int rmig_run_main(int argc, char **argv)
         fprintf(stderr, "rmig run: sink.dead_letter: cannot write %s\n", dl);
         goto out;
     }
-    rmig_out_init(&r->keep, -1);
     r->mode_replace = !strcmp(mode, "replace");
     r->skip_existing = !strcmp(mode, "skip-existing");
 
@@ -591,6 +545,15 @@ int rmig_run_main(int argc, char **argv)
     r->native = !strcmp(restore, "never") ||
                 (strcmp(restore, "always") && (r->target_version < r->source_version ||
                                                (r->source_version == 80 && r->target_version < 80)));
+    if (r->native && strcmp(mode, "replace")) {
+        /* native commands replace a key (DEL first); they cannot leave an
+         * existing one alone without a script per key */
+        fprintf(stderr, "rmig run: sink.mode = \"%s\" needs RESTORE payloads, but the target (RDB %d) is older than "
+                "the file (RDB %d)%s: use mode = \"replace\", or a newer target\n", mode, r->target_version,
+                r->source_version, strcmp(restore, "never") ? "" : " or sink.restore = \"never\"");
+        rc = 2;
+        goto out;
+    }
     rmig_batch_init(&r->b, BATCH_KEYS);
     rmig_out_init(&r->value, -1);
     rmig_out_init(&r->scratch, -1);
@@ -598,7 +561,9 @@ int rmig_run_main(int argc, char **argv)
     uv_loop_init(&r->loop);
     uv_idle_init(&r->loop, &r->idle);
     r->idle.data = r;
-    rmig_redis_opts o = {host, port, user, pw, 5000, r->window, window_bytes, tlsp};
+    rmig_redis_opts o = {.host = host, .port = port, .user = user, .password = pw, .window = r->window,
+                         .window_bytes = window_bytes, .tls = tlsp,
+                         .retry_deadline_ms = r->retry_deadline_s > 0 ? r->retry_deadline_s * 1000 : 0};
     r->c = rmig_redis_new(&r->loop, &o, on_reply, on_state, r);
     r->tty = isatty(2);
     r->start_ns = now_ns();
@@ -614,8 +579,6 @@ int rmig_run_main(int argc, char **argv)
     uv_loop_close(&r->loop);
     status(r, 1);
     double secs = (double)(now_ns() - r->start_ns) / 1e9;
-    if (r->native) /* several commands a key: count keys, not replies */
-        r->written = r->read - r->dropped - r->skipped - (r->failed_keys < r->read ? r->failed_keys : 0);
     printf("read %llu keys, wrote %llu, dropped %llu, skipped %llu (existing), failed %llu, in %.2f s\n",
            (unsigned long long)r->read, (unsigned long long)r->written, (unsigned long long)r->dropped,
            (unsigned long long)r->skipped, (unsigned long long)r->failed_keys, secs);
@@ -641,8 +604,6 @@ out:
     rmig_out_close(&r->value);
     rmig_out_close(&r->scratch);
     free(r->recs);
-    free(r->kq);
-    rmig_out_close(&r->keep);
     if (r->dl)
         fclose(r->dl);
     rmig_vm_free(r->vm);

@@ -110,7 +110,7 @@ int rmig_target_probe(const char *host, int port, const char *user, const char *
     probe p = {info, 0, 0, err, errlen};
     uv_loop_t loop;
     uv_loop_init(&loop);
-    rmig_redis_opts o = {host, port, user, password, 5000, 16, 0, tls};
+    rmig_redis_opts o = {.host = host, .port = port, .user = user, .password = password, .window = 16, .tls = tls};
     rmig_redis *c = rmig_redis_new(&loop, &o, on_reply, on_state, &p);
     if (!c) {
         snprintf(err, errlen, "out of memory");

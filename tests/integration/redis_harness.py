@@ -201,11 +201,14 @@ class Server:
         self.port = None
         self.log = os.path.join(dir, '%s.log' % name)
 
-    def start(self, attempts=5):
+    def start(self, attempts=5, port=None):
+        """Starts it on a free port, or on `port` (to restart it where its
+        clients look for it)."""
         os.makedirs(self.dir, exist_ok=True)
         last = ''
+        want = port
         for _ in range(attempts):
-            port = free_port()
+            port = want or free_port()
             args = ['redis-server', '--port', str(port), '--bind', '127.0.0.1',
                     '--save', '', '--appendonly', 'no', '--dir', self.dir,
                     '--dbfilename', self.dbfilename, '--daemonize', 'no',
@@ -236,6 +239,8 @@ class Server:
             self.stop()
             if 'Address already in use' not in last:
                 break
+            if want:
+                time.sleep(0.2)
         raise RuntimeError('redis-server %s did not start: %s' % (self.name, last))
 
     def started_or_none(self):

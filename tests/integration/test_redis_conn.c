@@ -185,7 +185,8 @@ static void drive(run *r, int port, const char *password, uint64_t n, uint64_t w
     r->window_ok = 1;
     r->window = window;
     r->wrongtype_tag = UINT64_MAX;
-    rmig_redis_opts o = {"127.0.0.1", port, NULL, password, 2000, window, 0, tls_opts};
+    rmig_redis_opts o = {.host = "127.0.0.1", .port = port, .password = password, .connect_timeout_ms = 2000,
+                         .window = window, .tls = tls_opts};
     r->c = rmig_redis_new(&loop, &o, on_reply, on_state, r);
     uv_idle_init(&loop, &r->idle);
     r->idle.data = r;
@@ -248,7 +249,8 @@ int main(void)
         r.window = 500;
         r.kill_at_pid = pid;
         r.kill_after = 5000;
-        rmig_redis_opts o = {"localhost", port2, NULL, "s3cret-pass", 2000, 500, 0, NULL};
+        rmig_redis_opts o = {.host = "localhost", .port = port2, .password = "s3cret-pass", .connect_timeout_ms = 2000,
+                             .window = 500};
         r.c = rmig_redis_new(&loop, &o, on_reply, on_state, &r);
         uv_idle_init(&loop, &r.idle);
         r.idle.data = &r;

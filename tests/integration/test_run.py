@@ -112,31 +112,31 @@ def main():
         rc, out, err = run_rmig(rmig, ['run', p])
         rep.check(rc == 1 and 'BUSYKEY' in err and '"user:1"' in err,
                   'mode = "fail-on-existing" reports each existing key with the target\'s error, exit 1', err[-400:])
-        c.call('FLUSHALL')
-        c.call('SET', 'ballast', 'x' * 2000000)
-        c.call('CONFIG', 'SET', 'maxmemory-policy', 'noeviction')
-        c.call('CONFIG', 'SET', 'maxmemory', '1mb')
-        dl = os.path.join(tmp, 'refused.resp')
-        big = write(tmp, 'big.lua', pipeline(sample, dst.port, '', ', dead_letter = %r' % dl))
-        rc, out, err = run_rmig(rmig, ['run', big])
-        rep.check(rc == 1 and 'OOM' in err and 'failed 0' not in out.decode(),
-                  'a full target: each refused key is reported with the OOM error and counted, exit 1',
-                  out.decode() + err[-300:])
-        c.call('CONFIG', 'SET', 'maxmemory', '0')
-        c.call('DEL', 'ballast')
-        import subprocess
-        with open(dl, 'rb') as f:
-            cli = subprocess.run(['redis-cli', '-p', str(dst.port), '--pipe'], stdin=f, capture_output=True, timeout=60)
-        want_sample = None
         d = os.path.join(tmp, 'src-sample.rdb')
         s2 = Server(d, name='src2').start()
         want_sample = s2.conn().call('DEBUG', 'DIGEST')
         s2.stop()
-        c.call('FUNCTION', 'FLUSH')
-        got = c.call('DEBUG', 'DIGEST')
-        rep.check(b'errors: 0' in cli.stdout and got == want_sample,
-                  'the dead-letter file holds the refused RESTOREs: replayed, the target is complete',
-                  '%r %r != %r' % (cli.stdout[-200:], got, want_sample))
+        import subprocess
+        for how, extra in [('RESTORE', ''), ('native', ', restore = "never"')]:
+            c.call('FLUSHALL')
+            c.call('SET', 'ballast', 'x' * 2000000)
+            c.call('CONFIG', 'SET', 'maxmemory-policy', 'noeviction')
+            c.call('CONFIG', 'SET', 'maxmemory', '1mb')
+            dl = os.path.join(tmp, 'refused.resp')
+            big = write(tmp, 'big.lua', pipeline(sample, dst.port, '', ', dead_letter = %r' % dl + extra))
+            rc, out, err = run_rmig(rmig, ['run', big])
+            rep.check(rc == 1 and 'OOM' in err and 'failed 0' not in out.decode(),
+                      how + ': a full target: each refused key is reported with the OOM error and counted, exit 1',
+                      out.decode() + err[-300:])
+            c.call('CONFIG', 'SET', 'maxmemory', '0')
+            c.call('DEL', 'ballast')
+            with open(dl, 'rb') as f:
+                cli = subprocess.run(['redis-cli', '-p', str(dst.port), '--pipe'], stdin=f, capture_output=True, timeout=60)
+            c.call('FUNCTION', 'FLUSH')
+            got = c.call('DEBUG', 'DIGEST')
+            rep.check(b'errors: 0' in cli.stdout and got == want_sample,
+                      how + ': the dead-letter file holds the refused commands: replayed, the target is complete',
+                      '%r %r != %r' % (cli.stdout[-200:], got, want_sample))
 
         bad = write(tmp, 'bad.lua', pipeline(sample, dst.port, 'rmig.filter.keys { alow = "x" }'))
         rc, out, err = run_rmig(rmig, ['run', bad])
