@@ -291,6 +291,7 @@ static void flush(rmig_redis *c)
         c->out = t;
         c->out.len = 0;
     }
+    c->cmd_start = 0; /* a writer holding &c->out (chunked.c) goes on in the emptied buffer */
     uv_buf_t b = uv_buf_init(c->wbuf.buf, (unsigned)c->wbuf.len);
     c->write_req.data = c;
     int r = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_written);
@@ -367,14 +368,16 @@ void rmig_redis_unit_begin(rmig_redis *c)
     c->unit_n = 0;
 }
 
-void rmig_redis_unit_end(rmig_redis *c)
+int rmig_redis_unit_end(rmig_redis *c)
 {
+    int marked = 0;
     if (c->in_unit && c->ring_len) {
         pending *p = &c->ring[(c->ring_head + c->ring_len - 1) % c->ring_cap];
-        if (p->pos >= c->unit_pos)
-            p->unit_last = 1;
+        if (p->pos >= c->unit_pos && p->tag != TAG_AUTH && p->tag != TAG_SKIP)
+            marked = p->unit_last = 1;
     }
     c->in_unit = 0;
+    return marked;
 }
 
 const char *rmig_redis_command(const rmig_redis *c, size_t *n)

@@ -86,7 +86,10 @@ void rmig_redis_select(rmig_redis *c, uint64_t db);
 /* Commands done between begin and end form one unit for re-sending (see
  * above). Outside a unit each command is one. */
 void rmig_redis_unit_begin(rmig_redis *c);
-void rmig_redis_unit_end(rmig_redis *c);
+/* 1 when the unit's last command awaits its reply (which then says it is
+ * the last, rmig_redis_unit_last); 0 when every command of the unit was
+ * answered already (a unit written over several turns of the loop). */
+int rmig_redis_unit_end(rmig_redis *c);
 
 /* Inside the reply callback: the bytes of the command being answered (for
  * commands written several at once, the first holds them all), and, when

@@ -22,6 +22,7 @@
 #include "run.h"
 
 #include "batch.h"
+#include "chunked.h"
 #include "dump.h"
 #include "input.h"
 #include "native.h"
@@ -50,6 +51,7 @@ typedef struct keyrec {
     uint64_t db;
     char key[80];
     uint32_t key_len;
+    int unit;              /* one of a key's native commands: counted per key */
 } keyrec;
 
 typedef struct runner {
@@ -67,6 +69,14 @@ typedef struct runner {
     rmig_rdb *p;
     rmig_batch b;
     rmig_out value;        /* the current key's raw value */
+    /* a value bigger than chunk_bytes: written as native commands while it
+     * is read (chunked.h), or skipped when a node dropped it */
+    size_t chunk_bytes;
+    rmig_entry cur;        /* the current key, from its KEY event */
+    rmig_out cur_key;
+    rmig_chunked *big;
+    int big_dropped;
+    uint64_t streamed, reconnects, torn;
     uint64_t read, written, failed_keys, skipped, dropped, replies, tag, resent;
     keyrec *recs;          /* per tag (mod window), for error reports */
     uint64_t window;
@@ -126,10 +136,14 @@ static void stop_idle(runner *r)
 }
 
 static void start_idle(runner *r);
+static int flush_batch(runner *r);
+static void unit_answered(runner *r, uint64_t db, const char *cmd, size_t n);
+static int big_piece(runner *r, const void *p, size_t n);
 
-static void remember(runner *r, uint64_t tag, const rmig_entry *e)
+static void remember(runner *r, uint64_t tag, const rmig_entry *e, int unit)
 {
     keyrec *k = &r->recs[tag % r->window];
+    k->unit = unit;
     k->db = e->db;
     k->key_len = e->key_len < sizeof k->key ? e->key_len : (uint32_t)sizeof k->key;
     memcpy(k->key, e->key, k->key_len);
@@ -157,77 +171,98 @@ static void write_restore(runner *r, const rmig_entry *e)
     rmig_out_mem(o, f, sizeof f);
     rmig_resp_bulk_end(o);
     rmig_resp_restore_opts(o, replace, e->expire_ms, e->idle_s, e->freq);
-    remember(r, r->tag, e);
+    remember(r, r->tag, e, 0);
     rmig_redis_done(r->c, r->tag++);
 }
 
-/* Native mode: the key alone as a tiny RDB stream, decoded, into commands. */
-static int write_native(runner *r, const rmig_entry *e)
+/* Native commands for the commands chunked.c wrote since `before`. */
+static void native_done(runner *r, const rmig_entry *e, uint64_t cmds)
 {
-    rmig_out *s = &r->scratch;
-    s->len = 0;
-    char head[16];
-    snprintf(head, sizeof head, "REDIS%04d", e->rdb_version);
-    rmig_out_mem(s, head, 9);
-    uint8_t sel = 254, t = (uint8_t)e->rdb_type, eof = 255;
-    rmig_out_mem(s, &sel, 1);
-    uint8_t dbl[9] = {0x81};
-    for (int i = 0; i < 8; i++)
-        dbl[1 + i] = (uint8_t)(e->db >> (56 - 8 * i));
-    rmig_out_mem(s, dbl, 9);
-    if (e->expire_ms >= 0) {
-        uint8_t x[9] = {252};
-        for (int i = 0; i < 8; i++)
-            x[1 + i] = (uint8_t)((uint64_t)e->expire_ms >> (8 * i));
-        rmig_out_mem(s, x, 9);
-    }
-    rmig_out_mem(s, &t, 1);
-    uint8_t kl[5] = {0x80, (uint8_t)(e->key_len >> 24), (uint8_t)(e->key_len >> 16), (uint8_t)(e->key_len >> 8),
-                     (uint8_t)e->key_len};
-    rmig_out_mem(s, kl, 5);
-    rmig_out_mem(s, e->key, e->key_len);
-    rmig_out_mem(s, e->value, e->value_len);
-    rmig_out_mem(s, &eof, 1);
-    uint8_t zero[8] = {0};
-    rmig_out_mem(s, zero, 8); /* CRC 0: not checked */
-    rmig_rdb *p = rmig_rdb_new(&(rmig_rdb_opts){RMIG_RDB_ELEMENTS, 0, 0, 0});
-    rmig_rdb_feed(p, s->buf, s->len);
-    rmig_rdb_finish(p);
-    /* the key's commands form one unit: after a lost connection they are
-     * sent again from its DEL on, and refused, they go to the dead letters
-     * together */
-    rmig_redis_unit_begin(r->c);
-    rmig_redis_select(r->c, e->db);
-    rmig_out *o = rmig_redis_out(r->c);
-    rmig_native *nat = rmig_native_new(o, 0);
-    rmig_native_in_db(nat, e->db);
-    uint64_t before = 0;
-    rmig_rdb_event ev;
-    int rc = 0, got;
-    while ((got = rmig_rdb_next(p, &ev)) > 0 && got != RMIG_RDB_EV_EOF) {
-        if (rmig_native_event(nat, &ev) < 0) {
-            snprintf(r->err, sizeof r->err, "key \"%.*s\" (db %llu): %s", (int)(e->key_len < 200 ? e->key_len : 200),
-                     (const char *)e->key, (unsigned long long)e->db, rmig_native_error(nat));
-            rc = -1;
-            break;
-        }
-    }
-    if (got < 0) {
-        snprintf(r->err, sizeof r->err, "decoding key \"%.*s\": %s", (int)(e->key_len < 200 ? e->key_len : 200),
-                 (const char *)e->key, rmig_rdb_error(p));
-        rc = -1;
-    }
-    uint64_t cmds = rmig_native_commands(nat) - before;
-    rmig_native_free(nat);
-    rmig_rdb_free(p);
-    if (rc < 0)
-        return -1;
     for (uint64_t i = 0; i < cmds; i++) {
-        remember(r, r->tag, e);
+        remember(r, r->tag, e, 1);
         rmig_redis_done(r->c, r->tag++);
     }
-    rmig_redis_unit_end(r->c);
+}
+
+/* Native mode: the key's commands (DEL, elements, PEXPIREAT) form one unit:
+ * after a lost connection they are sent again from its DEL on, and refused,
+ * they go to the dead letters together. */
+static int write_native(runner *r, const rmig_entry *e)
+{
+    rmig_redis_unit_begin(r->c);
+    rmig_redis_select(r->c, e->db);
+    rmig_chunked *k = rmig_chunked_new(e, rmig_redis_out(r->c));
+    if (!k) {
+        snprintf(r->err, sizeof r->err, "out of memory");
+        return -1;
+    }
+    int rc = rmig_chunked_feed(k, e->value, e->value_len, r->err, sizeof r->err);
+    if (rc == 0)
+        rc = rmig_chunked_finish(k, r->err, sizeof r->err);
+    if (rc == 0)
+        native_done(r, e, rmig_chunked_commands(k));
+    rmig_chunked_free(k);
+    if (!rmig_redis_unit_end(r->c) && rc == 0)
+        unit_answered(r, e->db, NULL, 0);
+    return rc;
+}
+
+/* The current key's value passed chunk_bytes: the batch so far goes out,
+ * then the key alone through the nodes (as a STREAMED entry, without its
+ * value), then what was held of it and, as the source reads them, the rest
+ * of its pieces, as native commands. */
+static int start_big(runner *r)
+{
+    if (flush_batch(r) < 0)
+        return -1;
+    rmig_entry *e = rmig_batch_add(&r->b);
+    *e = r->cur;
+    e->flags |= RMIG_ENTRY_STREAMED;
+    e->key = rmig_batch_copy(&r->b, r->cur_key.buf, r->cur_key.len);
+    if (!e->key || rmig_steps_run(r->steps, &r->b, now_ms(), r->err, sizeof r->err) < 0)
+        return -1;
+    if (e->flags & RMIG_ENTRY_DROPPED) {
+        r->dropped++;
+        r->big_dropped = 1;
+        rmig_batch_reset(&r->b);
+        return 0;
+    }
+    r->cur = *e; /* renamed, moved or given another TTL by the nodes */
+    r->cur_key.len = 0;
+    rmig_out_mem(&r->cur_key, e->key, e->key_len);
+    r->cur.key = (const uint8_t *)r->cur_key.buf;
+    rmig_batch_reset(&r->b);
+    rmig_redis_unit_begin(r->c);
+    rmig_redis_select(r->c, r->cur.db);
+    r->big = rmig_chunked_new(&r->cur, rmig_redis_out(r->c));
+    if (!r->big) {
+        snprintf(r->err, sizeof r->err, "out of memory");
+        return -1;
+    }
+    r->streamed++;
+    return big_piece(r, r->value.buf, r->value.len);
+}
+
+static int big_piece(runner *r, const void *p, size_t n)
+{
+    uint64_t before = rmig_chunked_commands(r->big);
+    if (rmig_chunked_feed(r->big, p, n, r->err, sizeof r->err) < 0)
+        return -1;
+    native_done(r, &r->cur, rmig_chunked_commands(r->big) - before);
     return 0;
+}
+
+static int end_big(runner *r)
+{
+    uint64_t before = rmig_chunked_commands(r->big);
+    int rc = rmig_chunked_finish(r->big, r->err, sizeof r->err);
+    if (rc == 0)
+        native_done(r, &r->cur, rmig_chunked_commands(r->big) - before);
+    rmig_chunked_free(r->big);
+    r->big = NULL;
+    if (!rmig_redis_unit_end(r->c))
+        unit_answered(r, r->cur.db, NULL, 0);
+    return rc;
 }
 
 static int flush_batch(runner *r)
@@ -268,6 +303,8 @@ static void status(runner *r, int final)
 static void finish(runner *r)
 {
     stop_idle(r);
+    r->reconnects = rmig_redis_reconnects(r->c);
+    r->torn = rmig_redis_torn(r->c);
     rmig_redis_close(r->c, NULL);
 }
 
@@ -299,8 +336,43 @@ static void on_idle(uv_idle_t *h)
         }
         if (ev == RMIG_RDB_EV_KEY) {
             r->value.len = 0;
+            r->big_dropped = 0;
+            memset(&r->cur, 0, sizeof r->cur);
+            r->cur.kind = RMIG_ENTRY_KEY;
+            r->cur.db = e.db;
+            r->cur.key_len = (uint32_t)e.key_len;
+            r->cur.type = e.kind;
+            r->cur.rdb_type = e.rdb_type;
+            r->cur.rdb_version = e.version;
+            r->cur.expire_ms = e.expire_ms;
+            r->cur.idle_s = e.idle_s;
+            r->cur.freq = e.freq;
+            r->cur_key.len = 0;
+            rmig_out_mem(&r->cur_key, e.key, e.key_len);
         } else if (ev == RMIG_RDB_EV_RAW) {
-            rmig_out_mem(&r->value, e.str, e.len);
+            int rc = 0;
+            if (r->big) {
+                rc = big_piece(r, e.str, e.len);
+            } else if (!r->big_dropped) {
+                rmig_out_mem(&r->value, e.str, e.len);
+                /* module values cannot be written natively: held whole */
+                if (r->value.len > r->chunk_bytes && e.kind != RMIG_KIND_MODULE)
+                    rc = start_big(r);
+            }
+            if (rc < 0) {
+                r->failed = 1;
+                finish(r);
+                return;
+            }
+        } else if (ev == RMIG_RDB_EV_KEY_END && (r->big || r->big_dropped)) {
+            r->read++;
+            r->value.len = 0;
+            if (r->big && end_big(r) < 0) {
+                r->failed = 1;
+                finish(r);
+                return;
+            }
+            r->big_dropped = 0;
         } else if (ev == RMIG_RDB_EV_KEY_END) {
             r->read++;
             rmig_entry *en = rmig_batch_add(&r->b);
@@ -380,6 +452,19 @@ static void resend_replace(runner *r, uint64_t old_tag, uint64_t db, const char 
     rmig_redis_done(r->c, r->tag++);
 }
 
+/* A key's commands are all answered: the key is written, or failed as a
+ * whole (its unit, when kept, goes to the dead letters). */
+static void unit_answered(runner *r, uint64_t db, const char *cmd, size_t n)
+{
+    if (r->unit_failed) {
+        r->failed_keys++;
+        dead_letter(r, db, cmd, n);
+    } else {
+        r->written++;
+    }
+    r->unit_failed = 0;
+}
+
 static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *rep)
 {
     runner *r = ud;
@@ -395,34 +480,27 @@ static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *re
         size_t n;
         const char *cmd = rmig_redis_command(c, &n);
         if (rep->type == REDIS_REPLY_ERROR) {
-            if (r->optimistic && !r->native && !strncmp(rep->str, "BUSYKEY", 7)) {
+            if (r->optimistic && !k->unit && !strncmp(rep->str, "BUSYKEY", 7)) {
                 r->resent++;
                 resend_replace(r, tag, k->db, cmd, n);
             } else if (r->skip_existing && !strncmp(rep->str, "BUSYKEY", 7)) {
                 r->skipped++;
-            } else if (!r->native || !r->unit_failed) {
+            } else if (!k->unit || !r->unit_failed) {
                 fprintf(stderr, "rmig run: key \"%.*s\" (db %llu): %.*s\n", (int)k->key_len, k->key,
                         (unsigned long long)k->db, (int)rep->len, rep->str);
-                if (r->native) {
+                if (k->unit) {
                     r->unit_failed = 1;
                 } else {
                     r->failed_keys++;
                     dead_letter(r, k->db, cmd, n);
                 }
             }
-        } else if (!r->native) {
+        } else if (!k->unit) {
             r->written++;
         }
-        if (r->native && rmig_redis_unit_last(c)) {
-            /* a key's last command: the key is written, or failed as a whole */
-            if (r->unit_failed) {
-                r->failed_keys++;
-                cmd = rmig_redis_unit_bytes(c, &n);
-                dead_letter(r, k->db, cmd, n);
-            } else {
-                r->written++;
-            }
-            r->unit_failed = 0;
+        if (k->unit && rmig_redis_unit_last(c)) {
+            cmd = rmig_redis_unit_bytes(c, &n);
+            unit_answered(r, k->db, cmd, n);
         }
     }
     if (r->eof && rmig_redis_pending(r->c) == 0) {
@@ -451,8 +529,7 @@ static void on_state(rmig_redis *c, void *ud, int state, const char *err, uint64
     }
     snprintf(r->err, sizeof r->err, "target: %s (%llu commands unanswered)", err, (unsigned long long)unanswered);
     r->failed = 1;
-    stop_idle(r);
-    rmig_redis_close(c, NULL);
+    finish(r);
 }
 
 int rmig_run_main(int argc, char **argv)
@@ -487,6 +564,7 @@ int rmig_run_main(int argc, char **argv)
     const char *mode = rmig_vm_str(L, so, "mode");
     r->window = (uint64_t)rmig_vm_int(L, so, "window", 4096);
     r->retry_deadline_s = (int)rmig_vm_int(L, so, "retry_deadline_s", 300);
+    r->chunk_bytes = (size_t)rmig_vm_int(L, so, "chunk_bytes", 8 << 20);
     size_t window_bytes = (size_t)rmig_vm_int(L, so, "window_bytes", 16 << 20);
     if (pw_env && !(pw = getenv(pw_env))) {
         fprintf(stderr, "rmig run: sink.password_env names %s, which is not set in the environment\n", pw_env);
@@ -556,6 +634,7 @@ int rmig_run_main(int argc, char **argv)
     }
     rmig_batch_init(&r->b, BATCH_KEYS);
     rmig_out_init(&r->value, -1);
+    rmig_out_init(&r->cur_key, -1);
     rmig_out_init(&r->scratch, -1);
     r->recs = calloc(r->window + 1, sizeof *r->recs);
     uv_loop_init(&r->loop);
@@ -582,6 +661,17 @@ int rmig_run_main(int argc, char **argv)
     printf("read %llu keys, wrote %llu, dropped %llu, skipped %llu (existing), failed %llu, in %.2f s\n",
            (unsigned long long)r->read, (unsigned long long)r->written, (unsigned long long)r->dropped,
            (unsigned long long)r->skipped, (unsigned long long)r->failed_keys, secs);
+    if (r->streamed)
+        printf("  %llu keys bigger than sink.chunk_bytes went out in chunks, as native commands\n",
+               (unsigned long long)r->streamed);
+    if (r->reconnects)
+        printf("  the connection was lost and opened again %llu times\n", (unsigned long long)r->reconnects);
+    if (r->torn) {
+        fprintf(stderr, "rmig run: %llu keys being written in chunks were cut by a lost connection; the part "
+                "sent before the cut may have been applied twice (list elements doubled): run again for them\n",
+                (unsigned long long)r->torn);
+        r->failed_keys += r->torn;
+    }
     if (r->resent)
         printf("  %llu keys existed on the target and were re-sent with REPLACE\n", (unsigned long long)r->resent);
     fflush(stdout);
@@ -602,6 +692,8 @@ out:
     rmig_input_close(r->in);
     rmig_batch_free(&r->b);
     rmig_out_close(&r->value);
+    rmig_out_close(&r->cur_key);
+    rmig_chunked_free(r->big);
     rmig_out_close(&r->scratch);
     free(r->recs);
     if (r->dl)
