@@ -26,6 +26,7 @@
 #include "dump.h"
 #include "input.h"
 #include "native.h"
+#include "progress.h"
 #include "rdb.h"
 #include "redis_conn.h"
 #include "resp.h"
@@ -82,8 +83,8 @@ typedef struct runner {
     uint64_t window;
     rmig_out scratch;      /* native mode: a one-key RDB */
     rmig_native *nat;
-    uint64_t start_ns, last_status;
-    int tty;
+    uint64_t start_ns, bytes_in, bytes_total;
+    rmig_progress progress;
     /* dead-letter file: refused commands (the connection keeps each until
      * it is answered), with SELECTs, for redis-cli --pipe */
     FILE *dl;
@@ -288,16 +289,10 @@ static int flush_batch(runner *r)
 
 /* ---- reading ---- */
 
-static void status(runner *r, int final)
+static void status(runner *r)
 {
-    uint64_t t = now_ns();
-    if (!final && (!r->tty || t - r->last_status < 250000000ULL))
-        return;
-    r->last_status = t;
-    double secs = (double)(t - r->start_ns) / 1e9;
-    fprintf(stderr, "\r  %llu keys read, %llu written, %llu dropped, %llu failed, %.0f keys/s   %s",
-            (unsigned long long)r->read, (unsigned long long)r->written, (unsigned long long)r->dropped,
-            (unsigned long long)r->failed_keys, secs > 0 ? (double)r->written / secs : 0.0, final ? "\n" : "");
+    rmig_progress_counts pc = {r->bytes_in, r->bytes_total, r->read, r->written, r->dropped, r->failed_keys};
+    rmig_progress_update(&r->progress, &pc);
 }
 
 static void finish(runner *r)
@@ -332,6 +327,7 @@ static void on_idle(uv_idle_t *h)
                 rmig_rdb_finish(r->p);
             else
                 rmig_rdb_commit(r->p, (size_t)n);
+            r->bytes_in += n > 0 ? (uint64_t)n : 0;
             continue;
         }
         if (ev == RMIG_RDB_EV_KEY) {
@@ -418,7 +414,7 @@ static void on_idle(uv_idle_t *h)
             r->eof = 1;
         }
     }
-    status(r, 0);
+    status(r);
     if (r->eof && rmig_redis_pending(r->c) == 0) {
         finish(r);
         return;
@@ -471,6 +467,7 @@ static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *re
     r->replies++;
     if (tag == RMIG_REDIS_TAG_SELECT || tag == TAG_FUNCTION) {
         if (rep->type == REDIS_REPLY_ERROR) {
+            rmig_progress_clear(&r->progress);
             fprintf(stderr, "rmig run: the target refused %s: %.*s\n",
                     tag == RMIG_REDIS_TAG_SELECT ? "SELECT" : "FUNCTION LOAD", (int)rep->len, rep->str);
             r->failed_keys++;
@@ -486,6 +483,7 @@ static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *re
             } else if (r->skip_existing && !strncmp(rep->str, "BUSYKEY", 7)) {
                 r->skipped++;
             } else if (!k->unit || !r->unit_failed) {
+                rmig_progress_clear(&r->progress);
                 fprintf(stderr, "rmig run: key \"%.*s\" (db %llu): %.*s\n", (int)k->key_len, k->key,
                         (unsigned long long)k->db, (int)rep->len, rep->str);
                 if (k->unit) {
@@ -515,15 +513,17 @@ static void on_state(rmig_redis *c, void *ud, int state, const char *err, uint64
 {
     runner *r = ud;
     if (state == RMIG_REDIS_READY) {
+        rmig_progress_clear(&r->progress);
         if (r->ready)
-            fprintf(stderr, "\nrmig run: connected to %s again; the unanswered commands were sent again\n",
+            fprintf(stderr, "rmig run: connected to %s again; the unanswered commands were sent again\n",
                     rmig_redis_name(c));
         r->ready = 1;
         start_idle(r);
         return;
     }
     if (state == RMIG_REDIS_RETRYING) {
-        fprintf(stderr, "\nrmig run: %s (%llu commands unanswered); reconnecting for up to %d s\n", err,
+        rmig_progress_clear(&r->progress);
+        fprintf(stderr, "rmig run: %s (%llu commands unanswered); reconnecting for up to %d s\n", err,
                 (unsigned long long)unanswered, r->retry_deadline_s);
         return;
     }
@@ -612,6 +612,7 @@ int rmig_run_main(int argc, char **argv)
                 rmig_rdb_finish(r->p);
             else
                 rmig_rdb_commit(r->p, (size_t)n);
+            r->bytes_in += n > 0 ? (uint64_t)n : 0;
         }
         if (ev != RMIG_RDB_EV_BEGIN) {
             fprintf(stderr, "rmig run: source %s: %s\n", rdb, rmig_rdb_error(r->p));
@@ -644,7 +645,8 @@ int rmig_run_main(int argc, char **argv)
                          .window_bytes = window_bytes, .tls = tlsp,
                          .retry_deadline_ms = r->retry_deadline_s > 0 ? r->retry_deadline_s * 1000 : 0};
     r->c = rmig_redis_new(&r->loop, &o, on_reply, on_state, r);
-    r->tty = isatty(2);
+    rmig_progress_init(&r->progress, stderr, isatty(2));
+    r->bytes_total = rmig_input_size(r->in);
     r->start_ns = now_ns();
     fprintf(stderr, "rmig run: %s -> %s as %s (file RDB %d, target RDB %d), %d node step(s)\n", rdb, addr,
             r->native      ? "native commands"
@@ -656,7 +658,7 @@ int rmig_run_main(int argc, char **argv)
     uv_close((uv_handle_t *)&r->idle, NULL);
     uv_run(&r->loop, UV_RUN_DEFAULT);
     uv_loop_close(&r->loop);
-    status(r, 1);
+    rmig_progress_clear(&r->progress);
     double secs = (double)(now_ns() - r->start_ns) / 1e9;
     printf("read %llu keys, wrote %llu, dropped %llu, skipped %llu (existing), failed %llu, in %.2f s\n",
            (unsigned long long)r->read, (unsigned long long)r->written, (unsigned long long)r->dropped,
