@@ -94,7 +94,8 @@ def main():
         rc, out, err = run_rmig(rmig, ['run', clash])
         n = len(c.call('KEYS', 'x:*'))
         rep.check(rc == 0 and n == 200 and 'failed 0' in out.decode() and 'the target is empty' in err
-                  and '200 keys existed on the target and were re-sent with REPLACE' in out.decode(),
+                  and 'keys existed on the target and were re-sent with REPLACE' in out.decode()
+                  and 'strings went as SET' in out.decode(),
                   'keys renamed onto one name replace each other, as RESTORE REPLACE would',
                   '%d %s %s' % (n, out.decode(), err[-300:]))
         rc, out, err = run_rmig(rmig, ['run', clash])
@@ -104,13 +105,15 @@ def main():
         # modes and target errors
         c.call('FLUSHALL')
         c.call('SET', 'user:1', 'already here')
+        c.call('SET', 'session:42', 'mine')  # a string: SET ... NX, not RESTORE
         p = write(tmp, 'skip.lua', pipeline(sample, dst.port, '', ', mode = "skip-existing"'))
         rc, out, err = run_rmig(rmig, ['run', p])
-        rep.check(rc == 0 and c.call('GET', 'user:1') in (b'already here', 'already here') and 'skipped 1' in out.decode(),
+        rep.check(rc == 0 and c.call('GET', 'user:1') in (b'already here', 'already here') and 'skipped 2' in out.decode()
+                  and c.call('GET', 'session:42') in (b'mine', 'mine') and c.call('TTL', 'session:42') == -1,
                   'mode = "skip-existing" leaves existing keys alone and counts them', out.decode() + err[-300:])
         p = write(tmp, 'fail.lua', pipeline(sample, dst.port, '', ', mode = "fail-on-existing"'))
         rc, out, err = run_rmig(rmig, ['run', p])
-        rep.check(rc == 1 and 'BUSYKEY' in err and '"user:1"' in err,
+        rep.check(rc == 1 and 'BUSYKEY' in err and '"user:1"' in err and '"session:42" (db 0): exists on the target' in err,
                   'mode = "fail-on-existing" reports each existing key with the target\'s error, exit 1', err[-400:])
         d = os.path.join(tmp, 'src-sample.rdb')
         s2 = Server(d, name='src2').start()
