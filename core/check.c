@@ -10,6 +10,7 @@
 #include "rdb.h"
 #include "redis_conn.h"
 #include "resp.h"
+#include "progress.h"
 #include "target.h"
 #include "vm.h"
 
@@ -128,6 +129,9 @@ int rmig_check_main(int argc, char **argv)
         }
     }
     rmig_tls_opts tls, *tlsp = rmig_vm_tls(L, so, &tls);
+    char chunk[32];
+    rmig_progress_bytes(chunk, sizeof chunk, (double)rmig_vm_int(L, so, "chunk_bytes", 8 << 20));
+    const char *dl = rmig_vm_str(L, so, "dead_letter");
     printf("sink      rmig.sink.redis %s  (%s%s, mode %s)\n", addr,
            tlsp ? (tls.no_verify ? "TLS without verification" : "TLS, verified") : "no TLS",
            pw ? (user ? ", ACL user and password" : ", password") : "", mode);
@@ -144,14 +148,24 @@ int rmig_check_main(int argc, char **argv)
                ti.mode[0] ? ", " : "", ti.mode, tv);
         if (!strcmp(restore, "never"))
             printf("values    as native commands (restore = \"never\")\n");
-        else if (sv > 0 && tv >= sv && !(tv >= 12 && tv < 80 && sv == 80))
-            printf("values    as RESTORE payloads (the target reads RDB %d, the file is RDB %d)\n", tv, sv);
+        else if (sv > 0 && rmig_target_restores(tv, sv))
+            printf("values    as RESTORE payloads (the target reads RDB %d, the file is RDB %d)%s\n", tv, sv,
+                   strcmp(restore, "always") ? "; plain strings as SET" : "");
         else if (!strcmp(restore, "always"))
             printf("values    as RESTORE payloads (restore = \"always\"), though the target reads RDB %d and "
                    "the file is RDB %d: expect refusals\n", tv, sv);
         else if (sv > 0)
             printf("values    as native commands: the target reads RDB %d, older than the file's %d\n", tv, sv);
+        int native = !strcmp(restore, "never") || (strcmp(restore, "always") && !rmig_target_restores(tv, sv));
+        if (native && strcmp(mode, "replace")) {
+            printf("problem   mode = \"%s\" needs RESTORE payloads: rmig run will refuse this pipeline\n", mode);
+            rc = 2;
+        }
     }
+    printf("big keys  values over %s go out in chunks as native commands (sink.chunk_bytes)\n", chunk);
+    printf("failures  a lost connection is retried for %lld s (sink.retry_deadline_s)%s%s\n",
+           (long long)rmig_vm_int(L, so, "retry_deadline_s", 300), dl ? "; refused commands go to " : "",
+           dl ? dl : "");
     rmig_vm_free(vm);
     return rc;
 }

@@ -677,11 +677,7 @@ int rmig_run_main(int argc, char **argv)
         goto out;
     }
     r->target_version = ti.rdb_version;
-    {
-        int major = 0, minor = 0;
-        sscanf(ti.redis, "%d.%d", &major, &minor);
-        r->pxat = ti.valkey[0] || major > 6 || (major == 6 && minor >= 2);
-    }
+    r->pxat = rmig_target_has_pxat(&ti);
     r->optimistic = ti.keys == 0;
     r->in = rmig_input_open(rdb, r->err, sizeof r->err);
     if (!r->in) {
@@ -715,8 +711,7 @@ int rmig_run_main(int argc, char **argv)
     }
     r->optimistic = r->optimistic && !strcmp(mode, "replace");
     r->native = !strcmp(restore, "never") ||
-                (strcmp(restore, "always") && (r->target_version < r->source_version ||
-                                               (r->source_version == 80 && r->target_version < 80)));
+                (strcmp(restore, "always") && !rmig_target_restores(r->target_version, r->source_version));
     if (r->native && strcmp(mode, "replace")) {
         /* native commands replace a key (DEL first); they cannot leave an
          * existing one alone without a script per key */

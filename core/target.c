@@ -126,3 +126,19 @@ int rmig_target_probe(const char *host, int port, const char *user, const char *
     }
     return p.failed ? -1 : 0;
 }
+
+int rmig_target_restores(int target_version, int file_version)
+{
+    if (file_version == 80)
+        return target_version >= 80;
+    return target_version >= file_version;
+}
+
+int rmig_target_has_pxat(const rmig_target_info *ti)
+{
+    int major = 0, minor = 0;
+    if (ti->valkey[0])
+        return 1;
+    sscanf(ti->redis, "%d.%d", &major, &minor);
+    return major > 6 || (major == 6 && minor >= 2);
+}

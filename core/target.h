@@ -15,6 +15,13 @@ typedef struct rmig_target_info {
 /* The RDB version a Redis (or Valkey) of this version reads (RDB-FORMAT.md §1). */
 int rmig_target_rdb_version(const char *redis_version, const char *valkey_version);
 
+/* 1 when a target reading RDB target_version takes RESTORE payloads of a
+ * file of RDB file_version (Valkey's RDB 80 is not Redis 8's 12..). */
+int rmig_target_restores(int target_version, int file_version);
+
+/* 1 when a Redis (or Valkey) of this version has SET ... PXAT (6.2+). */
+int rmig_target_has_pxat(const rmig_target_info *ti);
+
 /* "host:port" or "[v6]:port" into its parts; -1 without a port. */
 int rmig_target_split_addr(const char *addr, char *host, size_t cap, int *port);
 
