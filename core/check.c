@@ -130,7 +130,8 @@ int rmig_check_main(int argc, char **argv)
     }
     rmig_tls_opts tls, *tlsp = rmig_vm_tls(L, so, &tls);
     char chunk[32];
-    rmig_progress_bytes(chunk, sizeof chunk, (double)rmig_vm_int(L, so, "chunk_bytes", 8 << 20));
+    int64_t chunk_bytes = rmig_vm_int(L, so, "chunk_bytes", 8 << 20);
+    rmig_progress_bytes(chunk, sizeof chunk, (double)chunk_bytes);
     const char *dl = rmig_vm_str(L, so, "dead_letter");
     printf("sink      rmig.sink.redis %s  (%s%s, mode %s)\n", addr,
            tlsp ? (tls.no_verify ? "TLS without verification" : "TLS, verified") : "no TLS",
@@ -156,6 +157,19 @@ int rmig_check_main(int argc, char **argv)
                    "the file is RDB %d: expect refusals\n", tv, sv);
         else if (sv > 0)
             printf("values    as native commands: the target reads RDB %d, older than the file's %d\n", tv, sv);
+        if (ti.maxmemory) {
+            /* a dump takes two to three times its file size in memory, more when LZF packed it */
+            char mm[32], used[32], file[32];
+            rmig_progress_bytes(mm, sizeof mm, (double)ti.maxmemory);
+            rmig_progress_bytes(used, sizeof used, (double)ti.used_memory);
+            rmig_progress_bytes(file, sizeof file, (double)size);
+            if (ti.used_memory + 2 * size > ti.maxmemory)
+                printf("risk      the target's maxmemory is %s with %s used; a %s file may not fit: keys refused "
+                       "with OOM are reported (and go to sink.dead_letter when set)\n", mm, used, file);
+        }
+        if (ti.proto_max_bulk_len && (uint64_t)chunk_bytes * 2 > ti.proto_max_bulk_len)
+            printf("note      sink.chunk_bytes is lowered to half the target's proto-max-bulk-len (%llu bytes)\n",
+                   (unsigned long long)ti.proto_max_bulk_len);
         int native = !strcmp(restore, "never") || (strcmp(restore, "always") && !rmig_target_restores(tv, sv));
         if (native && strcmp(mode, "replace")) {
             printf("problem   mode = \"%s\" needs RESTORE payloads: rmig run will refuse this pipeline\n", mode);

@@ -678,6 +678,8 @@ int rmig_run_main(int argc, char **argv)
     }
     r->target_version = ti.rdb_version;
     r->pxat = rmig_target_has_pxat(&ti);
+    if (ti.proto_max_bulk_len && r->chunk_bytes > ti.proto_max_bulk_len / 2)
+        r->chunk_bytes = (size_t)(ti.proto_max_bulk_len / 2); /* a RESTORE payload must stay under it */
     r->optimistic = ti.keys == 0;
     r->in = rmig_input_open(rdb, r->err, sizeof r->err);
     if (!r->in) {

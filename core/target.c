@@ -1,7 +1,9 @@
-/* target.c - asking a target server who it is (INFO server, INFO keyspace):
- * its version, mode, the RDB version it reads (which decides RESTORE or
- * native commands) and how many keys it holds. One short-lived connection, with the same TLS and AUTH as the
- * writer's. */
+/* target.c - asking a target server who it is (INFO server, INFO keyspace,
+ * INFO memory, CONFIG GET proto-max-bulk-len): its version, mode, the RDB
+ * version it reads (which decides RESTORE or native commands), how many keys
+ * it holds, its memory limit and the biggest argument it takes. Managed
+ * services often refuse CONFIG: then that one stays unknown. One
+ * short-lived connection, with the same TLS and AUTH as the writer's. */
 #include "target.h"
 
 #include "resp.h"
@@ -56,6 +58,18 @@ static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *r)
             p->info->keys = keyspace_keys(r->str);
         else
             p->info->keys = UINT64_MAX; /* unknown: assume not empty */
+    } else if (tag == 3) {
+        if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) {
+            char v[64] = "";
+            copy_info(r->str, "\nmaxmemory:", v, sizeof v);
+            p->info->maxmemory = strtoull(v, NULL, 10);
+            v[0] = 0;
+            copy_info(r->str, "used_memory:", v, sizeof v);
+            p->info->used_memory = strtoull(v, NULL, 10);
+        }
+    } else if (tag == 4) {
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[1]->type == REDIS_REPLY_STRING)
+            p->info->proto_max_bulk_len = strtoull(r->element[1]->str, NULL, 10);
     } else if (r->type == REDIS_REPLY_ERROR) {
         snprintf(p->err, p->errlen, "%s answered INFO with: %.*s", rmig_redis_name(c), (int)r->len, r->str);
         p->failed = 1;
@@ -67,7 +81,7 @@ static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *r)
         copy_info(tmp, "redis_mode:", p->info->mode, sizeof p->info->mode);
         p->info->rdb_version = rmig_target_rdb_version(p->info->redis, p->info->valkey);
     }
-    if (++p->answers == 2 || p->failed)
+    if (++p->answers == 4 || p->failed)
         rmig_redis_close(c, NULL);
 }
 
@@ -81,6 +95,11 @@ static void on_state(rmig_redis *c, void *ud, int state, const char *err, uint64
         rmig_redis_done(c, 1);
         rmig_resp_cmd(rmig_redis_out(c), 2, argv2);
         rmig_redis_done(c, 2);
+        const char *argv3[] = {"INFO", "memory"}, *argv4[] = {"CONFIG", "GET", "proto-max-bulk-len"};
+        rmig_resp_cmd(rmig_redis_out(c), 2, argv3);
+        rmig_redis_done(c, 3);
+        rmig_resp_cmd(rmig_redis_out(c), 3, argv4);
+        rmig_redis_done(c, 4);
         return;
     }
     snprintf(p->err, p->errlen, "%s", err);

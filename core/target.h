@@ -10,6 +10,8 @@ typedef struct rmig_target_info {
     char mode[32];    /* standalone, cluster, sentinel */
     int rdb_version;  /* the newest RDB version it reads (0: unknown) */
     uint64_t keys;    /* keys in all its databases (UINT64_MAX: unknown) */
+    uint64_t proto_max_bulk_len; /* CONFIG GET proto-max-bulk-len; 0 when CONFIG is refused */
+    uint64_t maxmemory, used_memory; /* INFO memory; maxmemory 0: no limit */
 } rmig_target_info;
 
 /* The RDB version a Redis (or Valkey) of this version reads (RDB-FORMAT.md §1). */

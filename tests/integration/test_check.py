@@ -13,14 +13,7 @@ import sys
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from redis_harness import (Reporter, Server, install_signal_handlers, make_tmpdir,  # noqa: E402
-                           require_redis_server, run_rmig)
-
-
-def write(tmp, name, text):
-    path = os.path.join(tmp, name)
-    with open(path, 'w') as f:
-        f.write(text)
-    return path
+                           require_redis_server, run_rmig, write)
 
 
 PIPELINE = '''local rmig = require "rmig"
@@ -63,6 +56,25 @@ def main():
         rc, out, err = run_rmig(rmig, ['check', p])
         rep.check(rc == 0 and 'as native commands' in out.decode(),
                   'an RDB 11 file into Redis 7.0 goes as native commands', out.decode() + err)
+
+        p = write(tmp, 'skipnew.lua', PIPELINE % {'rdb': v11, 'port': srv.port, 'extra': ', mode = "skip-existing"'})
+        rc, out, err = run_rmig(rmig, ['check', p])
+        rep.check(rc == 2 and 'needs RESTORE payloads' in out.decode(),
+                  'a mode native commands cannot honour is a problem (exit 2)', out.decode() + err)
+        rc, out, err = run_rmig(rmig, ['run', p])
+        rep.check(rc == 2 and 'needs RESTORE payloads' in err, '... and rmig run refuses it, saying why', err)
+
+        tc = srv.conn()
+        tc.call('CONFIG', 'SET', 'maxmemory', '1mb')
+        tc.call('CONFIG', 'SET', 'proto-max-bulk-len', '2mb')
+        rc, out, err = run_rmig(rmig, ['check', write(tmp, 'ok.lua', PIPELINE % {'rdb': sample, 'port': srv.port,
+                                                                                  'extra': ''})])
+        tc.call('CONFIG', 'SET', 'maxmemory', '0')
+        tc.call('CONFIG', 'SET', 'proto-max-bulk-len', '512mb')
+        tc.close()
+        rep.check(rc == 0 and "risk      the target's maxmemory is 1.0 MiB" in out.decode()
+                  and 'lowered to half the target\'s proto-max-bulk-len' in out.decode(),
+                  "the plan warns of a target's small maxmemory and proto-max-bulk-len", out.decode())
 
         p = write(tmp, 'never.lua', PIPELINE % {'rdb': sample, 'port': srv.port, 'extra': ', restore = "never"'})
         rc, out, err = run_rmig(rmig, ['check', p])
