@@ -162,25 +162,28 @@ static void fail_with(rmig_redis *c, int hard, const char *msg);
 
 static uint64_t clock_ms(void) { return uv_hrtime() / 1000000; }
 
-static void fail(rmig_redis *c, const char *fmt, ...)
+static void vfail(rmig_redis *c, int hard, const char *fmt, va_list ap)
 {
     char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    fail_with(c, hard, msg);
+}
+
+static void fail(rmig_redis *c, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vfail(c, 0, fmt, ap);
     va_end(ap);
-    fail_with(c, 0, msg);
 }
 
 /* Not worth retrying: the server refused the password. */
 static void fail_hard(rmig_redis *c, const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vfail(c, 1, fmt, ap);
     va_end(ap);
-    fail_with(c, 1, msg);
 }
 
 static void begin_retry(rmig_redis *c, const char *msg);
