@@ -329,7 +329,7 @@ void rmig_redis_done(rmig_redis *c, uint64_t tag)
     }
     pending *p = &c->ring[(c->ring_head + c->ring_len - 1) % c->ring_cap];
     p->pos = pos;
-    if (c->in_unit && !c->unit_torn && pos + n - c->unit_pos > 2 * (uint64_t)c->window_bytes) {
+    if (c->in_unit && !c->unit_torn && pos + n - c->unit_pos > (uint64_t)c->window_bytes) {
         /* too big to keep whole (a key streamed in chunks): from here on
          * its commands are kept one by one */
         c->unit_torn = 1;
@@ -425,7 +425,7 @@ static void log_trim(rmig_redis *c)
     if (drop == c->log.len) {
         c->log_base += drop;
         c->log.len = 0;
-    } else if (drop >= ((size_t)1 << 20) && drop >= c->log.len / 2) {
+    } else if (drop >= ((size_t)256 << 10) && drop >= c->log.len / 4) {
         memmove(c->log.buf, c->log.buf + drop, c->log.len - drop);
         c->log.len -= drop;
         c->log_base += drop;

@@ -25,7 +25,7 @@
  * are sent again from the unit's first command, so a unit must be safe to
  * repeat as a whole; the replies of the part that was already answered are
  * not delivered twice. Only when the deadline passes does the connection
- * fail. A unit too big to keep (more than twice window_bytes) is kept per
+ * fail. A unit too big to keep (more than window_bytes) is kept per
  * command instead, and rmig_redis_torn says when such a unit was cut by a
  * reconnection. */
 #ifndef RMIG_REDIS_CONN_H

@@ -44,6 +44,7 @@
 #define BATCH_BYTES ((size_t)8 << 20)
 #define CHUNK ((size_t)1 << 20)
 #define TAG_FUNCTION (UINT64_MAX - 2)
+#define BIG_SLICE ((size_t)64 << 10)
 
 static const char usage[] = "usage: rmig run PIPELINE.lua [-s path=value]...\n"
                             "Runs the pipeline: reads its source, applies its nodes, writes its sink.\n";
@@ -76,11 +77,17 @@ typedef struct runner {
     rmig_entry cur;        /* the current key, from its KEY event */
     rmig_out cur_key;
     rmig_chunked *big;
+    const uint8_t *pend;   /* the big key's bytes not fed yet: of the held value, or of the last RAW event */
+    size_t pend_n;
     int big_dropped;
     uint64_t streamed, reconnects, torn, sets;
     int use_set, pxat;     /* strings as SET (restore = "auto"); the target knows SET ... PXAT (6.2+) */
     uint64_t read, written, failed_keys, skipped, dropped, replies, tag, resent;
-    keyrec *recs;          /* per tag (mod window), for error reports */
+    /* one record per key command in flight, in sending order (the order of
+     * the replies): a queue, not a table indexed by tag, because a batch
+     * or a big key may overshoot the window */
+    keyrec *recs;
+    size_t rec_head, rec_len, rec_cap;
     uint64_t window;
     rmig_out scratch;      /* native mode: a one-key RDB */
     rmig_native *nat;
@@ -142,9 +149,42 @@ static int flush_batch(runner *r);
 static void unit_answered(runner *r, uint64_t db, const char *cmd, size_t n);
 static int big_piece(runner *r, const void *p, size_t n);
 
-static void remember(runner *r, uint64_t tag, const rmig_entry *e, int unit)
+static keyrec *rec_push(runner *r)
 {
-    keyrec *k = &r->recs[tag % r->window];
+    if (r->rec_len == r->rec_cap) {
+        size_t cap = r->rec_cap ? r->rec_cap * 2 : 4096;
+        keyrec *q = malloc(cap * sizeof *q);
+        if (!q)
+            return NULL;
+        for (size_t i = 0; i < r->rec_len; i++)
+            q[i] = r->recs[(r->rec_head + i) % r->rec_cap];
+        free(r->recs);
+        r->recs = q;
+        r->rec_cap = cap;
+        r->rec_head = 0;
+    }
+    return &r->recs[(r->rec_head + r->rec_len++) % r->rec_cap];
+}
+
+static keyrec rec_pop(runner *r)
+{
+    keyrec k = {0};
+    if (r->rec_len) {
+        k = r->recs[r->rec_head];
+        r->rec_head = (r->rec_head + 1) % r->rec_cap;
+        r->rec_len--;
+    }
+    return k;
+}
+
+static void remember(runner *r, const rmig_entry *e, int unit)
+{
+    keyrec *k = rec_push(r);
+    if (!k) {
+        snprintf(r->err, sizeof r->err, "out of memory");
+        r->failed = 1;
+        return;
+    }
     k->unit = unit;
     k->db = e->db;
     k->key_len = e->key_len < sizeof k->key ? e->key_len : (uint32_t)sizeof k->key;
@@ -219,7 +259,7 @@ static int write_set(runner *r, const rmig_entry *e)
     }
     if (nx)
         rmig_resp_bulk_str(o, "NX");
-    remember(r, r->tag, e, 0);
+    remember(r, e, 0);
     r->sets++;
     rmig_redis_done(r->c, r->tag++);
     return 1;
@@ -249,7 +289,7 @@ static void write_restore(runner *r, const rmig_entry *e)
     rmig_out_mem(o, f, sizeof f);
     rmig_resp_bulk_end(o);
     rmig_resp_restore_opts(o, replace, e->expire_ms, e->idle_s, e->freq);
-    remember(r, r->tag, e, 0);
+    remember(r, e, 0);
     rmig_redis_done(r->c, r->tag++);
 }
 
@@ -257,7 +297,7 @@ static void write_restore(runner *r, const rmig_entry *e)
 static void native_done(runner *r, const rmig_entry *e, uint64_t cmds)
 {
     for (uint64_t i = 0; i < cmds; i++) {
-        remember(r, r->tag, e, 1);
+        remember(r, e, 1);
         rmig_redis_done(r->c, r->tag++);
     }
 }
@@ -318,7 +358,10 @@ static int start_big(runner *r)
         return -1;
     }
     r->streamed++;
-    return big_piece(r, r->value.buf, r->value.len);
+    /* what was held goes in slices, as the window allows (on_idle) */
+    r->pend = (const uint8_t *)r->value.buf;
+    r->pend_n = r->value.len;
+    return 0;
 }
 
 static int big_piece(runner *r, const void *p, size_t n)
@@ -385,6 +428,21 @@ static void on_idle(uv_idle_t *h)
     runner *r = h->data;
     rmig_rdb_event e;
     while (rmig_redis_room(r->c) && !r->eof && !r->failed) {
+        if (r->pend_n) {
+            /* a big key's bytes, a slice at a time so that the window is
+             * checked between slices; the event they belong to stays valid
+             * until the parser is called again */
+            size_t n = r->pend_n < BIG_SLICE ? r->pend_n : BIG_SLICE;
+            const uint8_t *p = r->pend;
+            r->pend += n;
+            r->pend_n -= n;
+            if (big_piece(r, p, n) < 0) {
+                r->failed = 1;
+                finish(r);
+                return;
+            }
+            continue;
+        }
         int ev = rmig_rdb_next(r->p, &e);
         if (ev < 0) {
             snprintf(r->err, sizeof r->err, "source: %s", rmig_rdb_error(r->p));
@@ -425,7 +483,8 @@ static void on_idle(uv_idle_t *h)
         } else if (ev == RMIG_RDB_EV_RAW) {
             int rc = 0;
             if (r->big) {
-                rc = big_piece(r, e.str, e.len);
+                r->pend = e.str;
+                r->pend_n = e.len;
             } else if (!r->big_dropped) {
                 rmig_out_mem(&r->value, e.str, e.len);
                 /* module values cannot be written natively: held whole */
@@ -510,7 +569,7 @@ static void start_idle(runner *r)
 
 /* A RESTORE sent without REPLACE met an existing key: the same command
  * again with REPLACE ("*N" becomes "*N+1", REPLACE appended). */
-static void resend_replace(runner *r, uint64_t old_tag, uint64_t db, const char *p, size_t n)
+static void resend_replace(runner *r, const keyrec *k, uint64_t db, const char *p, size_t n)
 {
     const char *nl = p ? memchr(p, '\n', n) : NULL;
     if (!nl || p[0] != '*')
@@ -521,7 +580,9 @@ static void resend_replace(runner *r, uint64_t old_tag, uint64_t db, const char 
     rmig_resp_array(o, (size_t)argc + 1);
     rmig_out_mem(o, nl + 1, n - (size_t)(nl + 1 - p));
     rmig_resp_bulk_str(o, "REPLACE");
-    r->recs[r->tag % r->window] = r->recs[old_tag % r->window];
+    keyrec *nk = rec_push(r);
+    if (nk)
+        *nk = *k;
     rmig_redis_done(r->c, r->tag++);
 }
 
@@ -550,13 +611,14 @@ static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *re
             r->failed_keys++;
         }
     } else {
-        const keyrec *k = &r->recs[tag % r->window];
+        keyrec kr = rec_pop(r);
+        const keyrec *k = &kr;
         size_t n;
         const char *cmd = rmig_redis_command(c, &n);
         if (rep->type == REDIS_REPLY_ERROR) {
             if (r->optimistic && !k->unit && !strncmp(rep->str, "BUSYKEY", 7)) {
                 r->resent++;
-                resend_replace(r, tag, k->db, cmd, n);
+                resend_replace(r, k, k->db, cmd, n);
             } else if (r->skip_existing && !strncmp(rep->str, "BUSYKEY", 7)) {
                 r->skipped++;
             } else if (!k->unit || !r->unit_failed) {
@@ -653,7 +715,7 @@ int rmig_run_main(int argc, char **argv)
     r->window = (uint64_t)rmig_vm_int(L, so, "window", 4096);
     r->retry_deadline_s = (int)rmig_vm_int(L, so, "retry_deadline_s", 300);
     r->chunk_bytes = (size_t)rmig_vm_int(L, so, "chunk_bytes", 8 << 20);
-    size_t window_bytes = (size_t)rmig_vm_int(L, so, "window_bytes", 16 << 20);
+    size_t window_bytes = (size_t)rmig_vm_int(L, so, "window_bytes", 8 << 20);
     if (pw_env && !(pw = getenv(pw_env))) {
         fprintf(stderr, "rmig run: sink.password_env names %s, which is not set in the environment\n", pw_env);
         goto out;
@@ -728,7 +790,6 @@ int rmig_run_main(int argc, char **argv)
     rmig_out_init(&r->value, -1);
     rmig_out_init(&r->cur_key, -1);
     rmig_out_init(&r->scratch, -1);
-    r->recs = calloc(r->window + 1, sizeof *r->recs);
     uv_loop_init(&r->loop);
     uv_idle_init(&r->loop, &r->idle);
     r->idle.data = r;
