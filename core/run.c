@@ -45,6 +45,7 @@
 #define CHUNK ((size_t)1 << 20)
 #define TAG_FUNCTION (UINT64_MAX - 2)
 #define BIG_SLICE ((size_t)64 << 10)
+#define MAX_SHOWN 20
 
 static const char usage[] = "usage: rmig run PIPELINE.lua [-s path=value]...\n"
                             "Runs the pipeline: reads its source, applies its nodes, writes its sink.\n";
@@ -99,6 +100,8 @@ typedef struct runner {
     uint64_t dl_db, dl_count;
     int dl_selected;
     int unit_failed;       /* native mode: the key being answered met an error */
+    int abort_on_error;    /* sink.on_error = "abort" */
+    uint64_t shown;        /* refused keys shown on stderr */
     int retry_deadline_s;
 } runner;
 
@@ -599,6 +602,21 @@ static void unit_answered(runner *r, uint64_t db, const char *cmd, size_t n)
     r->unit_failed = 0;
 }
 
+/* One refused key on stderr; past the first MAX_SHOWN they are only counted
+ * (a full target refuses every key: a million lines help nobody). */
+static void report_key(runner *r, const keyrec *k, const char *why, int why_len)
+{
+    if (r->shown++ == MAX_SHOWN) {
+        fprintf(stderr, "rmig run: more refused keys are counted but not shown%s\n",
+                r->dl ? "; the dead-letter file has them all" : " (sink.dead_letter keeps them all)");
+    }
+    if (r->shown > MAX_SHOWN)
+        return;
+    rmig_progress_clear(&r->progress);
+    fprintf(stderr, "rmig run: key \"%.*s\" (db %llu): %.*s\n", (int)k->key_len, k->key, (unsigned long long)k->db,
+            why_len, why);
+}
+
 static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *rep)
 {
     runner *r = ud;
@@ -622,9 +640,7 @@ static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *re
             } else if (r->skip_existing && !strncmp(rep->str, "BUSYKEY", 7)) {
                 r->skipped++;
             } else if (!k->unit || !r->unit_failed) {
-                rmig_progress_clear(&r->progress);
-                fprintf(stderr, "rmig run: key \"%.*s\" (db %llu): %.*s\n", (int)k->key_len, k->key,
-                        (unsigned long long)k->db, (int)rep->len, rep->str);
+                report_key(r, k, rep->str, (int)rep->len);
                 if (k->unit) {
                     r->unit_failed = 1;
                 } else {
@@ -637,9 +653,8 @@ static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *re
             if (r->skip_existing) {
                 r->skipped++;
             } else {
-                rmig_progress_clear(&r->progress);
-                fprintf(stderr, "rmig run: key \"%.*s\" (db %llu): exists on the target (mode fail-on-existing)\n",
-                        (int)k->key_len, k->key, (unsigned long long)k->db);
+                static const char why[] = "exists on the target (mode fail-on-existing)";
+                report_key(r, k, why, (int)sizeof why - 1);
                 r->failed_keys++;
                 dead_letter(r, k->db, cmd, n);
             }
@@ -650,6 +665,13 @@ static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *re
             cmd = rmig_redis_unit_bytes(c, &n);
             unit_answered(r, k->db, cmd, n);
         }
+    }
+    if (r->abort_on_error && r->failed_keys && !r->failed) {
+        snprintf(r->err, sizeof r->err, "stopped at the first refused key, as sink.on_error = \"abort\" asks "
+                 "(with \"continue\", refused keys are counted and the run goes on)");
+        r->failed = 1;
+        finish(r);
+        return;
     }
     if (r->eof && rmig_redis_pending(r->c) == 0) {
         finish(r);
@@ -711,7 +733,8 @@ int rmig_run_main(int argc, char **argv)
     int so = lua_gettop(L);
     const char *addr = rmig_vm_str(L, so, "addr"), *user = rmig_vm_str(L, so, "user"), *pw = rmig_vm_str(L, so, "password");
     const char *pw_env = rmig_vm_str(L, so, "password_env"), *restore = rmig_vm_str(L, so, "restore");
-    const char *mode = rmig_vm_str(L, so, "mode");
+    const char *mode = rmig_vm_str(L, so, "mode"), *on_error = rmig_vm_str(L, so, "on_error");
+    r->abort_on_error = on_error && !strcmp(on_error, "abort");
     r->window = (uint64_t)rmig_vm_int(L, so, "window", 4096);
     r->retry_deadline_s = (int)rmig_vm_int(L, so, "retry_deadline_s", 300);
     r->chunk_bytes = (size_t)rmig_vm_int(L, so, "chunk_bytes", 8 << 20);

@@ -111,9 +111,13 @@ def main():
         rep.check(rc == 0 and c.call('GET', 'user:1') in (b'already here', 'already here') and 'skipped 2' in out.decode()
                   and c.call('GET', 'session:42') in (b'mine', 'mine') and c.call('TTL', 'session:42') == -1,
                   'mode = "skip-existing" leaves existing keys alone and counts them', out.decode() + err[-300:])
+        c.call('FLUSHALL')
+        c.call('SET', 'user:1', 'already here')
+        c.call('SET', 'session:42', 'mine')
         p = write(tmp, 'fail.lua', pipeline(sample, dst.port, '', ', mode = "fail-on-existing"'))
         rc, out, err = run_rmig(rmig, ['run', p])
-        rep.check(rc == 1 and 'BUSYKEY' in err and '"user:1"' in err and '"session:42" (db 0): exists on the target' in err,
+        rep.check(rc == 1 and 'BUSYKEY' in err and '"user:1"' in err and '"session:42" (db 0): exists on the target' in err
+                  and 'failed 2' in out.decode() and 'wrote 504' in out.decode(),
                   'mode = "fail-on-existing" reports each existing key with the target\'s error, exit 1', err[-400:])
         d = os.path.join(tmp, 'src-sample.rdb')
         s2 = Server(d, name='src2').start()
@@ -131,6 +135,13 @@ def main():
             rep.check(rc == 1 and 'OOM' in err and 'failed 0' not in out.decode(),
                       how + ': a full target: each refused key is reported with the OOM error and counted, exit 1',
                       out.decode() + err[-300:])
+            rep.check('more refused keys are counted but not shown; the dead-letter file has them all' in err
+                      and err.count('OOM') <= 21, how + ': past 20, refused keys are counted, not shown', err[-600:])
+            if how == 'RESTORE':
+                ab = write(tmp, 'abort.lua', pipeline(sample, dst.port, '', ', on_error = "abort"'))
+                rc2, out2, err2 = run_rmig(rmig, ['run', ab])
+                rep.check(rc2 == 1 and 'stopped at the first refused key' in err2 and 'failed 1,' in out2.decode(),
+                          'sink.on_error = "abort" stops the run at the first refused key', out2.decode() + err2[-400:])
             c.call('CONFIG', 'SET', 'maxmemory', '0')
             c.call('DEL', 'ballast')
             with open(dl, 'rb') as f:
