@@ -23,7 +23,7 @@ struct rmig_filter {
     size_t ndb_allow, nmap;
     uint32_t type_allow, type_deny;
     int drop_expired, drop_without_ttl, remove_ttl;
-    int64_t shift_ms, max_ms, default_ms;
+    int64_t shift_ms, max_ms, default_ms, min_ms;
     rmig_filter_stats st;
 };
 
@@ -125,6 +125,7 @@ rmig_filter *rmig_filter_new(const rmig_filter_conf *c, char *err, size_t errlen
     f->shift_ms = c->shift_ms;
     f->max_ms = c->max_ms;
     f->default_ms = c->default_ms;
+    f->min_ms = c->min_ms;
     return f;
 oom:
     snprintf(err, errlen, "out of memory");
@@ -243,6 +244,9 @@ static int ttl_entry(rmig_filter *f, rmig_entry *e, int64_t now)
 {
     int64_t x = e->expire_ms, was = x;
     if (x >= 0 && f->drop_expired && x <= now)
+        return -1;
+    /* judged on the source's expiry: a shift or cap must not save a key about to vanish */
+    if (x >= 0 && f->min_ms && x < now + f->min_ms)
         return -1;
     if (x < 0 && f->drop_without_ttl)
         return -1;

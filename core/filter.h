@@ -1,8 +1,9 @@
 /* filter.h - the built-in nodes, executed in C over batches: keys
  * (allow/deny globs with Redis MATCH semantics, prefixes, suffixes, regular
  * expressions), rename (prefix/suffix rewrites), db (allow list and remap),
- * type (allow/deny by kind) and ttl (drop expired, drop or give TTLs, shift,
- * cap). They are declared in Lua (lua/rmig/init.lua) with the same options.
+ * type (allow/deny by kind) and ttl (drop expired or soon expiring, drop or
+ * give TTLs, shift, cap). They are declared in Lua (lua/rmig/init.lua) with
+ * the same options.
  *
  * A node only looks at KEY entries that are not dropped yet; it counts what
  * it saw, dropped and changed. Configurations are copied at creation, so the
@@ -42,6 +43,7 @@ typedef struct rmig_filter_conf {
     /* ttl */
     int drop_expired, drop_without_ttl, remove_ttl;
     int64_t shift_ms, max_ms, default_ms; /* 0: not set */
+    int64_t min_ms;              /* drop keys expiring sooner than this (judged before shift/cap); 0: not set */
 } rmig_filter_conf;
 
 enum rmig_filter_type {

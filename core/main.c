@@ -4,6 +4,7 @@
  * 2 usage or configuration error. */
 #include "check.h"
 #include "inspect.h"
+#include "nodetest.h"
 #include "run.h"
 
 #include <signal.h>
@@ -23,6 +24,7 @@ static const char usage[] =
     "  inspect FILE    read an RDB file: --stats (default), --json, --raw, --resp, --count\n"
     "  run PIPELINE    run a pipeline: an RDB file through its nodes into Redis\n"
     "  check PIPELINE  validate a pipeline, connect to its target, print the plan\n"
+    "  test NODE_TEST  run a node test file: entries in, expected entries out\n"
     "  version         print the version\n"
     "  help            this text\n"
     "\n"
@@ -43,6 +45,8 @@ int main(int argc, char **argv)
         return rmig_check_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "run"))
         return rmig_run_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "test"))
+        return rmig_nodetest_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("rmig %s\n", RMIG_VERSION);
         return 0;

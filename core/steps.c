@@ -70,8 +70,6 @@ static int kind_bits(lua_State *L, int idx, const char *k)
     return bits;
 }
 
-
-
 /* a Lua map string -> string as two lists */
 static void strmap(lua_State *L, int idx, const char *k, rmig_bytes *from, rmig_bytes *to, size_t cap,
                    rmig_list *lf, rmig_list *lt)
@@ -111,15 +109,7 @@ static int build_c_step(rmig_steps *r, lua_State *L, int node, const char *ctor,
         c.suffix = strlist(L, o, "suffix", sf, 64);
         c.regex = strlist(L, o, "regex", rx, 64);
     } else if (!strcmp(ctor, "rmig.filter.rename")) {
-        lua_getfield(L, o, "fn");
-        int has_fn = lua_isfunction(L, -1);
-        lua_pop(L, 1);
-        if (has_fn) {
-            snprintf(r->err, r->errlen, "rmig.filter.rename with fn is not supported by rmig run yet; "
-                     "write it as a Lua node: function(e, b) b:set_key(e, ...) end");
-            lua_pop(L, 1);
-            return -1;
-        }
+        /* rename { fn = ... } is a Lua node (lua/rmig/init.lua) and never comes here */
         c.type = RMIG_FILTER_RENAME;
         strmap(L, o, "prefix", rf, rt, 64, &c.rename_from, &c.rename_to);
         strmap(L, o, "suffix", xf, xt, 64, &c.suffix_from, &c.suffix_to);
@@ -159,8 +149,9 @@ static int build_c_step(rmig_steps *r, lua_State *L, int node, const char *ctor,
         c.shift_ms = rmig_vm_int(L, o, "shift_ms", 0);
         c.max_ms = rmig_vm_int(L, o, "max_ms", 0);
         c.default_ms = rmig_vm_int(L, o, "default_ms", 0);
+        c.min_ms = rmig_vm_int(L, o, "min_ms", 0);
     } else {
-        snprintf(r->err, r->errlen, "%s is not a node rmig run knows", ctor);
+        snprintf(r->err, r->errlen, "not a node rmig run knows");
         lua_pop(L, 1);
         return -1;
     }
@@ -184,9 +175,16 @@ static int build_steps(rmig_steps *r, const char *path)
         step *s = &r->steps[r->nsteps];
         memset(s, 0, sizeof *s);
         s->first = s->last = i;
-        snprintf(s->name, sizeof s->name, "%s [%s]", ctor, where ? where : path);
+        lua_getfield(L, node, "options");
+        const char *name = rmig_vm_str(L, lua_gettop(L), "name");
+        snprintf(s->name, sizeof s->name, "%s [%s]", name ? name : ctor, where ? where : path);
+        lua_pop(L, 1);
         if (impl && !strcmp(impl, "c")) {
             if (build_c_step(r, L, node, ctor, s) < 0) {
+                /* filter.c does not know where the node was declared; the user needs it */
+                char why[512];
+                snprintf(why, sizeof why, "%s", r->err);
+                snprintf(r->err, r->errlen, "%s: %s: %s", where ? where : path, ctor, why);
                 lua_settop(L, pipe);
                 return -1;
             }

@@ -135,12 +135,15 @@ int rmig_vm_run_chain(rmig_vm *vm, int ref, struct rmig_batch *b, char *err, siz
     return ok ? 0 : -1;
 }
 
-int rmig_vm_load(rmig_vm *vm, const char *path, const char *const *overrides, int n, char *err, size_t errlen)
+/* module.load(path, overrides) -> description | nil, message: the loader of
+ * pipeline files (rmig) and of test files (rmig.test). */
+static int load_with(rmig_vm *vm, const char *module, const char *path, const char *const *overrides, int n,
+                     char *err, size_t errlen)
 {
     lua_State *L = vm->L;
     int top = lua_gettop(L);
     lua_getglobal(L, "require");
-    lua_pushstring(L, "rmig");
+    lua_pushstring(L, module);
     if (lua_pcall(L, 1, 1, 0) != 0) {
         snprintf(err, errlen, "rmig's Lua library could not be loaded: %s (set RMIG_LUA_PATH to its lua/ folder)",
                  lua_tostring(L, -1));
@@ -165,8 +168,18 @@ int rmig_vm_load(rmig_vm *vm, const char *path, const char *const *overrides, in
         return -1;
     }
     lua_pop(L, 1);         /* the nil error */
-    lua_remove(L, -2);     /* the rmig module */
+    lua_remove(L, -2);     /* the module */
     return 0;
+}
+
+int rmig_vm_load(rmig_vm *vm, const char *path, const char *const *overrides, int n, char *err, size_t errlen)
+{
+    return load_with(vm, "rmig", path, overrides, n, err, errlen);
+}
+
+int rmig_vm_load_test(rmig_vm *vm, const char *path, char *err, size_t errlen)
+{
+    return load_with(vm, "rmig.test", path, NULL, 0, err, errlen);
 }
 
 const char *rmig_vm_str(lua_State *L, int idx, const char *k)

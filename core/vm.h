@@ -28,6 +28,9 @@ lua_State *rmig_vm_state(rmig_vm *vm);
  * names the file and line. */
 int rmig_vm_load(rmig_vm *vm, const char *path, const char *const *overrides, int n, char *err,
                  size_t errlen);
+/* The same for a test file of `rmig test` (lua/rmig/test.lua): the suite,
+ * whose nodes list is read like a pipeline's, on top of the stack. */
+int rmig_vm_load_test(rmig_vm *vm, const char *path, char *err, size_t errlen);
 
 /* With a pipeline description on top of the stack (rmig_vm_load), makes
  * the loop that runs its Lua nodes first..last (1-based positions in its

@@ -20,6 +20,7 @@ local rmig = { version = "0.1.0", source = {}, filter = {}, sink = {} }
 
 local on_error = { type = "enum", values = { "abort", "skip", "pass" }, default = "abort",
                    help = "what an error in this node does to the entry: abort the run, skip (drop) the entry, pass it on unchanged" }
+local node_name = { type = "string", help = "shown in errors, counters, `rmig check` and `rmig test`" }
 
 local function constructor(spec)
   return function(opts) return schema.build(spec, opts) end
@@ -46,6 +47,7 @@ rmig.filter.keys = constructor {
     prefix = { type = "strings", help = "a key must start with one of these" },
     suffix = { type = "strings", help = "a key must end with one of these" },
     regex = { type = "strings", help = "POSIX extended regular expressions: a key must match one" },
+    name = node_name,
     on_error = on_error,
   },
   check = function(o)
@@ -55,24 +57,55 @@ rmig.filter.keys = constructor {
   end,
 }
 
-rmig.filter.rename = constructor {
+local rename_spec = {
   name = "rmig.filter.rename", kind = "filter", impl = "c",
   options = {
     prefix = { type = "string map", help = "old prefix -> new prefix, e.g. { [\"user:\"] = \"u:\" }" },
     suffix = { type = "string map", help = "old suffix -> new suffix" },
-    fn = { type = "function", help = "function(key) returning the new name (runs in Lua)" },
+    fn = { type = "function", help = "function(key) returning the new name, or nil to keep it (runs in Lua)" },
+    name = node_name,
     on_error = on_error,
   },
   check = function(o)
     if not (o.prefix or o.suffix or o.fn) then return "give prefix, suffix or fn" end
+    if o.fn and (o.prefix or o.suffix) then
+      return "give fn or prefix/suffix, not both (two rename nodes in a row do both)"
+    end
   end,
 }
+
+-- rename { fn = ... } cannot run in C: it becomes a Lua node (the shape
+-- rmig.node makes) that asks fn for each key's new name. Only a name that
+-- differs is written, so keys fn leaves alone cost no arena copy.
+local function rename_node(fn)
+  return function(e, b)
+    local key = e:key()
+    local new = fn(key)
+    if new == nil or new == false or new == key then return end
+    if type(new) ~= "string" then
+      error(string.format("fn returned %s (a %s); it must return the new name (a string), or nil to keep the key",
+                          tostring(new), type(new)), 0)
+    end
+    b:set_key(e, new)
+  end
+end
+
+function rmig.filter.rename(opts)
+  local node = schema.build(rename_spec, opts)
+  if node.options.fn then
+    node.impl = "lua"
+    node.options.fn = rename_node(node.options.fn)
+    node.options.name = node.options.name or "rmig.filter.rename"
+  end
+  return node
+end
 
 rmig.filter.db = constructor {
   name = "rmig.filter.db", kind = "filter", impl = "c",
   options = {
     allow = { type = "table", help = "a list of database numbers to keep" },
     map = { type = "integer map", help = "source db -> target db, e.g. { [1] = 0 }" },
+    name = node_name,
     on_error = on_error,
   },
   check = function(o)
@@ -88,12 +121,14 @@ rmig.filter.db = constructor {
 }
 
 local kinds = { "string", "list", "set", "zset", "hash", "stream", "module" }
+rmig.types = kinds -- in the order of enum rmig_rdb_kind (rdb.h), from 0
 
 rmig.filter.type = constructor {
   name = "rmig.filter.type", kind = "filter", impl = "c",
   options = {
     allow = { type = "strings", help = "types to keep: " .. table.concat(kinds, ", ") },
     deny = { type = "strings", help = "types to drop" },
+    name = node_name,
     on_error = on_error,
   },
   check = function(o)
@@ -119,6 +154,9 @@ rmig.filter.ttl = constructor {
     shift_ms = { type = "integer", help = "add this much to every expiry" },
     max_ms = { type = "integer", min = 1, help = "cap TTLs at this many ms from now" },
     default_ms = { type = "integer", min = 1, help = "give keys without a TTL this one" },
+    min_ms = { type = "integer", min = 1,
+               help = "drop keys that expire within this many ms from now (gone before anyone reads them)" },
+    name = node_name,
     on_error = on_error,
   },
 }
@@ -130,8 +168,9 @@ rmig.filter.ttl = constructor {
 rmig.node = constructor {
   name = "rmig.node", kind = "filter", impl = "lua",
   options = {
-    name = { type = "string", help = "shown in errors, counters and `rmig check`" },
-    fn = { type = "function", required = true, help = "function(batch) over the batch's entries" },
+    name = node_name,
+    fn = { type = "function", required = true,
+           help = "function(e, batch) over each entry; returning false drops it (see rmig.batch)" },
     on_error = on_error,
   },
 }
@@ -190,6 +229,47 @@ local function is_node(x, kind)
   return type(x) == "table" and x.kind == kind and x.constructor ~= nil
 end
 
+-- A plain list: a table whose keys are all numbers (possibly none).
+local function is_list(x)
+  if type(x) ~= "table" or getmetatable(x) ~= nil then return false end
+  for k in pairs(x) do
+    if type(k) ~= "number" then return false end
+  end
+  return true
+end
+
+-- The nodes of a pipeline (or of a test suite) as one flat list. An item is
+-- a node (rmig.filter.keys { ... }, rmig.node { ... }), a bare function (a
+-- Lua node named by where it is defined), or a list of items: what a team's
+-- module returns, so that `nodes = { require("team_a") }` works whether
+-- team_a is one node or several. what names the caller in messages.
+function rmig.node_list(items, where, what)
+  local out = {}
+  local function add(n, label)
+    if type(n) == "function" then
+      local info = debug.getinfo(n, "S")
+      local at = string.format("%s:%d", (info.source or "?"):gsub("^@", ""), info.linedefined or 0)
+      out[#out + 1] = { constructor = "rmig.node", kind = "filter", impl = "lua",
+                        options = { fn = n, name = at, on_error = "abort" }, where = at }
+    elseif is_node(n, "filter") then
+      out[#out + 1] = n
+    elseif is_list(n) then
+      for i, x in ipairs(n) do add(x, string.format("%s[%d]", label, i)) end
+    else
+      local got = type(n) == "table" and n.constructor and string.format("%s (a %s)", n.constructor, tostring(n.kind))
+      schema.fail(where, "%s: %s is not a node (a filter like rmig.filter.keys { ... }, "
+                  .. "rmig.node { fn = ... }, a function, or a list of those); got %s", what, label, got or type(n))
+    end
+  end
+  add(items, "nodes")
+  return out
+end
+
+-- The name a node goes by in counters, `rmig check` and `rmig test`.
+function rmig.node_label(n)
+  return n.options and n.options.name or n.constructor
+end
+
 function rmig.pipeline(p)
   local where = schema.where()
   if type(p) ~= "table" then
@@ -206,23 +286,10 @@ function rmig.pipeline(p)
   if not is_node(p.sink, "sink") then
     schema.fail(where, "rmig.pipeline: 'sink' must be a sink, e.g. rmig.sink.redis { addr = \"127.0.0.1:6379\" }")
   end
-  local nodes = {}
   if p.nodes ~= nil and type(p.nodes) ~= "table" then
     schema.fail(where, "rmig.pipeline: 'nodes' must be a list of nodes")
   end
-  for i, n in ipairs(p.nodes or {}) do
-    if type(n) == "function" then
-      local info = debug.getinfo(n, "S")
-      local src = (info.source or "?"):gsub("^@", "")
-      n = { constructor = "rmig.node", kind = "filter", impl = "lua",
-            options = { fn = n, name = string.format("%s:%d", src, info.linedefined or 0), on_error = "abort" },
-            where = string.format("%s:%d", src, info.linedefined or 0) }
-    elseif not is_node(n, "filter") then
-      schema.fail(where, "rmig.pipeline: nodes[%d] is not a node (a filter like rmig.filter.keys { ... }, "
-                  .. "rmig.node { fn = ... }, or a function); got %s", i, type(n))
-    end
-    nodes[#nodes + 1] = n
-  end
+  local nodes = rmig.node_list(p.nodes or {}, where, "rmig.pipeline")
   return { pipeline = true, name = p.name, source = p.source, nodes = nodes, sink = p.sink, where = where }
 end
 
@@ -269,19 +336,7 @@ end
 -- file and line (a syntax error, a bad option, a runtime error in the file, a
 -- file that does not return a pipeline, a bad override).
 function rmig.load(path, overrides)
-  local chunk, err = loadfile(path)
-  if not chunk then return nil, err end
-  local src, last = "@" .. path, 0
-  debug.sethook(function(_, line)
-    if debug.getinfo(2, "S").source == src then last = line end
-  end, "l")
-  schema.fallback = function() return string.format("%s:%d", path, last) end
-  local ok, res = xpcall(chunk, function(e)
-    if schema.is_config_error(e) then return e end
-    return debug.traceback(tostring(e), 2)
-  end)
-  debug.sethook()
-  schema.fallback = nil
+  local ok, res = schema.run_file(path)
   if not ok then return nil, tostring(res) end
   if type(res) ~= "table" or not res.pipeline then
     return nil, string.format("%s: the file must return a pipeline: return rmig.pipeline { source = ..., sink = ... }",
@@ -294,4 +349,14 @@ function rmig.load(path, overrides)
   return res
 end
 
-return rmig
+-- rmig.test (the format of `rmig test` files) is loaded when first used:
+-- pipelines never pay for it.
+return setmetatable(rmig, {
+  __index = function(t, k)
+    if k == "test" then
+      local m = require "rmig.test"
+      rawset(t, "test", m)
+      return m
+    end
+  end,
+})

@@ -36,7 +36,8 @@ function M.where()
       return M.fallback and M.fallback() or "?"
     end
     local src = info.source or "?"
-    if not src:find("rmig[/\\]schema%.lua$") and not src:find("rmig[/\\]init%.lua$") then
+    if not src:find("rmig[/\\]schema%.lua$") and not src:find("rmig[/\\]init%.lua$")
+        and not src:find("rmig[/\\]test%.lua$") then
       if src:sub(1, 1) == "@" then src = src:sub(2) end
       return string.format("%s:%d", src, info.currentline or 0)
     end
@@ -82,8 +83,10 @@ end
 -- Types: "string", "integer", "number", "boolean", "function", "table",
 -- "strings" (a string or a list of strings, kept as a list), "enum" (one of
 -- spec.values), "map" (a table of key -> value), "integer map" (integer keys
--- and values), "string map".
+-- and values), "string map", "any" (checked by the caller).
 local checkers = {}
+
+function checkers.any() return true end
 
 function checkers.string(v) return type(v) == "string", "a string" end
 function checkers.boolean(v) return type(v) == "boolean", "true or false" end
@@ -147,8 +150,10 @@ end
 -- Checks opts against spec and returns a node description:
 --   { constructor = spec.name, kind = spec.kind, impl = spec.impl,
 --     options = {...checked, with defaults...}, where = "file:line" }
-function M.build(spec, opts)
-  local where = M.where()
+-- where defaults to the caller's place (M.where); rmig.test passes the line
+-- of a case, which its nested tables have no line of their own to give.
+function M.build(spec, opts, where)
+  where = where or M.where()
   if opts == nil then opts = {} end
   if type(opts) ~= "table" then
     M.fail(where, "%s takes a table of options, e.g. %s { ... }, not %s", spec.name, spec.name, type(opts))
@@ -206,6 +211,32 @@ function M.convert(spec_option, text)
     return list
   end
   return nil, "set in the pipeline file (it is a " .. t .. ")"
+end
+
+-- Runs a Lua file (a pipeline, a test file) and returns true and what it
+-- returned, or false and a message naming the file and line: a syntax error,
+-- a bad option (a ConfigError, kept as it is), a runtime error (with a
+-- traceback). A line hook tracks the last line run in the file, so a
+-- constructor called in tail position still has a line (see M.where). The
+-- caller's hook and fallback are put back afterwards, so one file may load
+-- another (a test file loads a pipeline's nodes with rmig.test.nodes_of).
+function M.run_file(path)
+  local chunk, err = loadfile(path)
+  if not chunk then return false, err end
+  local src, last = "@" .. path, 0
+  local old_hook, old_mask, old_count = debug.gethook()
+  local old_fallback = M.fallback
+  debug.sethook(function(_, line)
+    if debug.getinfo(2, "S").source == src then last = line end
+  end, "l")
+  M.fallback = function() return string.format("%s:%d", path, last) end
+  local ok, res = xpcall(chunk, function(e)
+    if M.is_config_error(e) then return e end
+    return debug.traceback(tostring(e), 2)
+  end)
+  if old_hook then debug.sethook(old_hook, old_mask, old_count) else debug.sethook() end
+  M.fallback = old_fallback
+  return ok, res
 end
 
 M.check_value = check_value

@@ -308,6 +308,14 @@ def run_rmig(rmig, args, stdin=None, input=None, timeout=120):
     return p.returncode, p.stdout, p.stderr.decode('utf-8', 'replace')
 
 
+def write(tmp, name, text):
+    """Writes text to tmp/name (a pipeline, a test file); returns the path."""
+    path = os.path.join(tmp, name)
+    with open(path, 'w') as f:
+        f.write(text)
+    return path
+
+
 def json_lines(out):
     return [json.loads(l) for l in out.decode('utf-8').splitlines() if l.strip()]
 

@@ -146,5 +146,50 @@ check("-s values are checked like the file's", not r and why:match("host:port"),
 r, why = rmig.override(p, "nodes=1")
 check("-s paths start with source. or sink.", not r and why:match("starts with source"), why)
 
+-- rename with fn: a Lua node (impl "lua") over entries, as rmig.node makes
+p, err = load_pipeline([[
+local rmig = require "rmig"
+local team = { rmig.filter.keys { name = "team keys", allow = "t:*" }, { function(e) end } }
+return rmig.pipeline {
+  source = rmig.source.rdb { path = "x" },
+  nodes = { rmig.filter.rename { fn = function(k) return k:upper() end }, team },
+  sink = rmig.sink.redis { addr = "h:1" } }
+]])
+check("a pipeline with rename fn and a team's list of nodes loads", p, err)
+if p then
+  local r = p.nodes[1]
+  check("rename with fn becomes a Lua node named after its constructor",
+        r.impl == "lua" and r.constructor == "rmig.filter.rename" and r.options.name == "rmig.filter.rename"
+        and type(r.options.fn) == "function" and r.where:match(":5$"), r.where)
+  check("a list of nodes in nodes is flattened in place", #p.nodes == 3 and p.nodes[2].options.name == "team keys"
+        and p.nodes[3].impl == "lua", #p.nodes)
+  check("built-in nodes take a name", rmig.node_label(p.nodes[2]) == "team keys"
+        and rmig.node_label(rmig.filter.db { map = { [1] = 0 } }) == "rmig.filter.db")
+  -- the Lua node over stand-ins for an entry and a batch
+  local function rename(fn, key)
+    local set
+    local e = { key = function() return key end }
+    local b = { set_key = function(_, _, s) set = s end }
+    local ok, why = pcall(rmig.filter.rename { fn = fn }.options.fn, e, b)
+    return ok, set, why
+  end
+  local ok, set = rename(function(k) return "u:" .. k end, "a")
+  check("rename fn's result becomes the key", ok and set == "u:a", set)
+  ok, set = rename(function() return nil end, "a")
+  check("rename fn returning nil keeps the key untouched", ok and set == nil, set)
+  ok, set = rename(function(k) return k end, "a")
+  check("rename fn returning the same name writes nothing", ok and set == nil, set)
+  local why
+  ok, set, why = rename(function() return 7 end, "a")
+  check("rename fn returning a non-string is an error saying what it must return",
+        not ok and tostring(why):match("fn returned 7 %(a number%); it must return the new name"), why)
+end
+local _, e2 = load_pipeline([[
+local rmig = require "rmig"
+local r = rmig.filter.rename { fn = function(k) return k end, suffix = { a = "b" } }]])
+check("rename with fn and prefix/suffix together is refused, naming the line",
+      e2 and e2:match(":2: rmig.filter.rename: give fn or prefix/suffix, not both"), e2)
+check("rmig.test is there when asked for", type(rmig.test) == "table" and type(rmig.test.suite) == "function")
+
 print(string.format("%d passed, %d failed", passed, failed))
 os.exit(failed == 0 and 0 or 1)

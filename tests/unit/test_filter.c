@@ -132,6 +132,12 @@ int main(void)
           (long long)b.e[1].expire_ms);
     rmig_filter_free(f);
 
+    /* at now = 1000 the TTLs left are 4000 (user:2:tmp), 1000 (session:x), 99000 (user:3) */
+    rmig_filter_conf soon = {.type = RMIG_FILTER_TTL, .min_ms = 4000, .shift_ms = 10000};
+    r = run1(&b, &soon, 1000);
+    CHECK("ttl: keys expiring sooner than min_ms are dropped, judged before the shift",
+          !strcmp(r, "0/user:1 0/user:2:tmp 0/users 1/user:3"), "%s", r);
+
     /* the arena keeps every copy in place while it grows */
     rmig_batch_reset(&b);
     const uint8_t *first = rmig_batch_copy(&b, "first-copy", 10);
