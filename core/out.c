@@ -17,7 +17,9 @@ int rmig_out_init(rmig_out *o, int fd)
 {
     memset(o, 0, sizeof *o);
     o->fd = fd;
-    o->cap = OUT_CHUNK * 2;
+    /* a memory buffer starts small and grows: some are made per key
+     * (native.c), and big first allocations would each be an mmap */
+    o->cap = fd >= 0 ? OUT_CHUNK * 2 : 4096;
     o->buf = malloc(o->cap);
     return o->buf ? 0 : -1;
 }

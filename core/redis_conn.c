@@ -421,6 +421,13 @@ static void log_trim(rmig_redis *c)
             break;
         }
     }
+    /* a unit still being written keeps its start even when every command of
+     * it so far was answered: its next commands may have to be sent again
+     * from there */
+    if (c->in_unit && !c->unit_torn && c->unit_pos < keep)
+        keep = c->unit_pos;
+    if (keep < c->log_base)
+        keep = c->log_base;
     size_t drop = (size_t)(keep - c->log_base);
     if (drop == c->log.len) {
         c->log_base += drop;

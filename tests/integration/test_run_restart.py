@@ -49,7 +49,7 @@ def pipeline(path, rdb, port, extra):
     with open(path, 'w') as f:
         f.write('local rmig = require "rmig"\nreturn rmig.pipeline {\n'
                 '  source = rmig.source.rdb { path = %r },\n'
-                '  sink = rmig.sink.redis { addr = "127.0.0.1:%d", window = 64%s },\n}\n' % (rdb, port, extra))
+                '  sink = rmig.sink.redis { addr = "127.0.0.1:%d", window = 1024%s },\n}\n' % (rdb, port, extra))
     return path
 
 
