@@ -70,7 +70,8 @@ rmig_entry *rmig_batch_add(rmig_batch *b)
     return e;
 }
 
-const uint8_t *rmig_batch_copy(rmig_batch *b, const void *p, size_t n)
+/* n bytes of arena, contiguous; NULL when out of memory. */
+static uint8_t *arena_alloc(rmig_batch *b, size_t n)
 {
     if (!b->arena || b->arena_cap - b->arena_len < n) {
         size_t cap = n + HEADER > BLOCK_MIN ? n + HEADER : BLOCK_MIN;
@@ -83,9 +84,15 @@ const uint8_t *rmig_batch_copy(rmig_batch *b, const void *p, size_t n)
         b->arena_len = HEADER;
     }
     uint8_t *dst = b->arena + b->arena_len;
-    if (n)
-        memcpy(dst, p, n);
     b->arena_len += n;
+    return dst;
+}
+
+const uint8_t *rmig_batch_copy(rmig_batch *b, const void *p, size_t n)
+{
+    uint8_t *dst = arena_alloc(b, n);
+    if (dst && n)
+        memcpy(dst, p, n);
     return dst;
 }
 
@@ -96,6 +103,54 @@ int rmig_batch_set_key(rmig_batch *b, rmig_entry *e, const void *s, size_t n)
         return -1;
     e->key = k;
     e->key_len = (uint32_t)n;
+    e->flags |= RMIG_ENTRY_CHANGED;
+    return 0;
+}
+
+rmig_entry *rmig_batch_emit(rmig_batch *b, const rmig_entry *src, uint32_t node)
+{
+    rmig_entry *e = rmig_batch_add(b);
+    if (!e)
+        return NULL;
+    if (src) {
+        *e = *src;
+        e->flags &= ~(uint32_t)(RMIG_ENTRY_DROPPED | RMIG_ENTRY_STREAMED);
+        e->dropped_by = 0;
+    }
+    e->flags |= RMIG_ENTRY_CHANGED;
+    e->from_node = node;
+    return e;
+}
+
+int rmig_batch_set_string(rmig_batch *b, rmig_entry *e, const void *s, size_t n)
+{
+    /* an RDB string: its length (6-, 14- or 32-bit form), then the bytes */
+    uint8_t h[5];
+    size_t hl;
+    if (n < 64) {
+        h[0] = (uint8_t)n, hl = 1;
+    } else if (n < 16384) {
+        h[0] = (uint8_t)(0x40 | (n >> 8)), h[1] = (uint8_t)n, hl = 2;
+    } else if (n <= UINT32_MAX) {
+        h[0] = 0x80, h[1] = (uint8_t)(n >> 24), h[2] = (uint8_t)(n >> 16), h[3] = (uint8_t)(n >> 8), h[4] = (uint8_t)n;
+        hl = 5;
+    } else {
+        return -1;
+    }
+    uint8_t *v = arena_alloc(b, hl + n);
+    if (!v)
+        return -1;
+    memcpy(v, h, hl);
+    if (n)
+        memcpy(v + hl, s, n);
+    e->value = v;
+    e->value_len = hl + n;
+    e->rdb_type = 0;
+    e->type = 0;
+    if (e->rdb_version <= 0)
+        e->rdb_version = 6; /* any DUMP version a Redis of 2.6 or later takes */
+    e->idle_s = -1;
+    e->freq = -1;
     e->flags |= RMIG_ENTRY_CHANGED;
     return 0;
 }

@@ -40,6 +40,8 @@ typedef struct rmig_entry {
     uint32_t dropped_by;    /* 1-based index of the node that dropped it, 0 if none */
     const uint8_t *value;   /* raw serialized value (no type byte, no footer) */
     uint64_t value_len;
+    uint32_t from_node;     /* 1-based index of the node that emitted it (0: the source); it goes
+                               only through the nodes after that one */
 } rmig_entry;
 
 typedef struct rmig_batch {
@@ -65,6 +67,14 @@ const uint8_t *rmig_batch_copy(rmig_batch *b, const void *p, size_t n);
 /* The entry's name becomes s (copied into the arena); marks it changed.
  * 0, or -1 (memory). */
 int rmig_batch_set_key(rmig_batch *b, rmig_entry *e, const void *s, size_t n);
+/* A new entry emitted by node `node` (1-based): a copy of src (its value,
+ * type, name, db and expiry), or, with src NULL, an empty string entry to
+ * fill with rmig_batch_set_string. NULL when the batch is full (callers keep
+ * room for emitted entries: see run.c). */
+rmig_entry *rmig_batch_emit(rmig_batch *b, const rmig_entry *src, uint32_t node);
+/* The entry's value becomes the string s, as an RDB string (type string). */
+int rmig_batch_set_string(rmig_batch *b, rmig_entry *e, const void *s, size_t n);
+
 /* Marks an entry dropped by node `node` (1-based). */
 void rmig_batch_drop(rmig_batch *b, rmig_entry *e, uint32_t node);
 

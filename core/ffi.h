@@ -21,5 +21,9 @@ int rmig_ffi_key_match(const rmig_entry *e, const char *pat, size_t n);
 int rmig_ffi_entry_set_key(rmig_batch *b, rmig_entry *e, const char *s, size_t n);
 /* Drops the entry, recording node (1-based) as the one that dropped it. */
 void rmig_ffi_entry_drop(rmig_batch *b, rmig_entry *e, uint32_t node);
+/* b:emit(...): a copy of src (or a new entry), emitted by node; NULL when
+ * the batch has no room; a string value for a new entry. */
+rmig_entry *rmig_ffi_entry_emit(rmig_batch *b, const rmig_entry *src, uint32_t node);
+int rmig_ffi_entry_set_string(rmig_batch *b, rmig_entry *e, const char *s, size_t n);
 
 #endif

@@ -269,8 +269,8 @@ int rmig_filter_run(rmig_filter *f, uint32_t index, rmig_batch *b, int64_t now_m
 {
     for (uint32_t k = 0; k < b->n; k++) {
         rmig_entry *e = &b->e[k];
-        if (e->kind != RMIG_ENTRY_KEY || (e->flags & RMIG_ENTRY_DROPPED))
-            continue;
+        if (e->kind != RMIG_ENTRY_KEY || (e->flags & RMIG_ENTRY_DROPPED) || e->from_node >= index)
+            continue; /* emitted entries go only through the nodes after their emitter */
         f->st.seen++;
         int r = 0;
         switch (f->type) {

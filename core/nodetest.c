@@ -271,6 +271,21 @@ static int dropped_by_wanted(const suite *s, const want *d, uint32_t node)
     return ok;
 }
 
+/* The name entry i is known by in reports: its input's key and db, or, for
+ * an entry a node emitted (past the inputs), its own. */
+typedef struct ident {
+    const char *key;
+    size_t key_len;
+    uint64_t db;
+} ident;
+
+static ident ident_of(const rmig_batch *b, const list *input, uint32_t i)
+{
+    if ((int)i < input->n)
+        return (ident){input->v[i].key, input->v[i].key_len, input->v[i].db};
+    return (ident){(const char *)b->e[i].key, b->e[i].key_len, b->e[i].db};
+}
+
 /* The dropped entries against the case's dropped list (by input key and db):
  * every listed one dropped, by the node named, and no other dropped. */
 static void compare_dropped(suite *s, const rmig_batch *b, const list *input, const list *dropped)
@@ -283,9 +298,11 @@ static void compare_dropped(suite *s, const rmig_batch *b, const list *input, co
     for (int j = 0; j < dropped->n; j++) {
         const want *d = &dropped->v[j];
         uint32_t i = 0;
-        while (i < b->n && (claimed[i] || input->v[i].db != d->db || input->v[i].key_len != d->key_len ||
-                            memcmp(input->v[i].key, d->key, d->key_len)))
-            i++;
+        for (; i < b->n; i++) {
+            ident id = ident_of(b, input, i);
+            if (!claimed[i] && id.db == d->db && id.key_len == d->key_len && !memcmp(id.key, d->key, d->key_len))
+                break;
+        }
         if (i == b->n) /* the same entry listed twice: the test file checks the rest */
             continue;
         claimed[i] = 1;
@@ -307,7 +324,8 @@ static void compare_dropped(suite *s, const rmig_batch *b, const list *input, co
     }
     for (uint32_t i = 0; i < b->n; i++)
         if (!claimed[i] && (b->e[i].flags & RMIG_ENTRY_DROPPED)) {
-            put_entry(problem(s), input->v[i].key, input->v[i].key_len, input->v[i].db);
+            ident id = ident_of(b, input, i);
+            put_entry(problem(s), id.key, id.key_len, id.db);
             fputs(": dropped by ", s->p);
             put_node(s->p, s, b->e[i].dropped_by);
             fprintf(s->p, ", which dropped does not list\n");
@@ -321,8 +339,12 @@ static void show_output(suite *s, const rmig_batch *b, const list *input)
     for (uint32_t i = 0; i < b->n; i++) {
         const rmig_entry *e = &b->e[i];
         if (e->flags & RMIG_ENTRY_DROPPED) {
-            fprintf(s->p, "       dropped  input[%u] ", i + 1);
-            put_entry(s->p, input->v[i].key, input->v[i].key_len, input->v[i].db);
+            ident id = ident_of(b, input, i);
+            if ((int)i < input->n)
+                fprintf(s->p, "       dropped  input[%u] ", i + 1);
+            else
+                fputs("       dropped  emitted ", s->p);
+            put_entry(s->p, id.key, id.key_len, id.db);
             fputs(" by ", s->p);
             put_node(s->p, s, e->dropped_by);
         } else {
@@ -364,7 +386,7 @@ static int run_case(suite *s, rmig_steps *steps, int c)
     int rc = -1;
     memset(&b, 0, sizeof b);
     if (read_list(L, c, "input", &in) < 0 || read_list(L, c, "expect", &expect) < 0 ||
-        read_list(L, c, "dropped", &dropped) < 0 || rmig_batch_init(&b, in.n ? (uint32_t)in.n : 1) < 0 ||
+        read_list(L, c, "dropped", &dropped) < 0 || rmig_batch_init(&b, 2 * (uint32_t)in.n + 64) /* room to emit */ < 0 ||
         !(s->p = open_memstream(&text, &text_len)))
         goto out;
     for (int i = 0; i < in.n; i++) {

@@ -81,7 +81,7 @@ typedef struct runner {
     const uint8_t *pend;   /* the big key's bytes not fed yet: of the held value, or of the last RAW event */
     size_t pend_n;
     int big_dropped;
-    uint64_t streamed, reconnects, torn, sets;
+    uint64_t streamed, reconnects, torn, sets, emitted;
     int use_set, pxat;     /* strings as SET (restore = "auto"); the target knows SET ... PXAT (6.2+) */
     uint64_t read, written, failed_keys, skipped, dropped, replies, tag, resent;
     /* one record per key command in flight, in sending order (the order of
@@ -151,6 +151,8 @@ static void start_idle(runner *r);
 static int flush_batch(runner *r);
 static void unit_answered(runner *r, uint64_t db, const char *cmd, size_t n);
 static int big_piece(runner *r, const void *p, size_t n);
+static int write_entries(runner *r, uint32_t from);
+static void report_key(runner *r, const struct keyrec *k, const char *why, int why_len);
 
 static keyrec *rec_push(runner *r)
 {
@@ -342,6 +344,8 @@ static int start_big(runner *r)
     e->key = rmig_batch_copy(&r->b, r->cur_key.buf, r->cur_key.len);
     if (!e->key || rmig_steps_run(r->steps, &r->b, now_ms(), r->err, sizeof r->err) < 0)
         return -1;
+    if (write_entries(r, 1) < 0) /* entries the nodes emitted */
+        return -1;
     if (e->flags & RMIG_ENTRY_DROPPED) {
         r->dropped++;
         r->big_dropped = 1;
@@ -389,14 +393,26 @@ static int end_big(runner *r)
     return rc;
 }
 
-static int flush_batch(runner *r)
+/* The batch's entries from `from` on, after the nodes ran, to the target
+ * (or counted as dropped). */
+static int write_entries(runner *r, uint32_t from)
 {
-    if (rmig_steps_run(r->steps, &r->b, now_ms(), r->err, sizeof r->err) < 0)
-        return -1;
-    for (uint32_t i = 0; i < r->b.n; i++) {
+    for (uint32_t i = from; i < r->b.n; i++) {
         rmig_entry *e = &r->b.e[i];
+        if (e->from_node)
+            r->emitted++;
         if (e->flags & RMIG_ENTRY_DROPPED) {
             r->dropped++;
+            continue;
+        }
+        if (!e->value && e->type != 0) {
+            /* a copy of a key written in chunks: its value is not held */
+            static const char why[] = "a node emitted a copy of a key too big to hold (written in chunks); "
+                                      "copies of such keys are not supported";
+            keyrec k = {.db = e->db, .key_len = e->key_len < 80 ? e->key_len : 80};
+            memcpy(k.key, e->key, k.key_len);
+            report_key(r, &k, why, (int)sizeof why - 1);
+            r->failed_keys++;
             continue;
         }
         if (r->native) {
@@ -406,6 +422,13 @@ static int flush_batch(runner *r)
             write_restore(r, e);
         }
     }
+    return 0;
+}
+
+static int flush_batch(runner *r)
+{
+    if (rmig_steps_run(r->steps, &r->b, now_ms(), r->err, sizeof r->err) < 0 || write_entries(r, 0) < 0)
+        return -1;
     rmig_batch_reset(&r->b);
     return 0;
 }
@@ -528,7 +551,7 @@ static void on_idle(uv_idle_t *h)
                 finish(r);
                 return;
             }
-            if (r->b.n == r->b.cap || r->b.arena_len > BATCH_BYTES) {
+            if (r->b.n >= BATCH_KEYS || r->b.arena_len > BATCH_BYTES) {
                 if (flush_batch(r) < 0) {
                     r->failed = 1;
                     finish(r);
@@ -809,7 +832,7 @@ int rmig_run_main(int argc, char **argv)
         goto out;
     }
     r->use_set = strcmp(restore, "always") != 0;
-    rmig_batch_init(&r->b, BATCH_KEYS);
+    rmig_batch_init(&r->b, 2 * BATCH_KEYS); /* half of it is room for entries nodes emit */
     rmig_out_init(&r->value, -1);
     rmig_out_init(&r->cur_key, -1);
     rmig_out_init(&r->scratch, -1);
@@ -838,6 +861,9 @@ int rmig_run_main(int argc, char **argv)
     printf("read %llu keys, wrote %llu, dropped %llu, skipped %llu (existing), failed %llu, in %.2f s\n",
            (unsigned long long)r->read, (unsigned long long)r->written, (unsigned long long)r->dropped,
            (unsigned long long)r->skipped, (unsigned long long)r->failed_keys, secs);
+    if (r->emitted)
+        printf("  %llu entries were emitted by nodes (counted in written, dropped or failed)\n",
+               (unsigned long long)r->emitted);
     if (r->sets)
         printf("  %llu strings went as SET (less work for the target than RESTORE)\n", (unsigned long long)r->sets);
     if (r->streamed)

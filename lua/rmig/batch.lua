@@ -4,6 +4,10 @@
 -- e.type, e.expire_ms, e:key() (a Lua string, made only when asked),
 -- e:has_prefix(s), e:has_suffix(s), e:match(glob), and changes the entry with
 -- batch:set_key(e, s), e.db = n, e.expire_ms = ms; returning false drops it.
+-- batch:emit(e, {key=, db=, expire_ms=}) adds a copy of e (its value too)
+-- under another name, db or expiry; batch:emit{key=, value=, db=,
+-- expire_ms=} adds a new string key. Emitted entries go through the nodes
+-- after the one that emitted them, then to the sink.
 -- Consecutive Lua nodes run in one loop per batch, entered once from C
 -- (runner). The loop has no pcall inside, so the JIT compiles it; an error
 -- escapes to the runner, which knows from the cursor which entry and node
@@ -29,6 +33,7 @@ typedef struct rmig_entry {
     uint32_t dropped_by;
     const uint8_t *value;
     uint64_t value_len;
+    uint32_t from_node;
 } rmig_entry;
 
 typedef struct rmig_batch {
@@ -44,6 +49,8 @@ int rmig_ffi_key_has_suffix(const rmig_entry *e, const char *s, size_t n);
 int rmig_ffi_key_match(const rmig_entry *e, const char *pat, size_t n);
 int rmig_ffi_entry_set_key(rmig_batch *b, rmig_entry *e, const char *s, size_t n);
 void rmig_ffi_entry_drop(rmig_batch *b, rmig_entry *e, uint32_t node);
+rmig_entry *rmig_ffi_entry_emit(rmig_batch *b, const rmig_entry *src, uint32_t node);
+int rmig_ffi_entry_set_string(rmig_batch *b, rmig_entry *e, const char *s, size_t n);
 ]]
 
 local C = ffi.C
@@ -63,8 +70,31 @@ local entry_mt = {
 }
 ffi.metatype("rmig_entry", entry_mt)
 
+-- the node running now (its 1-based position in the pipeline), for emit
+local current = { 0 }
+
+local function emit(b, src, opts)
+  if opts == nil and type(src) == "table" then src, opts = nil, src end
+  opts = opts or {}
+  if src == nil and (type(opts.key) ~= "string" or type(opts.value) ~= "string") then
+    error("batch:emit{...} of a new key needs key and value, both strings", 2)
+  end
+  local e = C.rmig_ffi_entry_emit(b, src, current[1])
+  if e == nil then error("a node emitted more entries than a batch has room for (one per entry it holds)", 2) end
+  if src == nil and C.rmig_ffi_entry_set_string(b, e, opts.value, #opts.value) ~= 0 then
+    error("out of memory emitting a key", 2)
+  end
+  if opts.key then
+    if C.rmig_ffi_entry_set_key(b, e, opts.key, #opts.key) ~= 0 then error("out of memory emitting a key", 2) end
+  end
+  if opts.db then e.db = opts.db end
+  if opts.expire_ms then e.expire_ms = opts.expire_ms end
+  return e
+end
+
 local batch_mt = {
   __index = {
+    emit = emit,
     set_key = function(b, e, s)
       if C.rmig_ffi_entry_set_key(b, e, s, #s) ~= 0 then error("out of memory renaming a key", 2) end
     end,
@@ -78,22 +108,31 @@ local M = {}
 
 -- The loop over a batch for a chain of nodes {fn, index} from entry `from`:
 -- cursor[1], cursor[2] say where it is, for error reports.
+-- Entries emitted meanwhile join the end of the batch (b.n grows) and go
+-- through the nodes after their emitter.
 local function chain_loop(b, fns, idx, from, first_k, cursor)
-  local n, e = b.n, b.e
+  local e = b.e
   local count = #fns
-  for i = from, n - 1 do
+  local i = from
+  while i < b.n do
     local en = e[i]
     if en.kind == KEY and bit.band(en.flags, DROPPED) == 0 then
       cursor[1] = i
       local k0 = i == from and first_k or 1
+      local origin = en.from_node
       for k = k0, count do
-        cursor[2] = k
-        if fns[k](en, b) == false then
-          C.rmig_ffi_entry_drop(b, en, idx[k])
-          break
+        local node = idx[k]
+        if node > origin then
+          cursor[2] = k
+          current[1] = node
+          if fns[k](en, b) == false then
+            C.rmig_ffi_entry_drop(b, en, node)
+            break
+          end
         end
       end
     end
+    i = i + 1
   end
 end
 

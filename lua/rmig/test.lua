@@ -52,6 +52,7 @@ local dropped_options = {
   key = entry_options.key,
   db = entry_options.db,
   by = { type = "any", help = "the node that drops it: its position in nodes, or its name" },
+  emitted = { type = "boolean", help = "an entry a node emitted (named by its own key and db), not an input" },
 }
 
 local case_options = {
@@ -89,7 +90,7 @@ local function entries(list, label, where, options, default_type)
     if o.ttl_ms and o.expire_ms then schema.fail(where, "%s: give ttl_ms or expire_ms, not both", name) end
     local t = o.type or default_type
     out[k] = { key = o.key, db = o.db, kind = t and kind_of[t], ttl_ms = o.ttl_ms, expire_ms = o.expire_ms,
-               by = o.by }
+               by = o.by, emitted = o.emitted }
   end
   return out
 end
@@ -117,8 +118,8 @@ function M.case(name)
       for i, d in ipairs(c.dropped) do
         local found = false
         for _, e in ipairs(c.input) do found = found or (e.key == d.key and e.db == d.db) end
-        if not found then
-          schema.fail(where, "%s: dropped[%d] names %q in db %d, which is not in input", label, i, d.key, d.db)
+        if not found and not d.emitted then
+          schema.fail(where, "%s: dropped[%d] names %q in db %d, which is not in input (emitted = true if a node emits it)", label, i, d.key, d.db)
         end
       end
     end

@@ -86,6 +86,25 @@ def main():
                   and c.call('EXISTS', 'session:1') == 0 and c.call('DBSIZE') == 304,
                   'Lua nodes drop and rename keys on the way', 'rc %d dbsize %r %s' % (rc, c.call('DBSIZE'), err[-300:]))
 
+        # Lua nodes that emit entries: copies of carts in db 5 and one new string key
+        c.call('FLUSHALL')
+        emit = ('function(e, b) if e:has_prefix("cart:") then b:emit(e, { key = "copy:" .. e:key(), db = 5 }) end '
+                'if e:key() == "user:1" then b:emit { key = "migrated", value = "yes", expire_ms = 4102444800000 } end end')
+        p = write(tmp, 'emit.lua', pipeline(sample, dst.port, emit))
+        rc, out, err = run_rmig(rmig, ['run', p])
+        d0 = c.call('DUMP', 'cart:7')
+        t0 = c.call('PEXPIRETIME', 'cart:7')
+        ncarts = len(c.call('KEYS', 'cart:*'))
+        got_s = c.call('GET', 'migrated')
+        got_t = c.call('PEXPIRETIME', 'migrated')
+        c.call('SELECT', '5')
+        ok = (rc == 0 and c.call('DBSIZE') == ncarts and ncarts > 0 and c.call('DUMP', 'copy:cart:7') == d0
+              and c.call('PEXPIRETIME', 'copy:cart:7') == t0 and got_s in (b'yes', 'yes') and got_t == 4102444800000
+              and ('%d entries were emitted by nodes' % (ncarts + 1)) in out.decode())
+        c.call('SELECT', '0')
+        rep.check(ok, 'Lua nodes emit entries: copies keep value and TTL under their new name and db; new keys arrive',
+                  'rc %d %s %s' % (rc, out.decode()[-300:], err[-300:]))
+
         # replace mode: into an empty target RESTOREs go without REPLACE and are re-sent with it on
         # BUSYKEY; two keys renamed to one name show it
         c.call('FLUSHALL')
