@@ -23,6 +23,7 @@
 
 #define TAG_AUTH UINT64_MAX /* the AUTH this connection sends itself */
 #define TAG_SKIP (UINT64_MAX - 3) /* a re-sent command whose reply was delivered already */
+#define TAG_PING (UINT64_MAX - 4) /* the PING that says the server takes commands (not LOADING) */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
 #define READ_CHUNK (64 * 1024)
@@ -66,6 +67,7 @@ struct rmig_redis {
     /* reconnecting */
     int retry_deadline_ms, was_ready, tcp_closing;
     int replied;                 /* a reply came on this connection */
+    int loading;                 /* the server said LOADING: wait for it, even on a first connection */
     uint64_t retry_started, backoff_ms;
     char retry_err[700];
     redisReader *reader;
@@ -93,6 +95,9 @@ typedef struct flight {
     rmig_redis *c;
     char data[];
 } flight;
+
+/* The connection's own commands, never the caller's. */
+static int internal(uint64_t tag) { return tag == TAG_AUTH || tag == TAG_SKIP || tag == TAG_PING; }
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
@@ -194,7 +199,7 @@ static void fail_with(rmig_redis *c, int hard, const char *msg_in)
         return;
     char msg[700];
     snprintf(msg, sizeof msg, "%s", msg_in);
-    if (!hard && c->was_ready && c->retry_deadline_ms > 0) {
+    if (!hard && (c->was_ready || c->loading) && c->retry_deadline_ms > 0) {
         uint64_t now = clock_ms();
         if (!c->retry_started)
             c->retry_started = now;
@@ -208,10 +213,9 @@ static void fail_with(rmig_redis *c, int hard, const char *msg_in)
     c->state = C_FAILED;
     uv_read_stop((uv_stream_t *)&c->tcp);
     uv_timer_stop(&c->timer);
-    uint64_t unanswered = c->ring_len;
+    uint64_t unanswered = 0;
     for (size_t i = 0; i < c->ring_len; i++)
-        if (c->ring[(c->ring_head + i) % c->ring_cap].tag == TAG_AUTH)
-            unanswered--;
+        unanswered += !internal(c->ring[(c->ring_head + i) % c->ring_cap].tag);
     if (c->on_state)
         c->on_state(c, c->ud, RMIG_REDIS_FAILED, msg, unanswered);
 }
@@ -376,7 +380,7 @@ int rmig_redis_unit_end(rmig_redis *c)
     int marked = 0;
     if (c->in_unit && c->ring_len) {
         pending *p = &c->ring[(c->ring_head + c->ring_len - 1) % c->ring_cap];
-        if (p->pos >= c->unit_pos && p->tag != TAG_AUTH && p->tag != TAG_SKIP)
+        if (p->pos >= c->unit_pos && !internal(p->tag))
             marked = p->unit_last = 1;
     }
     c->in_unit = 0;
@@ -416,7 +420,7 @@ static void log_trim(rmig_redis *c)
     uint64_t keep = c->log_base + c->log.len;
     for (size_t i = 0; i < c->ring_len; i++) {
         const pending *p = &c->ring[(c->ring_head + i) % c->ring_cap];
-        if (p->tag != TAG_AUTH && p->tag != TAG_SKIP) {
+        if (!internal(p->tag)) {
             keep = p->unit_pos;
             break;
         }
@@ -460,6 +464,7 @@ static void after_transport(rmig_redis *c);
 static void tls_send(rmig_redis *c);
 
 static void replies(rmig_redis *c, const char *data, size_t n);
+static void replay(rmig_redis *c);
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
@@ -518,14 +523,7 @@ static void replies(rmig_redis *c, const char *data, size_t n)
         if (!reply)
             return;
         redisReply *r = reply;
-        if (!c->replied) {
-            /* the server answers: from now on a loss is worth reconnecting
-             * for, and a new deadline starts */
-            c->replied = 1;
-            c->was_ready = 1;
-            c->retry_started = 0;
-            c->backoff_ms = 0;
-        }
+        c->replied = 1;
         if (c->ring_len == 0) {
             freeReplyObject(r);
             fail(c, "%s sent a reply to no command", c->name);
@@ -545,6 +543,34 @@ static void replies(rmig_redis *c, const char *data, size_t n)
                 return;
             }
             freeReplyObject(r);
+        } else if (p.tag == TAG_PING) {
+            if (r->type == REDIS_REPLY_ERROR) {
+                char why[200];
+                snprintf(why, sizeof why, "%.*s", (int)(r->len < 150 ? r->len : 150), r->str);
+                freeReplyObject(r);
+                if (!strncmp(why, "LOADING", 7)) {
+                    if (!c->loading)
+                        c->loading = 1;
+                    fail(c, "%s is loading its dataset into memory; waiting for it", c->name);
+                } else if (!strncmp(why, "NOAUTH", 6)) {
+                    fail_hard(c, "%s wants a password (%s): give the sink password_env (or password)", c->name,
+                              why);
+                } else {
+                    fail_hard(c, "%s answered PING with: %s", c->name, why);
+                }
+                return;
+            }
+            freeReplyObject(r);
+            /* the server takes commands: from now on a loss is worth
+             * reconnecting for, and a new deadline starts */
+            int again = c->was_ready;
+            c->was_ready = 1;
+            c->loading = 0;
+            c->retry_started = 0;
+            c->backoff_ms = 0;
+            replay(c);
+            if (again)
+                c->reconnects++;
             ready(c);
         } else if (p.tag == TAG_SKIP) {
             freeReplyObject(r);
@@ -641,7 +667,7 @@ static void replay(rmig_redis *c)
     size_t n = 0;
     for (size_t i = 0; keep && i < c->ring_len; i++) {
         const pending *p = &c->ring[(c->ring_head + i) % c->ring_cap];
-        if (p->tag != TAG_AUTH && p->tag != TAG_SKIP)
+        if (!internal(p->tag))
             keep[n++] = *p;
     }
     if (!keep) {
@@ -678,32 +704,30 @@ static void replay(rmig_redis *c)
     free(keep);
     rmig_out_mem(&c->out, c->log.buf + (start - c->log_base), (size_t)(c->log_base + c->log.len - start));
     c->cmd_start = c->out.len;
-    c->reconnects++;
 }
 
 /* The transport is up (TCP, and TLS when asked): authenticate, or be ready. */
 static void after_transport(rmig_redis *c)
 {
     uv_timer_stop(&c->timer);
-    if (c->was_ready)
-        replay(c);
-    if (!c->password) {
-        ready(c);
-        return;
+    /* AUTH and a PING go alone: the caller's commands (all in the log) go
+     * once the PING is answered, so that a server still loading its data
+     * (a restarted one) refuses none of them with LOADING */
+    c->out.len = 0;
+    if (c->password) {
+        rmig_resp_array(&c->out, c->user ? 3 : 2);
+        rmig_resp_bulk_str(&c->out, "AUTH");
+        if (c->user)
+            rmig_resp_bulk_str(&c->out, c->user);
+        rmig_resp_bulk_str(&c->out, c->password);
     }
-    /* AUTH goes first, before anything the caller queued meanwhile */
-    rmig_out auth;
-    rmig_out_init(&auth, -1);
-    rmig_resp_array(&auth, c->user ? 3 : 2);
-    rmig_resp_bulk_str(&auth, "AUTH");
-    if (c->user)
-        rmig_resp_bulk_str(&auth, c->user);
-    rmig_resp_bulk_str(&auth, c->password);
-    size_t n = auth.len;
-    rmig_out_mem(&auth, c->out.buf, c->out.len);
-    rmig_out_close(&c->out);
-    c->out = auth;
-    ring_push(c, TAG_AUTH, n, 1);
+    size_t auth = c->out.len;
+    rmig_resp_array(&c->out, 1);
+    rmig_resp_bulk_str(&c->out, "PING");
+    c->cmd_start = c->out.len;
+    ring_push(c, TAG_PING, c->out.len - auth, 1);
+    if (auth)
+        ring_push(c, TAG_AUTH, auth, 1);
     c->state = C_AUTH;
     flush(c);
 }
@@ -793,13 +817,16 @@ static void on_retry_closed(uv_handle_t *h)
  * the socket and try again after a growing pause. */
 static void begin_retry(rmig_redis *c, const char *msg)
 {
-    int lost = c->state == C_READY || c->state == C_AUTH;
+    /* said once: the loss of a connection that was ready, and a server that
+     * is loading (not every attempt while it loads) */
+    int lost = c->state == C_READY || (c->state == C_AUTH && !c->loading) || (c->loading == 1);
+    if (c->loading == 1)
+        c->loading = 2;
     if (lost) {
         snprintf(c->retry_err, sizeof c->retry_err, "%s", msg);
         uint64_t unanswered = 0;
         for (size_t i = 0; i < c->ring_len; i++) {
-            uint64_t tag = c->ring[(c->ring_head + i) % c->ring_cap].tag;
-            unanswered += tag != TAG_AUTH && tag != TAG_SKIP;
+            unanswered += !internal(c->ring[(c->ring_head + i) % c->ring_cap].tag);
         }
         if (c->on_state)
             c->on_state(c, c->ud, RMIG_REDIS_RETRYING, msg, unanswered);

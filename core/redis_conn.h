@@ -11,7 +11,8 @@
  * same happens through a TLS session (tls.h) after its handshake.
  *
  * Life cycle, as libuv's: rmig_redis_new, rmig_redis_connect (the state
- * callback says RMIG_REDIS_READY once connected and authenticated, or
+ * callback says RMIG_REDIS_READY once connected, authenticated and answering
+ * PING, so that a server loading its data refuses no command; or
  * RMIG_REDIS_FAILED with a message naming the server), commands, then
  * rmig_redis_close; the object is freed in its close callback. Secrets
  * (password) are sent, never put in messages.

@@ -105,6 +105,47 @@ def main():
         finally:
             dst.stop()
 
+    # a target shut down mid-run (saving what it has) that comes back slowly: it answers LOADING
+    # for a while, and rmig waits for it instead of counting refused keys
+    d = os.path.join(tmp, 'dst-slow')
+    dst = Server(d, name='slow').start()
+    port = dst.port
+    try:
+        p = pipeline(os.path.join(tmp, 'slow.lua'), rdb, port, '')
+        proc = subprocess.Popen([rmig, 'run', p], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        c = dst.conn()
+        deadline = time.time() + 60
+        while time.time() < deadline and proc.poll() is None and keys(c) < 15000:
+            time.sleep(0.005)
+        seen = keys(c)
+        try:
+            c.sock.sendall(c.encode(['SHUTDOWN', 'SAVE']))
+            c.sock.recv(100)
+        except OSError:
+            pass
+        c.close()
+        dst.proc.wait()
+        dst.proc = None
+        # microseconds per key: seconds of LOADING, answering clients (with LOADING) every 1 KiB loaded
+        dst.config += ['--key-load-delay', '100', '--loading-process-events-interval-bytes', '1024']
+        t0 = time.time()
+        dst.start(port=port)
+        loading_secs = time.time() - t0
+        try:
+            out, err = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+        out, err = out.decode(), err.decode()
+        got = dst.conn().call('DEBUG', 'DIGEST')
+        rep.check(proc.returncode == 0 and got == want and 'LOADING' not in err and 'failed 0' in out
+                  and 'is loading its dataset' in err,
+                  'a target restarted with a slow load (%d keys in, %.1f s of LOADING): rmig waits, then completes'
+                  % (seen, loading_secs),
+                  'rc %r, digest %r != %r\n%s\n%s' % (proc.returncode, got, want, out[-400:], err[-800:]))
+    finally:
+        dst.stop()
+
     # a target that does not come back: exit 1 after the deadline, naming it
     d = os.path.join(tmp, 'dst-gone')
     dst = Server(d, name='gone').start()
