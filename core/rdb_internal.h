@@ -6,11 +6,13 @@
  * answers R_SHORT, to be retried once more bytes arrived (p->need says how
  * many are needed when that is known, so a retry is not attempted early).
  * The only things read in several steps are strings longer than opts.piece,
- * which are consumed as they arrive (p->pc), and blobs and value sequences,
- * whose position lives in the state fields below. */
+ * which are consumed as they arrive (p->pc; LZF ones through an incremental
+ * decoder, p->lz), and blobs and value sequences, whose position lives in the
+ * state fields below. */
 #ifndef RMIG_RDB_INTERNAL_H
 #define RMIG_RDB_INTERNAL_H
 
+#include "lzf.h"
 #include "rdb.h"
 #include "rdb_blob.h"
 
@@ -80,8 +82,16 @@ struct rmig_rdb {
     /* a long string consumed piece by piece */
     struct {
         int active, emit, role;
-        uint64_t left, total, off;
+        int lzf;          /* LZF-compressed: decoded through lz into scratch[0] */
+        uint64_t left;    /* input bytes of the string still to consume */
+        uint64_t total;   /* its length as delivered (decoded length for LZF) */
+        uint64_t off;     /* bytes already delivered */
+        size_t fill;      /* LZF: decoded bytes waiting in scratch[0] */
+        uint64_t data_off; /* LZF: input offset of the compressed data */
     } pc;
+    /* the decoder of a long LZF string (8 KiB of history, kept inside the
+     * parser so rmig_rdb_memory counts it and nothing is allocated for it) */
+    rmig_lzf_stream lz;
     int str_done; /* set by rdb_str when a string element completed */
 
     /* a blob being iterated: its bytes are pinned at buf[hold] or in blobbuf */

@@ -1,7 +1,8 @@
 /* rdb_read.c - reading the RDB's building blocks from the parser's buffer:
  * lengths, fixed-size fields, strings in all their encodings (integer, LZF,
- * plain; whole, or piece by piece when long), encoded blobs, and module
- * opcode streams (RDB-FORMAT.md §4, §5, §9).
+ * plain; whole, or piece by piece when long, long LZF ones decoded as their
+ * bytes arrive), encoded blobs, and module opcode streams (RDB-FORMAT.md §4,
+ * §5, §9).
  *
  * Every reader works on a cursor over the unread bytes and either reads its
  * whole item or reports R_SHORT (setting p->need when it knows how many bytes
@@ -217,10 +218,56 @@ static void str_event(rmig_rdb_event *ev, int role, const uint8_t *s, size_t len
     ev->u.piece.last = last;
 }
 
-/* One string element. Strings up to opts.piece bytes (and every int or LZF
- * string, when decoded) come whole; longer ones in pieces of exactly
- * opts.piece bytes, so the events do not depend on how input was split.
- * With emit 0, or without RMIG_RDB_ELEMENTS, the string is only consumed.
+static int lzf_corrupt(rmig_rdb *p)
+{
+    return rmig__rdb_fail(p, RMIG_ECORRUPT, p->pc.data_off + rmig_lzf_stream_error_at(&p->lz),
+                          "LZF data does not decompress to %llu bytes: %s",
+                          (unsigned long long)p->pc.total, rmig_lzf_stream_error(&p->lz));
+}
+
+/* The next piece of a long LZF string. Its compressed bytes are decoded as
+ * they arrive (the buffer keeps none of them) into scratch[0], which goes out
+ * each time it holds opts.piece bytes: the pieces are those a plain string of
+ * the decoded bytes would give, and where the decoder stops or fails depends
+ * only on the bytes, not on how they arrived. The last piece waits until the
+ * data has been checked to its end. */
+static int lzf_piece(rmig_rdb *p, rmig_rdb_event *ev)
+{
+    size_t avail = p->wr - p->rd, used, made;
+    if (avail > p->pc.left)
+        avail = (size_t)p->pc.left;
+    if (rmig_lzf_stream_run(&p->lz, p->buf + p->rd, avail, &used, p->scratch[0] + p->pc.fill,
+                            p->o.piece - p->pc.fill, &made) < 0)
+        return lzf_corrupt(p);
+    p->rd += used;
+    p->pc.left -= used;
+    p->pc.fill += made;
+    int last = 0;
+    if (p->pc.fill < p->o.piece || p->lz.out_done == p->pc.total) {
+        /* the decoder stopped for want of input: step again (so a truncation
+         * is reported at the end of the input, however it arrived) */
+        if (p->pc.left)
+            return used ? R_AGAIN : R_SHORT;
+        if (rmig_lzf_stream_end(&p->lz) < 0)
+            return lzf_corrupt(p);
+        last = 1;
+        p->pc.active = 0;
+        p->str_done = 1;
+    }
+    uint64_t off = p->pc.off;
+    size_t len = p->pc.fill;
+    p->pc.off += len;
+    p->pc.fill = 0;
+    str_event(ev, p->pc.role, p->scratch[0], len, off, p->pc.total, last);
+    return RMIG_RDB_EV_STR;
+}
+
+/* One string element. Strings up to opts.piece bytes (and every int string)
+ * come whole; longer ones in pieces of exactly opts.piece bytes (the last one
+ * shorter), so the events do not depend on how input was split. An LZF
+ * string counts by its decoded length: up to opts.piece it is decoded whole,
+ * beyond that as it arrives (lzf_piece). With emit 0, or without
+ * RMIG_RDB_ELEMENTS, the string is only consumed (LZF data undecoded).
  * Sets p->str_done when the element is complete. */
 int rmig__rdb_str(rmig_rdb *p, rmig_rdb_event *ev, int role, int emit)
 {
@@ -233,7 +280,7 @@ int rmig__rdb_str(rmig_rdb *p, rmig_rdb_event *ev, int role, int emit)
         uint64_t n, clen;
         if ((r = str_header(p, &c, p->num[0], &kind, &n, &clen)))
             return r;
-        if (kind == 1 || (kind == 0 && n <= p->o.piece) || (kind == 2 && emit)) {
+        if (kind == 1 || (n <= p->o.piece && (kind == 0 || emit))) {
             const uint8_t *s = (const uint8_t *)p->num[0];
             if (kind == 2) {
                 if ((r = unlzf(p, &c, clen, n, &p->scratch[0], &p->scratch_cap[0])))
@@ -252,15 +299,27 @@ int rmig__rdb_str(rmig_rdb *p, rmig_rdb_event *ev, int role, int emit)
             str_event(ev, role, s, n, 0, n, 1);
             return RMIG_RDB_EV_STR;
         }
-        /* consumed as it arrives: a long plain string, or LZF bytes skipped */
+        /* consumed as it arrives: a long plain string, a long LZF string
+         * decoded, or LZF bytes skipped */
+        p->pc.lzf = kind == 2 && emit;
+        if (p->pc.lzf) {
+            if (rmig__rdb_grow(&p->scratch[0], &p->scratch_cap[0], p->o.piece) < 0)
+                return rmig__rdb_fail(p, RMIG_ENOMEM, rmig__rdb_off(p), "out of memory for %zu bytes",
+                                      p->o.piece);
+            rmig_lzf_stream_init(&p->lz, n);
+            p->pc.fill = 0;
+        }
         rmig__rdb_take(p, &c);
         p->pc.active = 1;
         p->pc.emit = emit;
         p->pc.role = role;
         p->pc.left = kind == 2 ? clen : n;
-        p->pc.total = p->pc.left;
+        p->pc.total = p->pc.lzf ? n : p->pc.left;
         p->pc.off = 0;
+        p->pc.data_off = rmig__rdb_off(p);
     }
+    if (p->pc.lzf)
+        return lzf_piece(p, ev);
     size_t avail = p->wr - p->rd;
     uint64_t take = p->pc.left;
     if (p->pc.emit) {

@@ -1,8 +1,10 @@
 /* test_rdb_synthetic.c - hand-built RDB inputs for what the corpus lacks:
  * Valkey 9's HASH_2 and SLOT_IMPORT, Redis 8.6's KEY_META, 64-bit lengths,
- * huge strings in pieces, limits, and every kind of broken input. */
+ * huge strings in pieces (plain, and LZF-compressed ones decoded as they
+ * arrive, in bounded memory), limits, and every kind of broken input. */
 #include "crc64.h"
 #include "dump.h"
+#include "lzf.h"
 #include "testlib.h"
 
 #include <math.h>
@@ -97,6 +99,10 @@ typedef struct seen {
     double score[8];
     int nscore;
     uint64_t maxpiece;
+    uint64_t crc, bytes, completed; /* over all STR pieces; strings completed */
+    uint64_t next_off;   /* where the next piece of the current string must start */
+    int disorder;        /* a piece out of place, or last set wrongly */
+    size_t max_memory;   /* the most rmig_rdb_memory said */
 } seen;
 
 static void run(const buf *b, const rmig_rdb_opts *o, size_t chunk, seen *s)
@@ -109,6 +115,8 @@ static void run(const buf *b, const rmig_rdb_opts *o, size_t chunk, seen *s)
     rmig_rdb_event e;
     for (;;) {
         int r = rmig_rdb_next(p, &e);
+        if (rmig_rdb_memory(p) > s->max_memory)
+            s->max_memory = rmig_rdb_memory(p);
         if (r < 0) {
             s->rc = r;
             snprintf(s->err, sizeof s->err, "%s", rmig_rdb_error(p));
@@ -143,6 +151,13 @@ static void run(const buf *b, const rmig_rdb_opts *o, size_t chunk, seen *s)
                 s->text[l + e.len + 1] = 0;
             }
             s->strs++;
+            s->crc = rmig_crc64(s->crc, e.str, e.len);
+            s->bytes += e.len;
+            if (e.u.piece.off != s->next_off || e.u.piece.off + e.len > e.u.piece.total ||
+                (e.u.piece.last != 0) != (e.u.piece.off + e.len == e.u.piece.total))
+                s->disorder = 1;
+            s->next_off = e.u.piece.last ? 0 : e.u.piece.off + e.len;
+            s->completed += e.u.piece.last != 0;
             break;
         }
         case RMIG_RDB_EV_FIELD_TTL:
@@ -179,6 +194,222 @@ static void run(const buf *b, const rmig_rdb_opts *o, size_t chunk, seen *s)
 }
 
 static const rmig_rdb_opts elems = {RMIG_RDB_ELEMENTS, 0, 0, 0};
+
+/* ---- long LZF strings ---- */
+
+/* LZF data that decodes to total bytes (at least 8192): 8 KiB of literals
+ * from *rng, then back-references of up to 264 bytes from anywhere in the
+ * 8 KiB window; about 3 bytes of data per 264 of string. */
+static void lzf_data(buf *d, uint64_t total, uint64_t *rng)
+{
+    uint64_t made = 0;
+    d->n = 0;
+    while (made < 8192) {
+        byte(d, 31);
+        for (int i = 0; i < 32; i++)
+            byte(d, (int)rmig_t_rand(rng));
+        made += 32;
+    }
+    while (made < total) {
+        uint64_t r = rmig_t_rand(rng), left = total - made;
+        unsigned dist = (unsigned)(r % 8192), l = left < 264 ? (unsigned)left : 264;
+        if (l < 3) {
+            byte(d, (int)l - 1);
+            for (unsigned i = 0; i < l; i++)
+                byte(d, 'z');
+        } else if (l - 2 < 7) {
+            byte(d, (int)((l - 2) << 5 | dist >> 8));
+            byte(d, (int)(dist & 0xff));
+        } else {
+            byte(d, (int)(7 << 5 | dist >> 8));
+            byte(d, (int)(l - 2 - 7));
+            byte(d, (int)(dist & 0xff));
+        }
+        made += l;
+    }
+}
+
+/* An LZF-encoded RDB string of data d decoding to ulen bytes. */
+static void lzf_str(buf *b, const buf *d, uint64_t ulen)
+{
+    byte(b, 0xC3);
+    len(b, d->n);
+    len(b, ulen);
+    put(b, d->p, d->n);
+}
+
+/* A 64 MiB LZF string (about 770 KB in the file) comes in pieces, decoded as
+ * its bytes arrive: the pieces add up to the string and the parser holds a
+ * few hundred KiB, not the string nor its compressed form. */
+static void long_lzf(buf *b, uint64_t *rng)
+{
+    const uint64_t total = (uint64_t)64 << 20;
+    buf d = {0};
+    lzf_data(&d, total, rng);
+    uint8_t *whole = malloc(total);
+    int ok = whole && rmig_lzf_decompress(d.p, d.n, whole, total) == 0;
+    uint64_t want = ok ? rmig_crc64(0, whole, total) : 0;
+    free(whole);
+    CHECK("the test's 64 MiB LZF data decodes whole", ok, "it does not");
+    header(b, "REDIS0010");
+    byte(b, 0);
+    str(b, "huge");
+    lzf_str(b, &d, total);
+    finish(b, 10);
+
+    seen st;
+    rmig_rdb_opts o = {RMIG_RDB_ELEMENTS, 0, 0, 0};
+    run(b, &o, 65536, &st);
+    printf("# 64 MiB LZF string (%zu bytes of data): %llu pieces, at most %zu bytes held\n", d.n,
+           (unsigned long long)st.strs, st.max_memory);
+    CHECK("a 64 MiB LZF string comes in 256 KiB pieces that add up to it (CRC64)",
+          st.rc == 0 && st.completed == 1 && st.bytes == total && st.crc == want && !st.disorder &&
+              st.maxpiece == 256u << 10 && (uint64_t)st.strs == total / (256u << 10),
+          "rc %d %s: %llu strings, %llu bytes, crc %s, in order %d, max piece %llu", st.rc, st.err,
+          (unsigned long long)st.completed, (unsigned long long)st.bytes, st.crc == want ? "ok" : "wrong",
+          !st.disorder, (unsigned long long)st.maxpiece);
+    CHECK("decoding the 64 MiB LZF string holds under 1 MiB (64 KiB feeds)",
+          st.max_memory < (1u << 20), "%zu bytes", st.max_memory);
+
+    /* raw too: the raw parts pass through the buffer beside the pieces */
+    rmig_rdb_opts both = {RMIG_RDB_RAW | RMIG_RDB_ELEMENTS, 0, 0, 0};
+    run(b, &both, 65536, &st);
+    CHECK("with raw values too, the 64 MiB LZF string decodes and its raw bytes all pass, in under 3 MiB",
+          st.rc == 0 && st.bytes == total && st.crc == want && !st.disorder && st.raw_len == d.n + 1 + 5 + 5 &&
+              st.max_memory < (3u << 20),
+          "rc %d %s: %llu bytes, raw %llu, %zu bytes held", st.rc, st.err, (unsigned long long)st.bytes,
+          (unsigned long long)st.raw_len, st.max_memory);
+
+    /* held whole it would need max_record; decoded as it arrives it does not */
+    rmig_rdb_opts limited = {RMIG_RDB_ELEMENTS, 1 << 20, 65536, 0};
+    run(b, &limited, 4096, &st);
+    CHECK("a 64 MiB LZF string is decoded under a 1 MiB record limit, in 64 KiB pieces",
+          st.rc == 0 && st.bytes == total && st.crc == want && !st.disorder && st.maxpiece == 65536 &&
+              st.max_memory < (256u << 10),
+          "rc %d %s: %llu bytes, max piece %llu, %zu bytes held", st.rc, st.err, (unsigned long long)st.bytes,
+          (unsigned long long)st.maxpiece, st.max_memory);
+    free(d.p);
+}
+
+/* LZF strings as elements of every non-blob collection, long and short, the
+ * same events however the input is split; and broken ones refused with the
+ * offset and the key. */
+static void lzf_elements(buf *b, uint64_t *rng)
+{
+    buf d = {0}, d2 = {0};
+    lzf_data(&d, 20000, rng);
+    lzf_data(&d2, 9000, rng);
+    const uint8_t small[] = {0x02, 'a', 'b', 'c', (7 << 5) | 0, 18, 2}; /* "abc" x 10 */
+    buf sm = {(uint8_t *)small, sizeof small, sizeof small};
+    header(b, "REDIS0009");
+    byte(b, 1); /* list: long, short, long */
+    str(b, "l");
+    len(b, 3);
+    lzf_str(b, &d, 20000);
+    lzf_str(b, &sm, 30);
+    lzf_str(b, &d2, 9000);
+    byte(b, 4); /* hash: long field, long value */
+    str(b, "h");
+    len(b, 1);
+    lzf_str(b, &d2, 9000);
+    lzf_str(b, &d, 20000);
+    byte(b, 5); /* zset_2: long member */
+    str(b, "z");
+    len(b, 1);
+    lzf_str(b, &d, 20000);
+    le(b, 0, 8);
+    byte(b, 2); /* set: long member */
+    str(b, "s");
+    len(b, 1);
+    lzf_str(b, &d2, 9000);
+    finish(b, 9);
+
+    seen st;
+    rmig_rdb_opts o = {RMIG_RDB_ELEMENTS, 0, 4096, 0};
+    run(b, &o, 1000, &st);
+    uint64_t n = 20000 + 30 + 9000 + 9000 + 20000 + 20000 + 9000;
+    CHECK("LZF list items, hash fields and values, zset and set members longer than a piece come in pieces",
+          st.rc == 0 && st.completed == 7 && st.bytes == n && !st.disorder && st.maxpiece == 4096 &&
+              (uint64_t)st.strs == 5 + 1 + 3 + 3 + 5 + 5 + 3,
+          "rc %d %s: %llu strings, %llu pieces, %llu bytes, max %llu", st.rc, st.err,
+          (unsigned long long)st.completed, (unsigned long long)st.strs, (unsigned long long)st.bytes,
+          (unsigned long long)st.maxpiece);
+    int same = 1;
+    static const int levels[] = {RMIG_RDB_ELEMENTS, RMIG_RDB_RAW | RMIG_RDB_ELEMENTS, RMIG_RDB_COUNT};
+    for (int l = 0; l < 3; l++) {
+        rmig_rdb_opts lo = {levels[l], 0, 4096, 2048};
+        rmig_t_result whole, other;
+        rmig_t_parse(b->p, b->n, &lo, 0, NULL, &whole);
+        size_t splits[] = {1, 3, 5000, RMIG_T_EAGER | 64};
+        for (int k = 0; k < 4; k++) {
+            rmig_t_parse(b->p, b->n, &lo, splits[k], rng, &other);
+            same &= whole.rc == 0 && other.rc == 0 && other.digest == whole.digest &&
+                    other.raw_digest == whole.raw_digest && other.events == whole.events;
+        }
+    }
+    CHECK("the LZF elements give the same events whole, byte by byte and in random pieces", same, "they differ");
+
+    /* a broken token deep inside (the 21st back-reference turned into a
+     * literal run that swallows ten more, so the data decodes to 17128 bytes): the error names the offset where the data
+     * ends and the key, the same however the input arrives, after the same
+     * pieces */
+    header(b, "REDIS0009");
+    byte(b, 0);
+    str(b, "bad");
+    lzf_str(b, &d, 20000);
+    size_t data_at = b->n - d.n;
+    b->p[data_at + 8448 + 3 * 20] = 0x1f;
+    finish(b, 9);
+    rmig_t_result whole, other;
+    rmig_t_parse(b->p, b->n, &o, 0, NULL, &whole);
+    char want[64];
+    snprintf(want, sizeof want, "offset %zu:", data_at + d.n);
+    int split_same = 1;
+    for (size_t k = 1; k < 200; k += 37) {
+        rmig_t_parse(b->p, b->n, &o, k, rng, &other);
+        split_same &= other.rc == whole.rc && other.digest == whole.digest && other.events == whole.events &&
+                      !strcmp(other.err, whole.err);
+    }
+    CHECK("a long LZF string whose data decodes short is refused with the offset and the key",
+          whole.rc == RMIG_ECORRUPT && !strncmp(whole.err, want, strlen(want)) &&
+              strstr(whole.err, "fewer bytes") && strstr(whole.err, "key \"bad\""),
+          "rc %d %s (want %s)", whole.rc, whole.err, want);
+    CHECK("that error, and the pieces before it, are the same however the input is split",
+          split_same && whole.events == 2 + 17128 / 4096, "they differ (%llu events)", (unsigned long long)whole.events);
+
+    /* a back-reference before the start, in the first token after the literals */
+    header(b, "REDIS0009");
+    byte(b, 0);
+    str(b, "early");
+    const uint8_t early[] = {0x00, 'a', (1 << 5) | 0, 5};
+    byte(b, 0xC3);
+    len(b, 20000);
+    len(b, 100000);
+    data_at = b->n;
+    put(b, early, sizeof early);
+    rmig_t_parse(b->p, b->n, &o, 0, NULL, &whole);
+    snprintf(want, sizeof want, "offset %zu:", data_at + 2);
+    CHECK("a back-reference before the start of a long LZF string is refused at its own offset",
+          whole.rc == RMIG_ECORRUPT && !strncmp(whole.err, want, strlen(want)) && strstr(whole.err, "before the start") &&
+              strstr(whole.err, "key \"early\""),
+          "rc %d %s (want %s)", whole.rc, whole.err, want);
+
+    /* cut short inside the compressed data: truncated, at the end of the input */
+    header(b, "REDIS0009");
+    byte(b, 0);
+    str(b, "cut");
+    lzf_str(b, &d, 20000);
+    b->n -= 100;
+    rmig_t_parse(b->p, b->n, &o, 0, NULL, &whole);
+    rmig_t_parse(b->p, b->n, &o, 7, rng, &other);
+    snprintf(want, sizeof want, "offset %zu:", b->n);
+    CHECK("a long LZF string cut short is a truncation reported at the end of the input, however split",
+          whole.rc == RMIG_ETRUNC && other.rc == RMIG_ETRUNC && !strcmp(whole.err, other.err) &&
+              !strncmp(whole.err, want, strlen(want)) && whole.digest == other.digest,
+          "rc %d/%d %s | %s", whole.rc, other.rc, whole.err, other.err);
+    free(d.p);
+    free(d2.p);
+}
 
 int main(void)
 {
@@ -462,6 +693,9 @@ int main(void)
     CHECK("50000 empty list nodes (450 KB, no element events) are parsed in bounded memory",
           tr.rc == 0 && tr.max_memory < (200u << 10), "rc %d, %zu bytes held: %s", tr.rc, tr.max_memory,
           tr.err);
+
+    long_lzf(&b, &rs);
+    lzf_elements(&b, &rs);
 
     /* zset scores stored as text must be numbers */
     const char *bad_scores[] = {"ee", "1-1", "", "1e", "--1", "0x10", "1.2.3", "infx"};
