@@ -98,6 +98,17 @@ rmig_input *rmig_input_open(const char *path, char *err, size_t errlen)
 int rmig_input_lz4(const rmig_input *in) { return in->dctx != NULL; }
 uint64_t rmig_input_size(const rmig_input *in) { return in->size; }
 
+ssize_t rmig_input_pread(rmig_input *in, void *buf, size_t cap, uint64_t off)
+{
+    if (in->dctx || !in->size) /* LZ4, or not a regular file */
+        return -1;
+    for (;;) {
+        ssize_t n = pread(in->fd, buf, cap, (off_t)off);
+        if (n >= 0 || errno != EINTR)
+            return n;
+    }
+}
+
 static ssize_t lz4_read(rmig_input *in, uint8_t *buf, size_t cap, char *err, size_t errlen)
 {
     size_t out = 0;

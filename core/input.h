@@ -26,6 +26,10 @@ int rmig_input_lz4(const rmig_input *in);
 /* Size of the file when known (a regular file, not compressed), else 0. */
 uint64_t rmig_input_size(const rmig_input *in);
 
+/* Reads at a position of the file, leaving the stream where it is: only a
+ * regular, uncompressed file (else -1), for a look ahead. */
+ssize_t rmig_input_pread(rmig_input *in, void *buf, size_t cap, uint64_t off);
+
 void rmig_input_close(rmig_input *in);
 
 #endif

@@ -39,6 +39,8 @@ typedef struct pending {
     uint32_t unit_idx;  /* commands of its unit before it */
     uint8_t unit_last;  /* the last of its unit */
     uint8_t torn;       /* its unit was too big to keep whole */
+    uint8_t nolog;      /* streamed: not in the log, cannot be sent again */
+    uint8_t broken;     /* a PING sent in place of a streamed command lost with a connection */
 } pending;
 
 struct rmig_redis {
@@ -67,6 +69,8 @@ struct rmig_redis {
     /* reconnecting */
     int retry_deadline_ms, was_ready, tcp_closing;
     int replied;                 /* a reply came on this connection */
+    int streaming, stream_broken; /* a streamed command is being written; the connection was lost meanwhile */
+    rmig_out sink;               /* where a broken streamed command's pieces go */
     int loading;                 /* the server said LOADING: wait for it, even on a first connection */
     uint64_t retry_started, backoff_ms;
     char retry_err[700];
@@ -132,10 +136,11 @@ rmig_redis *rmig_redis_new(uv_loop_t *loop, const rmig_redis_opts *o, rmig_redis
     c->ring_cap = 1024;
     c->ring = malloc(c->ring_cap * sizeof *c->ring);
     if (!c->host || !c->reader || !c->ring || rmig_out_init(&c->out, -1) < 0 || rmig_out_init(&c->wbuf, -1) < 0 ||
-        rmig_out_init(&c->log, -1) < 0) {
+        rmig_out_init(&c->log, -1) < 0 || rmig_out_init(&c->sink, -1) < 0) {
         rmig_out_close(&c->out);
         rmig_out_close(&c->wbuf);
         rmig_out_close(&c->log);
+        rmig_out_close(&c->sink);
         if (c->reader)
             redisReaderFree(c->reader);
         free(c->ring);
@@ -158,7 +163,8 @@ uint64_t rmig_redis_pending(const rmig_redis *c) { return c->ring_len; }
 
 int rmig_redis_room(const rmig_redis *c)
 {
-    return c->ring_len < c->window && c->inflight_bytes < c->window_bytes;
+    /* out's own size too: a streamed command is counted only once done */
+    return c->ring_len < c->window && c->inflight_bytes < c->window_bytes && c->out.len < c->window_bytes;
 }
 
 static void fail(rmig_redis *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -273,6 +279,8 @@ static void on_written(uv_write_t *req, int status)
         return;
     }
     flush(c);
+    if (c->streaming && c->on_state && rmig_redis_room(c))
+        c->on_state(c, c->ud, RMIG_REDIS_DRAINED, NULL, 0);
 }
 
 static void flush(rmig_redis *c)
@@ -318,12 +326,31 @@ static void on_prepare(uv_prepare_t *h)
 
 rmig_out *rmig_redis_out(rmig_redis *c)
 {
+    if (c->streaming && c->stream_broken) {
+        c->sink.len = 0;
+        return &c->sink;
+    }
+    if (c->streaming && (c->state == C_READY || c->state == C_AUTH))
+        uv_prepare_start(&c->prepare, on_prepare); /* the pieces leave without waiting for its end */
     c->cmd_start = c->out.len;
     return &c->out;
 }
 
+void rmig_redis_stream_begin(rmig_redis *c)
+{
+    c->streaming = 1;
+    c->stream_broken = 0;
+    c->cmd_start = c->out.len;
+}
+
+static void stream_done(rmig_redis *c, uint64_t tag);
+
 void rmig_redis_done(rmig_redis *c, uint64_t tag)
 {
+    if (c->streaming) {
+        stream_done(c, tag);
+        return;
+    }
     size_t n = c->out.len - c->cmd_start;
     uint64_t pos = c->log_base + c->log.len;
     rmig_out_mem(&c->log, c->out.buf + c->cmd_start, n);
@@ -350,6 +377,35 @@ void rmig_redis_done(rmig_redis *c, uint64_t tag)
         p->torn = (uint8_t)c->unit_torn;
     }
     c->cmd_start = c->out.len; /* several commands written at once: the next done counts none twice */
+    if (c->state == C_READY || c->state == C_AUTH)
+        uv_prepare_start(&c->prepare, on_prepare);
+}
+
+static const char ping_cmd[] = "*1\r\n$4\r\nPING\r\n";
+
+/* The end of a streamed command: in the ring, not in the log. One whose
+ * connection was lost on the way becomes a PING, answered with an error. */
+static void stream_done(rmig_redis *c, uint64_t tag)
+{
+    c->streaming = 0;
+    if (c->stream_broken) {
+        c->out.len = c->cmd_start = c->out.len; /* nothing of it is in out */
+        rmig_out_mem(&c->out, ping_cmd, sizeof ping_cmd - 1);
+        rmig_redis_done(c, tag);
+        c->ring[(c->ring_head + c->ring_len - 1) % c->ring_cap].broken = 1;
+        return;
+    }
+    uint64_t pos = c->log_base + c->log.len;
+    if (ring_push(c, tag, 0, 0) < 0) {
+        fail_hard(c, "out of memory queueing a command for %s", c->name);
+        return;
+    }
+    pending *p = &c->ring[(c->ring_head + c->ring_len - 1) % c->ring_cap];
+    p->pos = p->unit_pos = pos;
+    p->unit_db = c->db;
+    p->unit_last = 1;
+    p->nolog = 1;
+    c->cmd_start = c->out.len;
     if (c->state == C_READY || c->state == C_AUTH)
         uv_prepare_start(&c->prepare, on_prepare);
 }
@@ -390,7 +446,7 @@ int rmig_redis_unit_end(rmig_redis *c)
 const char *rmig_redis_command(const rmig_redis *c, size_t *n)
 {
     const pending *p = c->answering;
-    if (!p || p->pos < c->log_base) {
+    if (!p || p->nolog || p->broken || p->pos < c->log_base) {
         *n = 0;
         return NULL;
     }
@@ -401,7 +457,7 @@ const char *rmig_redis_command(const rmig_redis *c, size_t *n)
 const char *rmig_redis_unit_bytes(const rmig_redis *c, size_t *n)
 {
     const pending *p = c->answering;
-    if (!p || !p->unit_last || p->torn || p->unit_pos < c->log_base) {
+    if (!p || !p->unit_last || p->torn || p->nolog || p->broken || p->unit_pos < c->log_base) {
         *n = 0;
         return NULL;
     }
@@ -576,7 +632,15 @@ static void replies(rmig_redis *c, const char *data, size_t n)
             freeReplyObject(r);
         } else if (c->on_reply) {
             c->answering = &p;
-            c->on_reply(c, c->ud, p.tag, r);
+            if (p.broken) {
+                /* the PING in place of a streamed command the connection lost */
+                static char why[] = "ERR rmig: the connection was lost while this command was being written in "
+                                    "pieces; it could not be sent again";
+                redisReply e = {.type = REDIS_REPLY_ERROR, .str = why, .len = sizeof why - 1};
+                c->on_reply(c, c->ud, p.tag, &e);
+            } else {
+                c->on_reply(c, c->ud, p.tag, r);
+            }
             c->answering = NULL;
             freeReplyObject(r);
         } else {
@@ -702,7 +766,19 @@ static void replay(rmig_redis *c)
         c->ring[(c->ring_head + c->ring_len - 1) % c->ring_cap] = keep[i];
     }
     free(keep);
-    rmig_out_mem(&c->out, c->log.buf + (start - c->log_base), (size_t)(c->log_base + c->log.len - start));
+    /* the log from start, with a PING where each streamed command was */
+    uint64_t at = start;
+    for (size_t i = 0; i < c->ring_len; i++) {
+        pending *p = &c->ring[(c->ring_head + i) % c->ring_cap];
+        if (!p->nolog)
+            continue;
+        rmig_out_mem(&c->out, c->log.buf + (at - c->log_base), (size_t)(p->pos - at));
+        rmig_out_mem(&c->out, ping_cmd, sizeof ping_cmd - 1);
+        at = p->pos;
+        p->nolog = 0;
+        p->broken = 1;
+    }
+    rmig_out_mem(&c->out, c->log.buf + (at - c->log_base), (size_t)(c->log_base + c->log.len - at));
     c->cmd_start = c->out.len;
 }
 
@@ -754,6 +830,7 @@ static void free_conn(rmig_redis *c)
     rmig_out_close(&c->out);
     rmig_out_close(&c->wbuf);
     rmig_out_close(&c->log);
+    rmig_out_close(&c->sink);
     redisReaderFree(c->reader);
     free(c->ring);
     free(c->host);
@@ -834,6 +911,8 @@ static void begin_retry(rmig_redis *c, const char *msg)
             return;
     }
     c->state = C_RETRY;
+    if (c->streaming)
+        c->stream_broken = 1;
     uv_read_stop((uv_stream_t *)&c->tcp);
     uv_timer_stop(&c->timer);
     c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : BACKOFF_MIN_MS;

@@ -42,7 +42,7 @@
 
 typedef struct rmig_redis rmig_redis;
 
-enum { RMIG_REDIS_READY = 1, RMIG_REDIS_FAILED = 2, RMIG_REDIS_RETRYING = 3 };
+enum { RMIG_REDIS_READY = 1, RMIG_REDIS_FAILED = 2, RMIG_REDIS_RETRYING = 3, RMIG_REDIS_DRAINED = 4 };
 
 /* The tag of the SELECTs rmig_redis_select writes; their replies come to
  * the reply callback like any other. */
@@ -101,6 +101,15 @@ const char *rmig_redis_unit_bytes(const rmig_redis *c, size_t *n);
 /* Inside the reply callback: 1 when the command is the last of its unit. */
 int rmig_redis_unit_last(const rmig_redis *c);
 
+/* A command too big to hold (a RESTORE of a huge value), written in pieces
+ * as they come: rmig_redis_stream_begin, then the pieces into
+ * rmig_redis_out (called again for each: rmig_redis_room says when to pause,
+ * the state callback's RMIG_REDIS_DRAINED when to go on), then
+ * rmig_redis_done. It is not kept for re-sending: if the connection is lost
+ * before its reply, its reply is an error saying so (the rest of its pieces
+ * go nowhere meanwhile), in its place among the others. */
+void rmig_redis_stream_begin(rmig_redis *c);
+
 /* Units cut by a reconnection because they were too big to keep whole
  * (their commands before the cut may run twice). */
 uint64_t rmig_redis_torn(const rmig_redis *c);
@@ -109,6 +118,7 @@ uint64_t rmig_redis_reconnects(const rmig_redis *c);
 
 /* 1 while the window has room for more commands. */
 int rmig_redis_room(const rmig_redis *c);
+
 /* Commands sent or queued that have no reply yet. */
 uint64_t rmig_redis_pending(const rmig_redis *c);
 /* "host:port", for messages. */

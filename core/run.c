@@ -82,6 +82,12 @@ typedef struct runner {
     size_t pend_n;
     int big_dropped;
     uint64_t streamed, reconnects, torn, sets, emitted;
+    uint64_t cur_off;      /* where the current key's record starts in the file */
+    /* a big value streamed as one RESTORE (its length read ahead) */
+    int big_restore;
+    rmig_dump dump;
+    uint64_t big_len, big_sent;
+    uint64_t restored_big;
     int use_set, pxat;     /* strings as SET (restore = "auto"); the target knows SET ... PXAT (6.2+) */
     uint64_t read, written, failed_keys, skipped, dropped, replies, tag, resent;
     /* one record per key command in flight, in sending order (the order of
@@ -330,6 +336,94 @@ static int write_native(runner *r, const rmig_entry *e)
     return rc;
 }
 
+/* The raw length of the current key's value, which the parser knows only at
+ * its end: read ahead from the file by a parser of its own, from the key's
+ * record on (a one-key stream: header, SELECTDB, the record). -1 when the
+ * input cannot be read twice (stdin, LZ4) or the look ahead fails. */
+static int64_t value_length(runner *r)
+{
+    uint8_t *buf = malloc(CHUNK);
+    rmig_rdb *p = rmig_rdb_new(&(rmig_rdb_opts){RMIG_RDB_RAW | RMIG_RDB_NO_CRC, 0, 0, 0});
+    int64_t total = -1, sum = 0;
+    char h[16];
+    int hl = snprintf(h, sizeof h, "REDIS%04d", r->cur.rdb_version);
+    const uint8_t sel[2] = {254, 0};
+    uint64_t off = r->cur_off;
+    if (!buf || !p || rmig_rdb_feed(p, h, (size_t)hl) < 0 || rmig_rdb_feed(p, sel, 2) < 0)
+        goto out;
+    for (;;) {
+        rmig_rdb_event ev;
+        int got = rmig_rdb_next(p, &ev);
+        if (got < 0 || got == RMIG_RDB_EV_EOF)
+            goto out;
+        if (got == RMIG_RDB_EV_RAW) {
+            sum += (int64_t)ev.len;
+        } else if (got == RMIG_RDB_EV_KEY_END) {
+            total = sum;
+            goto out;
+        } else if (got == RMIG_RDB_NEED_MORE) {
+            ssize_t n = rmig_input_pread(r->in, buf, CHUNK, off);
+            if (n <= 0)
+                goto out;
+            off += (uint64_t)n;
+            if (rmig_rdb_feed(p, buf, (size_t)n) < 0)
+                goto out;
+        }
+    }
+out:
+    if (p)
+        rmig_rdb_free(p);
+    free(buf);
+    return total;
+}
+
+/* The big value as one RESTORE whose payload is written as it is read: its
+ * header now (the length known from the look ahead), the bytes as they
+ * come (big_piece), the footer at its end. Not kept for re-sending (the
+ * connection reports it failed if it is lost meanwhile), so REPLACE is
+ * sent whenever the mode replaces. */
+static void begin_big_restore(runner *r, uint64_t len)
+{
+    const rmig_entry *e = &r->cur;
+    r->big_restore = 1;
+    r->big_len = len;
+    r->big_sent = 0;
+    rmig_redis_select(r->c, e->db);
+    rmig_redis_stream_begin(r->c);
+    rmig_out *o = rmig_redis_out(r->c);
+    int abs = e->expire_ms >= 0;
+    rmig_resp_array(o, 4 + rmig_resp_restore_optc(r->mode_replace, e->expire_ms, e->idle_s, e->freq));
+    rmig_resp_bulk_str(o, "RESTORE");
+    rmig_resp_bulk(o, e->key, e->key_len);
+    rmig_resp_bulk_i64(o, abs ? e->expire_ms : 0);
+    rmig_resp_bulk_begin(o, 1 + len + RMIG_DUMP_FOOTER);
+    uint8_t t = (uint8_t)e->rdb_type;
+    rmig_out_mem(o, &t, 1);
+    rmig_dump_begin(&r->dump, e->rdb_type);
+}
+
+static int end_big_restore(runner *r)
+{
+    const rmig_entry *e = &r->cur;
+    r->big_restore = 0;
+    if (r->big_sent != r->big_len) {
+        snprintf(r->err, sizeof r->err, "key \"%.*s\": the file changed while it was read (its value has %llu bytes, "
+                 "the look ahead found %llu)", (int)(e->key_len < 200 ? e->key_len : 200), (const char *)e->key,
+                 (unsigned long long)r->big_sent, (unsigned long long)r->big_len);
+        return -1;
+    }
+    uint8_t f[RMIG_DUMP_FOOTER];
+    rmig_dump_end(&r->dump, e->rdb_version, f);
+    rmig_out *o = rmig_redis_out(r->c);
+    rmig_out_mem(o, f, sizeof f);
+    rmig_resp_bulk_end(o);
+    rmig_resp_restore_opts(o, r->mode_replace, e->expire_ms, e->idle_s, e->freq);
+    remember(r, e, 0);
+    rmig_redis_done(r->c, r->tag++);
+    r->restored_big++;
+    return 0;
+}
+
 /* The current key's value passed chunk_bytes: the batch so far goes out,
  * then the key alone through the nodes (as a STREAMED entry, without its
  * value), then what was held of it and, as the source reads them, the rest
@@ -357,6 +451,16 @@ static int start_big(runner *r)
     rmig_out_mem(&r->cur_key, e->key, e->key_len);
     r->cur.key = (const uint8_t *)r->cur_key.buf;
     rmig_batch_reset(&r->b);
+    /* what was held goes in slices, as the window allows (on_idle) */
+    r->pend = (const uint8_t *)r->value.buf;
+    r->pend_n = r->value.len;
+    if (!r->native) {
+        int64_t len = value_length(r);
+        if (len >= 0) {
+            begin_big_restore(r, (uint64_t)len);
+            return 0;
+        }
+    }
     rmig_redis_unit_begin(r->c);
     rmig_redis_select(r->c, r->cur.db);
     r->big = rmig_chunked_new(&r->cur, rmig_redis_out(r->c));
@@ -365,14 +469,17 @@ static int start_big(runner *r)
         return -1;
     }
     r->streamed++;
-    /* what was held goes in slices, as the window allows (on_idle) */
-    r->pend = (const uint8_t *)r->value.buf;
-    r->pend_n = r->value.len;
     return 0;
 }
 
 static int big_piece(runner *r, const void *p, size_t n)
 {
+    if (r->big_restore) {
+        rmig_out_mem(rmig_redis_out(r->c), p, n);
+        rmig_dump_add(&r->dump, p, n);
+        r->big_sent += n;
+        return 0;
+    }
     uint64_t before = rmig_chunked_commands(r->big);
     if (rmig_chunked_feed(r->big, p, n, r->err, sizeof r->err) < 0)
         return -1;
@@ -506,15 +613,18 @@ static void on_idle(uv_idle_t *h)
             r->cur.freq = e.freq;
             r->cur_key.len = 0;
             rmig_out_mem(&r->cur_key, e.key, e.key_len);
+            r->cur_off = e.offset;
         } else if (ev == RMIG_RDB_EV_RAW) {
             int rc = 0;
-            if (r->big) {
+            if (r->big || r->big_restore) {
                 r->pend = e.str;
                 r->pend_n = e.len;
             } else if (!r->big_dropped) {
                 rmig_out_mem(&r->value, e.str, e.len);
-                /* module values cannot be written natively: held whole */
-                if (r->value.len > r->chunk_bytes && e.kind != RMIG_KIND_MODULE)
+                /* module values cannot be written natively: held whole
+                 * unless a RESTORE can carry them in pieces */
+                if (r->value.len > r->chunk_bytes &&
+                    (e.kind != RMIG_KIND_MODULE || (!r->native && rmig_input_size(r->in))))
                     rc = start_big(r);
             }
             if (rc < 0) {
@@ -522,10 +632,10 @@ static void on_idle(uv_idle_t *h)
                 finish(r);
                 return;
             }
-        } else if (ev == RMIG_RDB_EV_KEY_END && (r->big || r->big_dropped)) {
+        } else if (ev == RMIG_RDB_EV_KEY_END && (r->big || r->big_restore || r->big_dropped)) {
             r->read++;
             r->value.len = 0;
-            if (r->big && end_big(r) < 0) {
+            if ((r->big && end_big(r) < 0) || (r->big_restore && end_big_restore(r) < 0)) {
                 r->failed = 1;
                 finish(r);
                 return;
@@ -716,6 +826,11 @@ static void on_state(rmig_redis *c, void *ud, int state, const char *err, uint64
         start_idle(r);
         return;
     }
+    if (state == RMIG_REDIS_DRAINED) { /* a streamed value's pieces can go on */
+        if (rmig_redis_room(c))
+            start_idle(r);
+        return;
+    }
     if (state == RMIG_REDIS_RETRYING) {
         rmig_progress_clear(&r->progress);
         fprintf(stderr, "rmig run: %s (%llu commands unanswered); reconnecting for up to %d s\n", err,
@@ -866,6 +981,9 @@ int rmig_run_main(int argc, char **argv)
                (unsigned long long)r->emitted);
     if (r->sets)
         printf("  %llu strings went as SET (less work for the target than RESTORE)\n", (unsigned long long)r->sets);
+    if (r->restored_big)
+        printf("  %llu keys bigger than sink.chunk_bytes went as RESTOREs written while they were read\n",
+               (unsigned long long)r->restored_big);
     if (r->streamed)
         printf("  %llu keys bigger than sink.chunk_bytes went out in chunks, as native commands\n",
                (unsigned long long)r->streamed);
