@@ -11,21 +11,21 @@
  * connection's window is full and starts again as replies free it. Every
  * reply is counted; an error reply is reported with its key and db.
  *
+ * Plain strings go as SET key value [PXAT] (cheaper for the target). Values
+ * bigger than sink.chunk_bytes are never held whole (run_big.c).
+ *
  * The connection keeps every command until it is answered (redis_conn.h):
  * a lost connection is opened again and the unanswered commands sent again
  * (a native key's commands as one unit, from its DEL), until
  * sink.retry_deadline_s; refused commands go to sink.dead_letter, a file
- * redis-cli --pipe can replay (a native key as its whole unit).
- *
- * Not yet: chunking of big values (a value is held whole, bounded by the
- * largest key). */
+ * redis-cli --pipe can replay (a native key as its whole unit). */
 #include "run.h"
+#include "run_internal.h"
 
 #include "batch.h"
 #include "chunked.h"
 #include "dump.h"
 #include "input.h"
-#include "native.h"
 #include "progress.h"
 #include "rdb.h"
 #include "redis_conn.h"
@@ -40,76 +40,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BATCH_KEYS 1024
-#define BATCH_BYTES ((size_t)8 << 20)
-#define CHUNK ((size_t)1 << 20)
-#define TAG_FUNCTION (UINT64_MAX - 2)
-#define BIG_SLICE ((size_t)64 << 10)
-#define MAX_SHOWN 20
-
 static const char usage[] = "usage: rmig run PIPELINE.lua [-s path=value]...\n"
                             "Runs the pipeline: reads its source, applies its nodes, writes its sink.\n";
 
-typedef struct keyrec {
-    uint64_t db;
-    char key[80];
-    uint32_t key_len;
-    int unit;              /* one of a key's native commands: counted per key */
-} keyrec;
-
-typedef struct runner {
-    uv_loop_t loop;
-    uv_idle_t idle;
-    rmig_vm *vm;
-    rmig_steps *steps;
-    rmig_redis *c;
-    int ready, failed, eof, idle_on, native, mode_replace, skip_existing;
-    int optimistic;        /* replace mode into an empty target: RESTORE without REPLACE,
-                              re-sent with REPLACE on BUSYKEY (REPLACE costs the target ~16 %) */
-    int source_version, target_version;
-    char err[1024];
-    rmig_input *in;
-    rmig_rdb *p;
-    rmig_batch b;
-    rmig_out value;        /* the current key's raw value */
-    /* a value bigger than chunk_bytes: written as native commands while it
-     * is read (chunked.h), or skipped when a node dropped it */
-    size_t chunk_bytes;
-    rmig_entry cur;        /* the current key, from its KEY event */
-    rmig_out cur_key;
-    rmig_chunked *big;
-    const uint8_t *pend;   /* the big key's bytes not fed yet: of the held value, or of the last RAW event */
-    size_t pend_n;
-    int big_dropped;
-    uint64_t streamed, reconnects, torn, sets, emitted;
-    uint64_t cur_off;      /* where the current key's record starts in the file */
-    /* a big value streamed as one RESTORE (its length read ahead) */
-    int big_restore;
-    rmig_dump dump;
-    uint64_t big_len, big_sent;
-    uint64_t restored_big;
-    int use_set, pxat;     /* strings as SET (restore = "auto"); the target knows SET ... PXAT (6.2+) */
-    uint64_t read, written, failed_keys, skipped, dropped, replies, tag, resent;
-    /* one record per key command in flight, in sending order (the order of
-     * the replies): a queue, not a table indexed by tag, because a batch
-     * or a big key may overshoot the window */
-    keyrec *recs;
-    size_t rec_head, rec_len, rec_cap;
-    uint64_t window;
-    rmig_out scratch;      /* native mode: a one-key RDB */
-    rmig_native *nat;
-    uint64_t start_ns, bytes_in, bytes_total;
-    rmig_progress progress;
-    /* dead-letter file: refused commands (the connection keeps each until
-     * it is answered), with SELECTs, for redis-cli --pipe */
-    FILE *dl;
-    uint64_t dl_db, dl_count;
-    int dl_selected;
-    int unit_failed;       /* native mode: the key being answered met an error */
-    int abort_on_error;    /* sink.on_error = "abort" */
-    uint64_t shown;        /* refused keys shown on stderr */
-    int retry_deadline_s;
-} runner;
 
 /* A refused command (or a native key's whole unit) into the dead-letter
  * file, after a SELECT of its db when that changes, for redis-cli --pipe. */
@@ -136,7 +69,7 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-static int64_t now_ms(void)
+int64_t rmig__run_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -154,10 +87,6 @@ static void stop_idle(runner *r)
 }
 
 static void start_idle(runner *r);
-static int flush_batch(runner *r);
-static void unit_answered(runner *r, uint64_t db, const char *cmd, size_t n);
-static int big_piece(runner *r, const void *p, size_t n);
-static int write_entries(runner *r, uint32_t from);
 static void report_key(runner *r, const struct keyrec *k, const char *why, int why_len);
 
 static keyrec *rec_push(runner *r)
@@ -188,7 +117,7 @@ static keyrec rec_pop(runner *r)
     return k;
 }
 
-static void remember(runner *r, const rmig_entry *e, int unit)
+void rmig__run_remember(runner *r, const rmig_entry *e, int unit)
 {
     keyrec *k = rec_push(r);
     if (!k) {
@@ -270,7 +199,7 @@ static int write_set(runner *r, const rmig_entry *e)
     }
     if (nx)
         rmig_resp_bulk_str(o, "NX");
-    remember(r, e, 0);
+    rmig__run_remember(r, e, 0);
     r->sets++;
     rmig_redis_done(r->c, r->tag++);
     return 1;
@@ -300,15 +229,15 @@ static void write_restore(runner *r, const rmig_entry *e)
     rmig_out_mem(o, f, sizeof f);
     rmig_resp_bulk_end(o);
     rmig_resp_restore_opts(o, replace, e->expire_ms, e->idle_s, e->freq);
-    remember(r, e, 0);
+    rmig__run_remember(r, e, 0);
     rmig_redis_done(r->c, r->tag++);
 }
 
 /* Native commands for the commands chunked.c wrote since `before`. */
-static void native_done(runner *r, const rmig_entry *e, uint64_t cmds)
+void rmig__run_native_done(runner *r, const rmig_entry *e, uint64_t cmds)
 {
     for (uint64_t i = 0; i < cmds; i++) {
-        remember(r, e, 1);
+        rmig__run_remember(r, e, 1);
         rmig_redis_done(r->c, r->tag++);
     }
 }
@@ -329,180 +258,16 @@ static int write_native(runner *r, const rmig_entry *e)
     if (rc == 0)
         rc = rmig_chunked_finish(k, r->err, sizeof r->err);
     if (rc == 0)
-        native_done(r, e, rmig_chunked_commands(k));
+        rmig__run_native_done(r, e, rmig_chunked_commands(k));
     rmig_chunked_free(k);
     if (!rmig_redis_unit_end(r->c) && rc == 0)
-        unit_answered(r, e->db, NULL, 0);
-    return rc;
-}
-
-/* The raw length of the current key's value, which the parser knows only at
- * its end: read ahead from the file by a parser of its own, from the key's
- * record on (a one-key stream: header, SELECTDB, the record). -1 when the
- * input cannot be read twice (stdin, LZ4) or the look ahead fails. */
-static int64_t value_length(runner *r)
-{
-    uint8_t *buf = malloc(CHUNK);
-    rmig_rdb *p = rmig_rdb_new(&(rmig_rdb_opts){RMIG_RDB_RAW | RMIG_RDB_NO_CRC, 0, 0, 0});
-    int64_t total = -1, sum = 0;
-    char h[16];
-    int hl = snprintf(h, sizeof h, "REDIS%04d", r->cur.rdb_version);
-    const uint8_t sel[2] = {254, 0};
-    uint64_t off = r->cur_off;
-    if (!buf || !p || rmig_rdb_feed(p, h, (size_t)hl) < 0 || rmig_rdb_feed(p, sel, 2) < 0)
-        goto out;
-    for (;;) {
-        rmig_rdb_event ev;
-        int got = rmig_rdb_next(p, &ev);
-        if (got < 0 || got == RMIG_RDB_EV_EOF)
-            goto out;
-        if (got == RMIG_RDB_EV_RAW) {
-            sum += (int64_t)ev.len;
-        } else if (got == RMIG_RDB_EV_KEY_END) {
-            total = sum;
-            goto out;
-        } else if (got == RMIG_RDB_NEED_MORE) {
-            ssize_t n = rmig_input_pread(r->in, buf, CHUNK, off);
-            if (n <= 0)
-                goto out;
-            off += (uint64_t)n;
-            if (rmig_rdb_feed(p, buf, (size_t)n) < 0)
-                goto out;
-        }
-    }
-out:
-    if (p)
-        rmig_rdb_free(p);
-    free(buf);
-    return total;
-}
-
-/* The big value as one RESTORE whose payload is written as it is read: its
- * header now (the length known from the look ahead), the bytes as they
- * come (big_piece), the footer at its end. Not kept for re-sending (the
- * connection reports it failed if it is lost meanwhile), so REPLACE is
- * sent whenever the mode replaces. */
-static void begin_big_restore(runner *r, uint64_t len)
-{
-    const rmig_entry *e = &r->cur;
-    r->big_restore = 1;
-    r->big_len = len;
-    r->big_sent = 0;
-    rmig_redis_select(r->c, e->db);
-    rmig_redis_stream_begin(r->c);
-    rmig_out *o = rmig_redis_out(r->c);
-    int abs = e->expire_ms >= 0;
-    rmig_resp_array(o, 4 + rmig_resp_restore_optc(r->mode_replace, e->expire_ms, e->idle_s, e->freq));
-    rmig_resp_bulk_str(o, "RESTORE");
-    rmig_resp_bulk(o, e->key, e->key_len);
-    rmig_resp_bulk_i64(o, abs ? e->expire_ms : 0);
-    rmig_resp_bulk_begin(o, 1 + len + RMIG_DUMP_FOOTER);
-    uint8_t t = (uint8_t)e->rdb_type;
-    rmig_out_mem(o, &t, 1);
-    rmig_dump_begin(&r->dump, e->rdb_type);
-}
-
-static int end_big_restore(runner *r)
-{
-    const rmig_entry *e = &r->cur;
-    r->big_restore = 0;
-    if (r->big_sent != r->big_len) {
-        snprintf(r->err, sizeof r->err, "key \"%.*s\": the file changed while it was read (its value has %llu bytes, "
-                 "the look ahead found %llu)", (int)(e->key_len < 200 ? e->key_len : 200), (const char *)e->key,
-                 (unsigned long long)r->big_sent, (unsigned long long)r->big_len);
-        return -1;
-    }
-    uint8_t f[RMIG_DUMP_FOOTER];
-    rmig_dump_end(&r->dump, e->rdb_version, f);
-    rmig_out *o = rmig_redis_out(r->c);
-    rmig_out_mem(o, f, sizeof f);
-    rmig_resp_bulk_end(o);
-    rmig_resp_restore_opts(o, r->mode_replace, e->expire_ms, e->idle_s, e->freq);
-    remember(r, e, 0);
-    rmig_redis_done(r->c, r->tag++);
-    r->restored_big++;
-    return 0;
-}
-
-/* The current key's value passed chunk_bytes: the batch so far goes out,
- * then the key alone through the nodes (as a STREAMED entry, without its
- * value), then what was held of it and, as the source reads them, the rest
- * of its pieces, as native commands. */
-static int start_big(runner *r)
-{
-    if (flush_batch(r) < 0)
-        return -1;
-    rmig_entry *e = rmig_batch_add(&r->b);
-    *e = r->cur;
-    e->flags |= RMIG_ENTRY_STREAMED;
-    e->key = rmig_batch_copy(&r->b, r->cur_key.buf, r->cur_key.len);
-    if (!e->key || rmig_steps_run(r->steps, &r->b, now_ms(), r->err, sizeof r->err) < 0)
-        return -1;
-    if (write_entries(r, 1) < 0) /* entries the nodes emitted */
-        return -1;
-    if (e->flags & RMIG_ENTRY_DROPPED) {
-        r->dropped++;
-        r->big_dropped = 1;
-        rmig_batch_reset(&r->b);
-        return 0;
-    }
-    r->cur = *e; /* renamed, moved or given another TTL by the nodes */
-    r->cur_key.len = 0;
-    rmig_out_mem(&r->cur_key, e->key, e->key_len);
-    r->cur.key = (const uint8_t *)r->cur_key.buf;
-    rmig_batch_reset(&r->b);
-    /* what was held goes in slices, as the window allows (on_idle) */
-    r->pend = (const uint8_t *)r->value.buf;
-    r->pend_n = r->value.len;
-    if (!r->native) {
-        int64_t len = value_length(r);
-        if (len >= 0) {
-            begin_big_restore(r, (uint64_t)len);
-            return 0;
-        }
-    }
-    rmig_redis_unit_begin(r->c);
-    rmig_redis_select(r->c, r->cur.db);
-    r->big = rmig_chunked_new(&r->cur, rmig_redis_out(r->c));
-    if (!r->big) {
-        snprintf(r->err, sizeof r->err, "out of memory");
-        return -1;
-    }
-    r->streamed++;
-    return 0;
-}
-
-static int big_piece(runner *r, const void *p, size_t n)
-{
-    if (r->big_restore) {
-        rmig_out_mem(rmig_redis_out(r->c), p, n);
-        rmig_dump_add(&r->dump, p, n);
-        r->big_sent += n;
-        return 0;
-    }
-    uint64_t before = rmig_chunked_commands(r->big);
-    if (rmig_chunked_feed(r->big, p, n, r->err, sizeof r->err) < 0)
-        return -1;
-    native_done(r, &r->cur, rmig_chunked_commands(r->big) - before);
-    return 0;
-}
-
-static int end_big(runner *r)
-{
-    uint64_t before = rmig_chunked_commands(r->big);
-    int rc = rmig_chunked_finish(r->big, r->err, sizeof r->err);
-    if (rc == 0)
-        native_done(r, &r->cur, rmig_chunked_commands(r->big) - before);
-    rmig_chunked_free(r->big);
-    r->big = NULL;
-    if (!rmig_redis_unit_end(r->c))
-        unit_answered(r, r->cur.db, NULL, 0);
+        rmig__run_unit_answered(r, e->db, NULL, 0);
     return rc;
 }
 
 /* The batch's entries from `from` on, after the nodes ran, to the target
  * (or counted as dropped). */
-static int write_entries(runner *r, uint32_t from)
+int rmig__run_write_entries(runner *r, uint32_t from)
 {
     for (uint32_t i = from; i < r->b.n; i++) {
         rmig_entry *e = &r->b.e[i];
@@ -532,9 +297,9 @@ static int write_entries(runner *r, uint32_t from)
     return 0;
 }
 
-static int flush_batch(runner *r)
+int rmig__run_flush_batch(runner *r)
 {
-    if (rmig_steps_run(r->steps, &r->b, now_ms(), r->err, sizeof r->err) < 0 || write_entries(r, 0) < 0)
+    if (rmig_steps_run(r->steps, &r->b, rmig__run_now_ms(), r->err, sizeof r->err) < 0 || rmig__run_write_entries(r, 0) < 0)
         return -1;
     rmig_batch_reset(&r->b);
     return 0;
@@ -569,7 +334,7 @@ static void on_idle(uv_idle_t *h)
             const uint8_t *p = r->pend;
             r->pend += n;
             r->pend_n -= n;
-            if (big_piece(r, p, n) < 0) {
+            if (rmig__run_big_piece(r, p, n) < 0) {
                 r->failed = 1;
                 finish(r);
                 return;
@@ -625,7 +390,7 @@ static void on_idle(uv_idle_t *h)
                  * unless a RESTORE can carry them in pieces */
                 if (r->value.len > r->chunk_bytes &&
                     (e.kind != RMIG_KIND_MODULE || (!r->native && rmig_input_size(r->in))))
-                    rc = start_big(r);
+                    rc = rmig__run_big_start(r);
             }
             if (rc < 0) {
                 r->failed = 1;
@@ -635,7 +400,7 @@ static void on_idle(uv_idle_t *h)
         } else if (ev == RMIG_RDB_EV_KEY_END && (r->big || r->big_restore || r->big_dropped)) {
             r->read++;
             r->value.len = 0;
-            if ((r->big && end_big(r) < 0) || (r->big_restore && end_big_restore(r) < 0)) {
+            if ((r->big && rmig__run_big_end(r) < 0) || (r->big_restore && rmig__run_big_restore_end(r) < 0)) {
                 r->failed = 1;
                 finish(r);
                 return;
@@ -662,7 +427,7 @@ static void on_idle(uv_idle_t *h)
                 return;
             }
             if (r->b.n >= BATCH_KEYS || r->b.arena_len > BATCH_BYTES) {
-                if (flush_batch(r) < 0) {
+                if (rmig__run_flush_batch(r) < 0) {
                     r->failed = 1;
                     finish(r);
                     return;
@@ -678,7 +443,7 @@ static void on_idle(uv_idle_t *h)
             rmig_resp_bulk(o, e.str, e.len);
             rmig_redis_done(r->c, TAG_FUNCTION);
         } else if (ev == RMIG_RDB_EV_EOF) {
-            if (flush_batch(r) < 0) {
+            if (rmig__run_flush_batch(r) < 0) {
                 r->failed = 1;
                 finish(r);
                 return;
@@ -724,7 +489,7 @@ static void resend_replace(runner *r, const keyrec *k, uint64_t db, const char *
 
 /* A key's commands are all answered: the key is written, or failed as a
  * whole (its unit, when kept, goes to the dead letters). */
-static void unit_answered(runner *r, uint64_t db, const char *cmd, size_t n)
+void rmig__run_unit_answered(runner *r, uint64_t db, const char *cmd, size_t n)
 {
     if (r->unit_failed) {
         r->failed_keys++;
@@ -796,7 +561,7 @@ static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *re
         }
         if (k->unit && rmig_redis_unit_last(c)) {
             cmd = rmig_redis_unit_bytes(c, &n);
-            unit_answered(r, k->db, cmd, n);
+            rmig__run_unit_answered(r, k->db, cmd, n);
         }
     }
     if (r->abort_on_error && r->failed_keys && !r->failed) {
@@ -950,7 +715,6 @@ int rmig_run_main(int argc, char **argv)
     rmig_batch_init(&r->b, 2 * BATCH_KEYS); /* half of it is room for entries nodes emit */
     rmig_out_init(&r->value, -1);
     rmig_out_init(&r->cur_key, -1);
-    rmig_out_init(&r->scratch, -1);
     uv_loop_init(&r->loop);
     uv_idle_init(&r->loop, &r->idle);
     r->idle.data = r;
@@ -1017,7 +781,6 @@ out:
     rmig_out_close(&r->value);
     rmig_out_close(&r->cur_key);
     rmig_chunked_free(r->big);
-    rmig_out_close(&r->scratch);
     free(r->recs);
     if (r->dl)
         fclose(r->dl);
