@@ -184,7 +184,7 @@ static int write_set(runner *r, const rmig_entry *e)
     size_t n;
     char ibuf[32];
     if (!r->use_set || e->idle_s >= 0 || e->freq >= 0 || (e->expire_ms >= 0 && !r->pxat) ||
-        !plain_string(e, &s, &n, ibuf, sizeof ibuf))
+        !plain_string(e, &s, &n, ibuf, sizeof ibuf) || n > SET_MAX)
         return 0;
     rmig_redis_select(r->c, e->db);
     rmig_out *o = rmig_redis_out(r->c);

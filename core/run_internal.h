@@ -23,6 +23,10 @@
 #define TAG_FUNCTION (UINT64_MAX - 2)
 #define BIG_SLICE ((size_t)64 << 10)
 #define MAX_SHOWN 20
+/* Strings up to this size go as SET: Redis keeps them in one allocation
+ * (embstr) and SET costs it less than RESTORE; longer ones cost it more
+ * (dataset b: 3.4 us a SET against about 2.6 us a RESTORE) */
+#define SET_MAX 44
 
 typedef struct keyrec {
     uint64_t db;
