@@ -3,7 +3,9 @@
  * order with their tags and within the window, errors go to the command
  * that caused them, AUTH works and a wrong password is refused without the
  * password in the message, and refused connections and servers that go away
- * are reported naming the server. Exit 77 when redis-server is missing. */
+ * are reported naming the server; a command streamed in pieces and cut by a
+ * lost connection is answered with an error in its place while the others
+ * are sent again. Exit 77 when redis-server is missing. */
 #include "redis_conn.h"
 #include "resp.h"
 #include "testlib.h"
@@ -198,6 +200,99 @@ static void drive(run *r, int port, const char *password, uint64_t n, uint64_t w
     uv_loop_close(&loop);
 }
 
+/* ---- a streamed command cut by a lost connection ---- */
+
+typedef struct cut {
+    rmig_redis *c;
+    uv_timer_t timer;
+    int port, step, readies, reconnected;
+    uint64_t replies;
+    int first_ok, streamed_err, last_ok;
+    char err[300];
+} cut;
+
+#define CUT_LEN (1 << 20)
+
+static void cut_step(uv_timer_t *t)
+{
+    cut *k = t->data;
+    if (k->step == 1) {
+        /* kill every normal client but the killer: rmig's connection */
+        redisContext *h = redisConnect("127.0.0.1", k->port);
+        redisReply *rep = h && !h->err ? redisCommand(h, "CLIENT KILL TYPE normal") : NULL;
+        if (rep)
+            freeReplyObject(rep);
+        if (h)
+            redisFree(h);
+        k->step = 2;
+        uv_timer_start(&k->timer, cut_step, 200, 0);
+        return;
+    }
+    /* the rest of the streamed value, its end, and one more command */
+    rmig_out *o = rmig_redis_out(k->c);
+    char chunk[4096];
+    memset(chunk, 'x', sizeof chunk);
+    for (int i = 0; i < CUT_LEN / 2 / (int)sizeof chunk; i++) {
+        o = rmig_redis_out(k->c);
+        rmig_out_mem(o, chunk, sizeof chunk);
+    }
+    o = rmig_redis_out(k->c);
+    rmig_resp_bulk_end(o);
+    rmig_redis_done(k->c, 2);
+    const char *argv[] = {"SET", "cut:c", "3"};
+    rmig_resp_cmd(rmig_redis_out(k->c), 3, argv);
+    rmig_redis_done(k->c, 3);
+}
+
+static void cut_state(rmig_redis *c, void *ud, int state, const char *err, uint64_t unanswered)
+{
+    cut *k = ud;
+    (void)unanswered;
+    if (state == RMIG_REDIS_READY && k->readies++ == 0) {
+        const char *argv[] = {"SET", "cut:a", "1"};
+        rmig_resp_cmd(rmig_redis_out(c), 3, argv);
+        rmig_redis_done(c, 1);
+        /* SET cut:b <1 MiB>, of which half is written now */
+        rmig_redis_stream_begin(c);
+        rmig_out *o = rmig_redis_out(c);
+        rmig_resp_array(o, 3);
+        rmig_resp_bulk_str(o, "SET");
+        rmig_resp_bulk_str(o, "cut:b");
+        rmig_resp_bulk_begin(o, CUT_LEN);
+        char chunk[4096];
+        memset(chunk, 'x', sizeof chunk);
+        for (int i = 0; i < CUT_LEN / 2 / (int)sizeof chunk; i++) {
+            o = rmig_redis_out(c);
+            rmig_out_mem(o, chunk, sizeof chunk);
+        }
+        k->step = 1;
+        uv_timer_start(&k->timer, cut_step, 200, 0);
+    } else if (state == RMIG_REDIS_READY) {
+        k->reconnected = 1;
+    } else if (state == RMIG_REDIS_FAILED) {
+        snprintf(k->err, sizeof k->err, "%s", err);
+        rmig_redis_close(c, NULL);
+        uv_close((uv_handle_t *)&k->timer, NULL);
+    }
+}
+
+static void cut_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *rep)
+{
+    cut *k = ud;
+    k->replies++;
+    if (tag == 1)
+        k->first_ok = rep->type == REDIS_REPLY_STATUS;
+    if (tag == 2) {
+        k->streamed_err = rep->type == REDIS_REPLY_ERROR && strstr(rep->str, "lost");
+        snprintf(k->err, sizeof k->err, "%.*s", (int)rep->len, rep->str ? rep->str : "");
+    }
+    if (tag == 3) {
+        k->last_ok = rep->type == REDIS_REPLY_STATUS;
+        rmig_redis_close(c, NULL);
+        uv_close((uv_handle_t *)&k->timer, NULL);
+    }
+}
+
 int main(void)
 {
     if (system("command -v redis-server >/dev/null 2>&1") != 0) {
@@ -266,6 +361,41 @@ int main(void)
           r.failed && strstr(r.err, want) && r.unanswered > 0 && r.next_reply >= 5000, "%s (unanswered %llu)",
           r.err, (unsigned long long)r.unanswered);
     stop_server(pid);
+
+    /* a command streamed in pieces when the connection is lost: its reply is
+     * an error in its place, and the others are sent again and answered */
+    {
+        int cport = free_port();
+        pid = start_server(cport, NULL);
+        cut k;
+        memset(&k, 0, sizeof k);
+        k.port = cport;
+        uv_loop_t loop;
+        uv_loop_init(&loop);
+        uv_timer_init(&loop, &k.timer);
+        k.timer.data = &k;
+        rmig_redis_opts o = {.host = "127.0.0.1", .port = cport, .connect_timeout_ms = 2000, .window = 100,
+                             .retry_deadline_ms = 10000};
+        k.c = rmig_redis_new(&loop, &o, cut_reply, cut_state, &k);
+        rmig_redis_connect(k.c);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_loop_close(&loop);
+        redisContext *h = redisConnect("127.0.0.1", cport);
+        redisReply *b = h && !h->err ? redisCommand(h, "EXISTS cut:b") : NULL;
+        redisReply *cc = h && !h->err ? redisCommand(h, "GET cut:c") : NULL;
+        CHECK("a command streamed in pieces and cut by a lost connection is answered with an error in its place",
+              k.reconnected && k.streamed_err && k.first_ok && k.replies == 3, "reconnected %d, replies %llu: %s",
+              k.reconnected, (unsigned long long)k.replies, k.err);
+        CHECK("... the commands around it are sent again and applied; it is not applied in part",
+              k.last_ok && b && b->integer == 0 && cc && cc->str && !strcmp(cc->str, "3"), "last %d", k.last_ok);
+        if (b)
+            freeReplyObject(b);
+        if (cc)
+            freeReplyObject(cc);
+        if (h)
+            redisFree(h);
+        stop_server(pid);
+    }
 
     /* TLS: certificates made here with the openssl tool */
     char dir[] = "/tmp/rmig-tls-XXXXXX", cmd[4096];
