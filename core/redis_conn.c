@@ -389,7 +389,7 @@ static void stream_done(rmig_redis *c, uint64_t tag)
 {
     c->streaming = 0;
     if (c->stream_broken) {
-        c->out.len = c->cmd_start = c->out.len; /* nothing of it is in out */
+        c->cmd_start = c->out.len; /* its pieces went to the sink, none to out */
         rmig_out_mem(&c->out, ping_cmd, sizeof ping_cmd - 1);
         rmig_redis_done(c, tag);
         c->ring[(c->ring_head + c->ring_len - 1) % c->ring_cap].broken = 1;

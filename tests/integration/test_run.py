@@ -16,14 +16,8 @@ import sys
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from redis_harness import (Reporter, Server, corpus_dir, install_signal_handlers,  # noqa: E402
-                           make_tmpdir, require_redis_server, run_rmig)
+                           make_tmpdir, require_redis_server, run_rmig, write)
 
-
-def write(tmp, name, text):
-    path = os.path.join(tmp, name)
-    with open(path, 'w') as f:
-        f.write(text)
-    return path
 
 
 def pipeline(rdb, port, nodes='', sink_extra=''):

@@ -61,6 +61,38 @@ def keys(c):
     return total
 
 
+def start_until(rmig, p, dst, n):
+    """Starts `rmig run p` and waits until dst holds n keys (or rmig ended):
+    the process and how many keys were in."""
+    proc = subprocess.Popen([rmig, 'run', p], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    c = dst.conn()
+    deadline = time.time() + 60
+    seen = 0
+    while time.time() < deadline and proc.poll() is None:
+        seen = keys(c)
+        if seen >= n:
+            break
+        time.sleep(0.005)
+    c.close()
+    return proc, seen
+
+
+def kill(dst):
+    dst.proc.send_signal(signal.SIGKILL)
+    dst.proc.wait()
+    dst.proc = None
+
+
+def finish(proc, timeout):
+    """rmig's exit code, stdout and stderr (text), killing it past timeout."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+    return proc.returncode, out.decode(), err.decode()
+
+
 def main():
     require_redis_server()
     install_signal_handlers()
@@ -73,51 +105,28 @@ def main():
         dst = Server(d, config=['--appendonly', 'yes', '--appendfsync', 'always'], name='dst').start()
         port = dst.port
         try:
-            p = pipeline(os.path.join(tmp, 'p.lua'), rdb, port, extra)
-            proc = subprocess.Popen([rmig, 'run', p], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            c = dst.conn()
-            deadline = time.time() + 60
-            seen = 0
-            while time.time() < deadline and proc.poll() is None:
-                seen = keys(c)
-                if seen >= 15000:
-                    break
-                time.sleep(0.005)
-            c.close()
+            proc, seen = start_until(rmig, pipeline(os.path.join(tmp, 'p.lua'), rdb, port, extra), dst, 15000)
             killed = proc.poll() is None
-            dst.proc.send_signal(signal.SIGKILL)
-            dst.proc.wait()
-            dst.proc = None
+            kill(dst)
             time.sleep(0.7)
             dst.start(port=port)
-            try:
-                out, err = proc.communicate(timeout=120)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                out, err = proc.communicate()
-            out, err = out.decode(), err.decode()
+            rc, out, err = finish(proc, 120)
             got = dst.conn().call('DEBUG', 'DIGEST')
             rep.check(killed, '%s: the target was killed mid-run (%d keys in)' % (how, seen),
                       'rmig finished before the kill: the data set is too small for this machine')
-            rep.check(proc.returncode == 0 and got == want and 'reconnecting' in err and 'connected to' in err,
+            rep.check(rc == 0 and got == want and 'reconnecting' in err and 'connected to' in err,
                       '%s: killed and restarted, the target gets every key: rmig reconnects and completes' % how,
-                      'rc %r, digest %r != %r\n%s\n%s' % (proc.returncode, got, want, out[-400:], err[-800:]))
+                      'rc %r, digest %r != %r\n%s\n%s' % (rc, got, want, out[-400:], err[-800:]))
         finally:
             dst.stop()
 
     # a target shut down mid-run (saving what it has) that comes back slowly: it answers LOADING
     # for a while, and rmig waits for it instead of counting refused keys
-    d = os.path.join(tmp, 'dst-slow')
-    dst = Server(d, name='slow').start()
+    dst = Server(os.path.join(tmp, 'dst-slow'), name='slow').start()
     port = dst.port
     try:
-        p = pipeline(os.path.join(tmp, 'slow.lua'), rdb, port, '')
-        proc = subprocess.Popen([rmig, 'run', p], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc, seen = start_until(rmig, pipeline(os.path.join(tmp, 'slow.lua'), rdb, port, ''), dst, 15000)
         c = dst.conn()
-        deadline = time.time() + 60
-        while time.time() < deadline and proc.poll() is None and keys(c) < 15000:
-            time.sleep(0.005)
-        seen = keys(c)
         try:
             c.sock.sendall(c.encode(['SHUTDOWN', 'SAVE']))
             c.sock.recv(100)
@@ -131,47 +140,29 @@ def main():
         t0 = time.time()
         dst.start(port=port)
         loading_secs = time.time() - t0
-        try:
-            out, err = proc.communicate(timeout=120)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
-        out, err = out.decode(), err.decode()
+        rc, out, err = finish(proc, 120)
         got = dst.conn().call('DEBUG', 'DIGEST')
-        rep.check(proc.returncode == 0 and got == want and 'LOADING' not in err and 'failed 0' in out
+        rep.check(rc == 0 and got == want and 'LOADING' not in err and 'failed 0' in out
                   and 'is loading its dataset' in err,
                   'a target restarted with a slow load (%d keys in, %.1f s of LOADING): rmig waits, then completes'
                   % (seen, loading_secs),
-                  'rc %r, digest %r != %r\n%s\n%s' % (proc.returncode, got, want, out[-400:], err[-800:]))
+                  'rc %r, digest %r != %r\n%s\n%s' % (rc, got, want, out[-400:], err[-800:]))
     finally:
         dst.stop()
 
     # a target that does not come back: exit 1 after the deadline, naming it
-    d = os.path.join(tmp, 'dst-gone')
-    dst = Server(d, name='gone').start()
+    dst = Server(os.path.join(tmp, 'dst-gone'), name='gone').start()
     port = dst.port
     try:
-        p = pipeline(os.path.join(tmp, 'gone.lua'), rdb, port, ', retry_deadline_s = 2')
-        proc = subprocess.Popen([rmig, 'run', p], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        c = dst.conn()
-        deadline = time.time() + 60
-        while time.time() < deadline and proc.poll() is None and keys(c) < 5000:
-            time.sleep(0.005)
-        c.close()
-        dst.proc.send_signal(signal.SIGKILL)
-        dst.proc.wait()
-        dst.proc = None
+        proc, _ = start_until(rmig, pipeline(os.path.join(tmp, 'gone.lua'), rdb, port, ', retry_deadline_s = 2'),
+                              dst, 5000)
+        kill(dst)
         t0 = time.time()
-        try:
-            out, err = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
+        rc, out, err = finish(proc, 60)
         secs = time.time() - t0
-        err = err.decode()
-        rep.check(proc.returncode == 1 and '127.0.0.1:%d' % port in err and 'retry_deadline_s' in err and secs < 15,
+        rep.check(rc == 1 and '127.0.0.1:%d' % port in err and 'retry_deadline_s' in err and secs < 15,
                   'a target that stays away: exit 1 after sink.retry_deadline_s, naming the server',
-                  'rc %r after %.1f s: %s' % (proc.returncode, secs, err[-600:]))
+                  'rc %r after %.1f s: %s' % (rc, secs, err[-600:]))
     finally:
         dst.stop()
     sys.exit(rep.finish())

@@ -21,7 +21,7 @@ import time
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from redis_harness import (SKIP, Reporter, Server, corpus_dir, free_port,  # noqa: E402
-                           install_signal_handlers, make_tmpdir, require_redis_server)
+                           install_signal_handlers, make_tmpdir, require_redis_server, write)
 
 USER = 'migrator'
 PASSWORD = 'tls-Secret-7f3a9c'          # the ACL user's password: must never be printed
@@ -34,12 +34,6 @@ def skip(why):
     print('%s: skipped' % why)
     sys.exit(SKIP)
 
-
-def write(tmp, name, text):
-    path = os.path.join(tmp, name)
-    with open(path, 'w') as f:
-        f.write(text)
-    return path
 
 
 def make_certs(d):
