@@ -96,11 +96,53 @@ const uint8_t *rmig_batch_copy(rmig_batch *b, const void *p, size_t n)
     return dst;
 }
 
+/* Arrays of slices and indexes want 8-byte alignment in the arena. */
+static void *arena_copy_aligned(rmig_batch *b, const void *p, size_t n)
+{
+    /* a new block starts aligned: malloc's, behind an 8-byte header */
+    size_t pad = b->arena ? (8 - ((uintptr_t)(b->arena + b->arena_len) & 7)) & 7 : 0;
+    if (b->arena && b->arena_cap - b->arena_len >= n + pad)
+        b->arena_len += pad;
+    uint8_t *dst = arena_alloc(b, n);
+    if (dst && n)
+        memcpy(dst, p, n);
+    return dst;
+}
+
+int rmig_batch_set_argv(rmig_batch *b, rmig_entry *e, const rmig_slice *argv, uint32_t argc, const uint32_t *keys,
+                        uint32_t nkeys)
+{
+    rmig_slice *a = arena_copy_aligned(b, argv, argc * sizeof *argv);
+    uint32_t *k = nkeys ? arena_copy_aligned(b, keys, nkeys * sizeof *keys) : NULL;
+    if (!a || (nkeys && !k))
+        return -1;
+    e->argv = a;
+    e->argc = argc;
+    e->keys = k;
+    e->nkeys = nkeys;
+    e->key = nkeys ? a[k[0]].p : NULL;
+    e->key_len = nkeys ? (uint32_t)a[k[0]].n : 0;
+    e->flags |= RMIG_ENTRY_CHANGED;
+    return 0;
+}
+
 int rmig_batch_set_key(rmig_batch *b, rmig_entry *e, const void *s, size_t n)
 {
     const uint8_t *k = rmig_batch_copy(b, s, n);
     if (!k)
         return -1;
+    if (e->kind == RMIG_ENTRY_CMD && e->nkeys) {
+        /* a command's first key is renamed in its arguments too */
+        rmig_slice small[16], *a = e->argc <= 16 ? small : malloc(e->argc * sizeof *a);
+        if (!a)
+            return -1;
+        memcpy(a, e->argv, e->argc * sizeof *a);
+        a[e->keys[0]] = (rmig_slice){k, n};
+        int rc = rmig_batch_set_argv(b, e, a, e->argc, e->keys, e->nkeys);
+        if (a != small)
+            free(a);
+        return rc;
+    }
     e->key = k;
     e->key_len = (uint32_t)n;
     e->flags |= RMIG_ENTRY_CHANGED;

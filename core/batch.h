@@ -25,6 +25,12 @@ enum rmig_entry_flag {
     RMIG_ENTRY_STREAMED = 4, /* its value is too big for the batch: the sink reads it from the source */
 };
 
+/* One argument of a command: bytes in the source's buffer or the arena. */
+typedef struct rmig_slice {
+    const uint8_t *p;
+    uint64_t n;
+} rmig_slice;
+
 typedef struct rmig_entry {
     int32_t kind;           /* enum rmig_entry_kind */
     uint32_t flags;         /* enum rmig_entry_flag bits */
@@ -42,6 +48,18 @@ typedef struct rmig_entry {
     uint64_t value_len;
     uint32_t from_node;     /* 1-based index of the node that emitted it (0: the source); it goes
                                only through the nodes after that one */
+    /* CMD entries: the command's arguments (argv[0] is its name), the
+     * indexes of its key arguments (key/key_len above are the first one),
+     * for a command that may be split per key the arguments per key (1 for
+     * DEL, 2 for MSET; else 0), and the replication offset it ends at */
+    uint32_t argc;
+    uint32_t nkeys;
+    const rmig_slice *argv;
+    const uint32_t *keys;
+    uint32_t split_group;
+    uint32_t cmd_flags;     /* enum rmig_cmd_flag (cmdtable.h) */
+    int64_t offset;         /* > 0: where the stream may resume once this is applied (not inside MULTI) */
+    uint64_t stream_db;     /* the source's db there (before any db node) */
 } rmig_entry;
 
 typedef struct rmig_batch {
@@ -74,6 +92,12 @@ int rmig_batch_set_key(rmig_batch *b, rmig_entry *e, const void *s, size_t n);
 rmig_entry *rmig_batch_emit(rmig_batch *b, const rmig_entry *src, uint32_t node);
 /* The entry's value becomes the string s, as an RDB string (type string). */
 int rmig_batch_set_string(rmig_batch *b, rmig_entry *e, const void *s, size_t n);
+
+/* A CMD entry's arguments become argv[0..argc) with keys at keys[0..nkeys)
+ * (both copied into the arena, the bytes they point to are not); marks it
+ * changed. 0, or -1 (memory). */
+int rmig_batch_set_argv(rmig_batch *b, rmig_entry *e, const rmig_slice *argv, uint32_t argc, const uint32_t *keys,
+                        uint32_t nkeys);
 
 /* Marks an entry dropped by node `node` (1-based). */
 void rmig_batch_drop(rmig_batch *b, rmig_entry *e, uint32_t node);

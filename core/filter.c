@@ -3,10 +3,12 @@
 
 #include "glob.h"
 
+#include <limits.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 typedef struct blist {
     uint8_t **p;
@@ -194,25 +196,41 @@ static long longest(const blist *from, const rmig_entry *e, int suffix)
     return best;
 }
 
-static int rename_entry(rmig_filter *f, rmig_batch *b, rmig_entry *e)
+/* The new name of key k by the rename rules, in *out (small, or malloc'd
+ * when bigger; the caller frees it when it is not small): its length, or 0
+ * when no rule applies; -1 when out of memory. */
+static long renamed(rmig_filter *f, const uint8_t *k, size_t len, uint8_t *small, size_t cap, uint8_t **out)
 {
-    long i = longest(&f->rfrom, e, 0), j = longest(&f->sfrom, e, 1);
+    rmig_entry v = {.key = k, .key_len = (uint32_t)len};
+    long i = longest(&f->rfrom, &v, 0), j = longest(&f->sfrom, &v, 1);
     if (i < 0 && j < 0)
         return 0;
     size_t cut_front = i >= 0 ? f->rfrom.n[i] : 0, cut_back = j >= 0 ? f->sfrom.n[j] : 0;
-    if (cut_front + cut_back > e->key_len) /* the affixes overlap: apply the prefix only */
+    if (cut_front + cut_back > len) /* the affixes overlap: apply the prefix only */
         cut_back = 0, j = -1;
     size_t add_front = i >= 0 ? f->rto.n[i] : 0, add_back = j >= 0 ? f->sto.n[j] : 0;
-    size_t mid = e->key_len - cut_front - cut_back, n = add_front + mid + add_back;
-    uint8_t small[512], *tmp = n <= sizeof small ? small : malloc(n);
+    size_t mid = len - cut_front - cut_back, n = add_front + mid + add_back;
+    uint8_t *tmp = n <= cap ? small : malloc(n ? n : 1);
     if (!tmp)
         return -1;
     if (add_front)
         memcpy(tmp, f->rto.p[i], add_front);
-    memcpy(tmp + add_front, e->key + cut_front, mid);
+    memcpy(tmp + add_front, k + cut_front, mid);
     if (add_back)
         memcpy(tmp + add_front + mid, f->sto.p[j], add_back);
-    int r = rmig_batch_set_key(b, e, tmp, n);
+    *out = tmp;
+    return n ? (long)n : LONG_MIN; /* an empty new name is still a rename */
+}
+
+static int rename_entry(rmig_filter *f, rmig_batch *b, rmig_entry *e)
+{
+    uint8_t small[512], *tmp = NULL;
+    long n = renamed(f, e->key, e->key_len, small, sizeof small, &tmp);
+    if (n == 0)
+        return 0;
+    if (n == -1)
+        return -1;
+    int r = rmig_batch_set_key(b, e, tmp, n == LONG_MIN ? 0 : (size_t)n);
     if (tmp != small)
         free(tmp);
     return r < 0 ? -1 : 1;
@@ -265,15 +283,127 @@ static int ttl_entry(rmig_filter *f, rmig_entry *e, int64_t now)
     return 1;
 }
 
+/* ---- commands from a live stream ---- */
+
+static int name_in(const blist *l, const rmig_slice *name)
+{
+    for (size_t i = 0; i < l->count; i++)
+        if (l->n[i] == name->n && !strncasecmp((const char *)l->p[i], (const char *)name->p, name->n))
+            return 1;
+    return 0;
+}
+
+/* keys: a command whose keys are all kept is kept, one with none kept is
+ * dropped; one with some of each is split when the command allows it (DEL,
+ * MSET: one group of arguments per key) and otherwise dropped and counted
+ * as `mixed` (a RENAME from a kept key to a dropped one has no right
+ * answer; the run reports them). */
+static int keys_cmd(rmig_filter *f, rmig_batch *b, rmig_entry *e)
+{
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < e->nkeys; i++) {
+        rmig_entry v = {.key = e->argv[e->keys[i]].p, .key_len = (uint32_t)e->argv[e->keys[i]].n};
+        kept += (uint32_t)keys_keep(f, &v);
+    }
+    if (kept == e->nkeys)
+        return 0;
+    if (kept == 0)
+        return -1;
+    uint32_t g = e->split_group;
+    if (!g) {
+        f->st.mixed++;
+        return -1;
+    }
+    rmig_slice *a = malloc(e->argc * sizeof *a);
+    uint32_t *k = malloc(e->nkeys * sizeof *k), argc = 1, nk = 0;
+    if (!a || !k) {
+        free(a);
+        free(k);
+        return -2;
+    }
+    a[0] = e->argv[0];
+    for (uint32_t i = 0; i < e->nkeys; i++) {
+        uint32_t at = e->keys[i];
+        rmig_entry v = {.key = e->argv[at].p, .key_len = (uint32_t)e->argv[at].n};
+        if (!keys_keep(f, &v) || at + g > e->argc)
+            continue;
+        k[nk++] = argc;
+        for (uint32_t j = 0; j < g; j++)
+            a[argc++] = e->argv[at + j];
+    }
+    int rc = rmig_batch_set_argv(b, e, a, argc, k, nk);
+    free(a);
+    free(k);
+    f->st.split++;
+    return rc < 0 ? -2 : 1;
+}
+
+static int rename_cmd(rmig_filter *f, rmig_batch *b, rmig_entry *e)
+{
+    rmig_slice *a = NULL;
+    for (uint32_t i = 0; i < e->nkeys; i++) {
+        const rmig_slice *arg = &e->argv[e->keys[i]];
+        uint8_t small[512], *tmp = NULL;
+        long n = renamed(f, arg->p, arg->n, small, sizeof small, &tmp);
+        if (n == 0)
+            continue;
+        if (n == -1)
+            goto oom;
+        if (!a) {
+            if (!(a = malloc(e->argc * sizeof *a))) {
+                if (tmp != small)
+                    free(tmp);
+                goto oom;
+            }
+            memcpy(a, e->argv, e->argc * sizeof *a);
+        }
+        size_t len = n == LONG_MIN ? 0 : (size_t)n;
+        const uint8_t *copy = rmig_batch_copy(b, tmp, len);
+        if (tmp != small)
+            free(tmp);
+        if (!copy)
+            goto oom;
+        a[e->keys[i]] = (rmig_slice){copy, len};
+    }
+    if (!a)
+        return 0;
+    int rc = rmig_batch_set_argv(b, e, a, e->argc, e->keys, e->nkeys);
+    free(a);
+    return rc < 0 ? -2 : 1;
+oom:
+    free(a);
+    return -2;
+}
+
+/* What a node does with a CMD entry: -1 drop, 0 keep, 1 changed, -2 out of
+ * memory. Type and TTL nodes judge keys of a snapshot; commands pass. */
+static int cmd_entry(rmig_filter *f, rmig_batch *b, rmig_entry *e)
+{
+    switch (f->type) {
+    case RMIG_FILTER_KEYS: return keys_cmd(f, b, e);
+    case RMIG_FILTER_RENAME: return rename_cmd(f, b, e);
+    case RMIG_FILTER_DB: return db_entry(f, e);
+    case RMIG_FILTER_COMMANDS:
+        if (f->allow.count && !name_in(&f->allow, &e->argv[0]))
+            return -1;
+        return name_in(&f->deny, &e->argv[0]) ? -1 : 0;
+    default: return 0;
+    }
+}
+
 int rmig_filter_run(rmig_filter *f, uint32_t index, rmig_batch *b, int64_t now_ms)
 {
     for (uint32_t k = 0; k < b->n; k++) {
         rmig_entry *e = &b->e[k];
-        if (e->kind != RMIG_ENTRY_KEY || (e->flags & RMIG_ENTRY_DROPPED) || e->from_node >= index)
+        if (e->kind == RMIG_ENTRY_META || (e->flags & RMIG_ENTRY_DROPPED) || e->from_node >= index)
             continue; /* emitted entries go only through the nodes after their emitter */
         f->st.seen++;
         int r = 0;
-        switch (f->type) {
+        if (e->kind == RMIG_ENTRY_CMD) {
+            r = e->argc ? cmd_entry(f, b, e) : 0;
+            if (r == -2)
+                return -1;
+        } else switch (f->type) {
         case RMIG_FILTER_KEYS: r = keys_keep(f, e) ? 0 : -1; break;
         case RMIG_FILTER_RENAME:
             r = rename_entry(f, b, e);
@@ -287,6 +417,7 @@ int rmig_filter_run(rmig_filter *f, uint32_t index, rmig_batch *b, int64_t now_m
             break;
         }
         case RMIG_FILTER_TTL: r = ttl_entry(f, e, now_ms); break;
+        default: break; /* commands: keys pass */
         }
         if (r < 0) {
             rmig_batch_drop(b, e, index);

@@ -5,8 +5,9 @@
  * give TTLs, shift, cap). They are declared in Lua (lua/rmig/init.lua) with
  * the same options.
  *
- * A node only looks at KEY entries that are not dropped yet; it counts what
- * it saw, dropped and changed. Configurations are copied at creation, so the
+ * A node looks at KEY and CMD entries that are not dropped yet (a command
+ * is judged by all its keys: see filter.c); it counts what it saw, dropped
+ * and changed. Configurations are copied at creation, so the
  * caller's strings may go away. */
 #ifndef RMIG_FILTER_H
 #define RMIG_FILTER_H
@@ -52,12 +53,15 @@ enum rmig_filter_type {
     RMIG_FILTER_DB,
     RMIG_FILTER_TYPE,
     RMIG_FILTER_TTL,
+    RMIG_FILTER_COMMANDS, /* live streams: commands by name (allow/deny lists, any case) */
 };
 
 typedef struct rmig_filter rmig_filter;
 
 typedef struct rmig_filter_stats {
     uint64_t seen, dropped, changed;
+    uint64_t split;   /* commands cut down to their kept keys (DEL, MSET) */
+    uint64_t mixed;   /* commands dropped because some of their keys were kept and some not (counted in dropped) */
 } rmig_filter_stats;
 
 /* A node from a configuration; NULL with a message in err (a regular

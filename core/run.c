@@ -78,7 +78,7 @@ int64_t rmig__run_now_ms(void)
 
 /* ---- writing ---- */
 
-static void stop_idle(runner *r)
+void rmig__run_stop_idle(runner *r)
 {
     if (r->idle_on) {
         uv_idle_stop(&r->idle);
@@ -86,10 +86,8 @@ static void stop_idle(runner *r)
     }
 }
 
-static void start_idle(runner *r);
-static void report_key(runner *r, const struct keyrec *k, const char *why, int why_len);
 
-static keyrec *rec_push(runner *r)
+keyrec *rmig__run_rec_push(runner *r)
 {
     if (r->rec_len == r->rec_cap) {
         size_t cap = r->rec_cap ? r->rec_cap * 2 : 4096;
@@ -119,7 +117,7 @@ static keyrec rec_pop(runner *r)
 
 void rmig__run_remember(runner *r, const rmig_entry *e, int unit)
 {
-    keyrec *k = rec_push(r);
+    keyrec *k = rmig__run_rec_push(r);
     if (!k) {
         snprintf(r->err, sizeof r->err, "out of memory");
         r->failed = 1;
@@ -275,6 +273,13 @@ int rmig__run_write_entries(runner *r, uint32_t from)
             r->emitted++;
         if (e->flags & RMIG_ENTRY_DROPPED) {
             r->dropped++;
+            if (e->kind == RMIG_ENTRY_CMD && e->offset > 0)
+                rmig__live_commit(r, e->offset, e->stream_db);
+            continue;
+        }
+        if (e->kind == RMIG_ENTRY_CMD) {
+            if (rmig__live_write_cmd(r, e) < 0)
+                return -1;
             continue;
         }
         if (!e->value && e->type != 0) {
@@ -283,7 +288,7 @@ int rmig__run_write_entries(runner *r, uint32_t from)
                                       "copies of such keys are not supported";
             keyrec k = {.db = e->db, .key_len = e->key_len < 80 ? e->key_len : 80};
             memcpy(k.key, e->key, k.key_len);
-            report_key(r, &k, why, (int)sizeof why - 1);
+            rmig__run_report_key(r, &k, why, (int)sizeof why - 1);
             r->failed_keys++;
             continue;
         }
@@ -313,19 +318,22 @@ static void status(runner *r)
     rmig_progress_update(&r->progress, &pc);
 }
 
-static void finish(runner *r)
+void rmig__run_finish(runner *r)
 {
-    stop_idle(r);
+    rmig__run_stop_idle(r);
+    if (r->live)
+        rmig__live_finish(r);
     r->reconnects = rmig_redis_reconnects(r->c);
     r->torn = rmig_redis_torn(r->c);
     rmig_redis_close(r->c, NULL);
 }
 
-static void on_idle(uv_idle_t *h)
+/* Handles the parser's events until it needs bytes (0), the window is
+ * full (1) or the run failed (-1). The snapshot's end sets r->rdb_done. */
+int rmig__run_rdb_pump(runner *r)
 {
-    runner *r = h->data;
     rmig_rdb_event e;
-    while (rmig_redis_room(r->c) && !r->eof && !r->failed) {
+    while (rmig_redis_room(r->c) && !r->rdb_done && !r->failed) {
         if (r->pend_n) {
             /* a big key's bytes, a slice at a time so that the window is
              * checked between slices; the event they belong to stays valid
@@ -334,36 +342,30 @@ static void on_idle(uv_idle_t *h)
             const uint8_t *p = r->pend;
             r->pend += n;
             r->pend_n -= n;
-            if (rmig__run_big_piece(r, p, n) < 0) {
-                r->failed = 1;
-                finish(r);
-                return;
-            }
+            if (rmig__run_big_piece(r, p, n) < 0)
+                return -1;
             continue;
         }
         int ev = rmig_rdb_next(r->p, &e);
         if (ev < 0) {
             snprintf(r->err, sizeof r->err, "source: %s", rmig_rdb_error(r->p));
-            r->failed = 1;
-            finish(r);
-            return;
+            return -1;
         }
-        if (ev == RMIG_RDB_NEED_MORE) {
-            uint8_t *dst = rmig_rdb_space(r->p, CHUNK);
-            ssize_t n = dst ? rmig_input_read(r->in, dst, CHUNK, r->err, sizeof r->err) : -1;
-            if (n < 0) {
-                r->failed = 1;
-                finish(r);
-                return;
+        if (ev == RMIG_RDB_NEED_MORE)
+            return 0;
+        if (ev == RMIG_RDB_EV_BEGIN && r->live) {
+            /* a live snapshot: its version decides RESTORE or native now */
+            r->source_version = e.version;
+            r->native = !strcmp(r->restore_opt, "never") ||
+                        (strcmp(r->restore_opt, "always") &&
+                         !rmig_target_restores(r->target_version, r->source_version));
+            if (r->native && strcmp(r->mode_opt, "replace")) {
+                snprintf(r->err, sizeof r->err, "sink.mode = \"%s\" needs RESTORE payloads, but the target (RDB %d) is "
+                         "older than the source's snapshot (RDB %d): use mode = \"replace\"", r->mode_opt,
+                         r->target_version, r->source_version);
+                return -1;
             }
-            if (n == 0)
-                rmig_rdb_finish(r->p);
-            else
-                rmig_rdb_commit(r->p, (size_t)n);
-            r->bytes_in += n > 0 ? (uint64_t)n : 0;
-            continue;
-        }
-        if (ev == RMIG_RDB_EV_KEY) {
+        } else if (ev == RMIG_RDB_EV_KEY) {
             r->value.len = 0;
             r->big_dropped = 0;
             memset(&r->cur, 0, sizeof r->cur);
@@ -380,7 +382,6 @@ static void on_idle(uv_idle_t *h)
             rmig_out_mem(&r->cur_key, e.key, e.key_len);
             r->cur_off = e.offset;
         } else if (ev == RMIG_RDB_EV_RAW) {
-            int rc = 0;
             if (r->big || r->big_restore) {
                 r->pend = e.str;
                 r->pend_n = e.len;
@@ -389,22 +390,15 @@ static void on_idle(uv_idle_t *h)
                 /* module values cannot be written natively: held whole
                  * unless a RESTORE can carry them in pieces */
                 if (r->value.len > r->chunk_bytes &&
-                    (e.kind != RMIG_KIND_MODULE || (!r->native && rmig_input_size(r->in))))
-                    rc = rmig__run_big_start(r);
-            }
-            if (rc < 0) {
-                r->failed = 1;
-                finish(r);
-                return;
+                    (e.kind != RMIG_KIND_MODULE || (!r->native && r->in && rmig_input_size(r->in))) &&
+                    rmig__run_big_start(r) < 0)
+                    return -1;
             }
         } else if (ev == RMIG_RDB_EV_KEY_END && (r->big || r->big_restore || r->big_dropped)) {
             r->read++;
             r->value.len = 0;
-            if ((r->big && rmig__run_big_end(r) < 0) || (r->big_restore && rmig__run_big_restore_end(r) < 0)) {
-                r->failed = 1;
-                finish(r);
-                return;
-            }
+            if ((r->big && rmig__run_big_end(r) < 0) || (r->big_restore && rmig__run_big_restore_end(r) < 0))
+                return -1;
             r->big_dropped = 0;
         } else if (ev == RMIG_RDB_EV_KEY_END) {
             r->read++;
@@ -422,17 +416,10 @@ static void on_idle(uv_idle_t *h)
             en->value_len = r->value.len;
             if (!en->key || !en->value) {
                 snprintf(r->err, sizeof r->err, "out of memory holding a batch");
-                r->failed = 1;
-                finish(r);
-                return;
+                return -1;
             }
-            if (r->b.n >= BATCH_KEYS || r->b.arena_len > BATCH_BYTES) {
-                if (rmig__run_flush_batch(r) < 0) {
-                    r->failed = 1;
-                    finish(r);
-                    return;
-                }
-            }
+            if ((r->b.n >= BATCH_KEYS || r->b.arena_len > BATCH_BYTES) && rmig__run_flush_batch(r) < 0)
+                return -1;
         } else if (ev == RMIG_RDB_EV_FUNCTION) {
             /* libraries go as FUNCTION LOAD REPLACE */
             rmig_out *o = rmig_redis_out(r->c);
@@ -443,24 +430,57 @@ static void on_idle(uv_idle_t *h)
             rmig_resp_bulk(o, e.str, e.len);
             rmig_redis_done(r->c, TAG_FUNCTION);
         } else if (ev == RMIG_RDB_EV_EOF) {
-            if (rmig__run_flush_batch(r) < 0) {
-                r->failed = 1;
-                finish(r);
-                return;
-            }
-            r->eof = 1;
+            if (rmig__run_flush_batch(r) < 0)
+                return -1;
+            r->rdb_done = 1;
         }
+    }
+    return r->failed ? -1 : 1;
+}
+
+static void on_idle(uv_idle_t *h)
+{
+    runner *r = h->data;
+    if (r->live) {
+        rmig__live_idle(r);
+        return;
+    }
+    while (rmig_redis_room(r->c) && !r->eof && !r->failed) {
+        int rc = rmig__run_rdb_pump(r);
+        if (rc < 0) {
+            r->failed = 1;
+            rmig__run_finish(r);
+            return;
+        }
+        if (r->rdb_done) {
+            r->eof = 1;
+            break;
+        }
+        if (rc == 1)
+            break;
+        uint8_t *dst = rmig_rdb_space(r->p, CHUNK);
+        ssize_t n = dst ? rmig_input_read(r->in, dst, CHUNK, r->err, sizeof r->err) : -1;
+        if (n < 0) {
+            r->failed = 1;
+            rmig__run_finish(r);
+            return;
+        }
+        if (n == 0)
+            rmig_rdb_finish(r->p);
+        else
+            rmig_rdb_commit(r->p, (size_t)n);
+        r->bytes_in += n > 0 ? (uint64_t)n : 0;
     }
     status(r);
     if (r->eof && rmig_redis_pending(r->c) == 0) {
-        finish(r);
+        rmig__run_finish(r);
         return;
     }
     if (!rmig_redis_room(r->c) || r->eof)
-        stop_idle(r); /* replies start it again */
+        rmig__run_stop_idle(r); /* replies start it again */
 }
 
-static void start_idle(runner *r)
+void rmig__run_start_idle(runner *r)
 {
     if (!r->idle_on && !r->failed) {
         uv_idle_start(&r->idle, on_idle);
@@ -481,7 +501,7 @@ static void resend_replace(runner *r, const keyrec *k, uint64_t db, const char *
     rmig_resp_array(o, (size_t)argc + 1);
     rmig_out_mem(o, nl + 1, n - (size_t)(nl + 1 - p));
     rmig_resp_bulk_str(o, "REPLACE");
-    keyrec *nk = rec_push(r);
+    keyrec *nk = rmig__run_rec_push(r);
     if (nk)
         *nk = *k;
     rmig_redis_done(r->c, r->tag++);
@@ -502,7 +522,7 @@ void rmig__run_unit_answered(runner *r, uint64_t db, const char *cmd, size_t n)
 
 /* One refused key on stderr; past the first MAX_SHOWN they are only counted
  * (a full target refuses every key: a million lines help nobody). */
-static void report_key(runner *r, const keyrec *k, const char *why, int why_len)
+void rmig__run_report_key(runner *r, const keyrec *k, const char *why, int why_len)
 {
     if (r->shown++ == MAX_SHOWN) {
         fprintf(stderr, "rmig run: more refused keys are counted but not shown%s\n",
@@ -511,8 +531,8 @@ static void report_key(runner *r, const keyrec *k, const char *why, int why_len)
     if (r->shown > MAX_SHOWN)
         return;
     rmig_progress_clear(&r->progress);
-    fprintf(stderr, "rmig run: key \"%.*s\" (db %llu): %.*s\n", (int)k->key_len, k->key, (unsigned long long)k->db,
-            why_len, why);
+    fprintf(stderr, "rmig run: %s \"%.*s\" (db %llu): %.*s\n", k->cmd ? "command" : "key", (int)k->key_len, k->key,
+            (unsigned long long)k->db, why_len, why);
 }
 
 static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *rep)
@@ -531,14 +551,23 @@ static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *re
         const keyrec *k = &kr;
         size_t n;
         const char *cmd = rmig_redis_command(c, &n);
-        if (rep->type == REDIS_REPLY_ERROR) {
+        if (k->cmd) {
+            /* a command of a live stream: nil, numbers, arrays are all fine */
+            if (rep->type == REDIS_REPLY_ERROR) {
+                rmig__run_report_key(r, k, rep->str, (int)rep->len);
+                r->failed_keys++;
+                dead_letter(r, k->db, cmd, n);
+            } else {
+                r->cmds++;
+            }
+        } else if (rep->type == REDIS_REPLY_ERROR) {
             if (r->optimistic && !k->unit && !strncmp(rep->str, "BUSYKEY", 7)) {
                 r->resent++;
                 resend_replace(r, k, k->db, cmd, n);
             } else if (r->skip_existing && !strncmp(rep->str, "BUSYKEY", 7)) {
                 r->skipped++;
             } else if (!k->unit || !r->unit_failed) {
-                report_key(r, k, rep->str, (int)rep->len);
+                rmig__run_report_key(r, k, rep->str, (int)rep->len);
                 if (k->unit) {
                     r->unit_failed = 1;
                 } else {
@@ -552,7 +581,7 @@ static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *re
                 r->skipped++;
             } else {
                 static const char why[] = "exists on the target (mode fail-on-existing)";
-                report_key(r, k, why, (int)sizeof why - 1);
+                rmig__run_report_key(r, k, why, (int)sizeof why - 1);
                 r->failed_keys++;
                 dead_letter(r, k->db, cmd, n);
             }
@@ -563,20 +592,22 @@ static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *re
             cmd = rmig_redis_unit_bytes(c, &n);
             rmig__run_unit_answered(r, k->db, cmd, n);
         }
+        if (r->live)
+            rmig__live_replied(r, k);
     }
     if (r->abort_on_error && r->failed_keys && !r->failed) {
         snprintf(r->err, sizeof r->err, "stopped at the first refused key, as sink.on_error = \"abort\" asks "
                  "(with \"continue\", refused keys are counted and the run goes on)");
         r->failed = 1;
-        finish(r);
+        rmig__run_finish(r);
         return;
     }
-    if (r->eof && rmig_redis_pending(r->c) == 0) {
-        finish(r);
+    if (r->eof && rmig_redis_pending(r->c) == 0 && !r->failed) {
+        rmig__run_finish(r);
         return;
     }
     if (rmig_redis_room(r->c) && !r->eof)
-        start_idle(r);
+        rmig__run_start_idle(r);
 }
 
 static void on_state(rmig_redis *c, void *ud, int state, const char *err, uint64_t unanswered)
@@ -588,12 +619,12 @@ static void on_state(rmig_redis *c, void *ud, int state, const char *err, uint64
             fprintf(stderr, "rmig run: connected to %s again; the unanswered commands were sent again\n",
                     rmig_redis_name(c));
         r->ready = 1;
-        start_idle(r);
+        rmig__run_start_idle(r);
         return;
     }
     if (state == RMIG_REDIS_DRAINED) { /* a streamed value's pieces can go on */
         if (rmig_redis_room(c))
-            start_idle(r);
+            rmig__run_start_idle(r);
         return;
     }
     if (state == RMIG_REDIS_RETRYING) {
@@ -604,7 +635,7 @@ static void on_state(rmig_redis *c, void *ud, int state, const char *err, uint64
     }
     snprintf(r->err, sizeof r->err, "target: %s (%llu commands unanswered)", err, (unsigned long long)unanswered);
     r->failed = 1;
-    finish(r);
+    rmig__run_finish(r);
 }
 
 int rmig_run_main(int argc, char **argv)
@@ -627,10 +658,12 @@ int rmig_run_main(int argc, char **argv)
     lua_State *L = rmig_vm_state(r->vm);
     int pipe = lua_gettop(L);
     lua_getfield(L, pipe, "source");
+    const char *sctor = rmig_vm_str(L, -1, "constructor");
+    r->live = sctor && !strcmp(sctor, "rmig.source.psync");
     lua_getfield(L, -1, "options");
-    const char *rdb = rmig_vm_str(L, -1, "path");
-    int verify_crc = rmig_vm_bool(L, -1, "verify_crc", 1);
-    lua_pop(L, 2);
+    int src = lua_gettop(L);
+    const char *rdb = r->live ? rmig_vm_str(L, src, "addr") : rmig_vm_str(L, src, "path");
+    int verify_crc = rmig_vm_bool(L, src, "verify_crc", 1);
     lua_getfield(L, pipe, "sink");
     lua_getfield(L, -1, "options");
     int so = lua_gettop(L);
@@ -669,6 +702,22 @@ int rmig_run_main(int argc, char **argv)
     if (ti.proto_max_bulk_len && r->chunk_bytes > ti.proto_max_bulk_len / 2)
         r->chunk_bytes = (size_t)(ti.proto_max_bulk_len / 2); /* a RESTORE payload must stay under it */
     r->optimistic = ti.keys == 0;
+    r->restore_opt = restore;
+    r->mode_opt = mode;
+    if (r->live) {
+        /* the snapshot's RDB version is known when it begins (the pump
+         * decides RESTORE or native then); a full resync may come later on
+         * a target that is not empty, so every RESTORE says REPLACE */
+        r->optimistic = 0;
+        r->use_set = strcmp(restore, "always") != 0;
+        int lrc = rmig__live_open(r, L, pipe, src, so);
+        if (lrc < 0) {
+            fprintf(stderr, "rmig run: %s\n", r->err);
+            rc = lrc == -2 ? 2 : 1;
+            goto out;
+        }
+        goto connect;
+    }
     r->in = rmig_input_open(rdb, r->err, sizeof r->err);
     if (!r->in) {
         fprintf(stderr, "rmig run: source: %s\n", r->err);
@@ -712,6 +761,7 @@ int rmig_run_main(int argc, char **argv)
         goto out;
     }
     r->use_set = strcmp(restore, "always") != 0;
+connect:
     rmig_batch_init(&r->b, 2 * BATCH_KEYS); /* half of it is room for entries nodes emit */
     rmig_out_init(&r->value, -1);
     rmig_out_init(&r->cur_key, -1);
@@ -723,13 +773,22 @@ int rmig_run_main(int argc, char **argv)
                          .retry_deadline_ms = r->retry_deadline_s > 0 ? r->retry_deadline_s * 1000 : 0};
     r->c = rmig_redis_new(&r->loop, &o, on_reply, on_state, r);
     rmig_progress_init(&r->progress, stderr, isatty(2));
-    r->bytes_total = rmig_input_size(r->in);
+    r->bytes_total = r->in ? rmig_input_size(r->in) : 0;
     r->start_ns = now_ns();
-    fprintf(stderr, "rmig run: %s -> %s as %s (file RDB %d, target RDB %d), %d node step(s)\n", rdb, addr,
-            r->native      ? "native commands"
-            : r->optimistic ? "RESTORE payloads (the target is empty: REPLACE only where a key exists)"
-                            : "RESTORE payloads",
-            r->source_version, r->target_version, rmig_steps_count(r->steps));
+    if (r->live) {
+        fprintf(stderr, "rmig run: live from %s -> %s (target RDB %d), %d node step(s)\n", rdb, addr,
+                r->target_version, rmig_steps_count(r->steps));
+        if (rmig__live_start(r) < 0) {
+            fprintf(stderr, "rmig run: %s\n", r->err);
+            goto out;
+        }
+    } else {
+        fprintf(stderr, "rmig run: %s -> %s as %s (file RDB %d, target RDB %d), %d node step(s)\n", rdb, addr,
+                r->native      ? "native commands"
+                : r->optimistic ? "RESTORE payloads (the target is empty: REPLACE only where a key exists)"
+                                : "RESTORE payloads",
+                r->source_version, r->target_version, rmig_steps_count(r->steps));
+    }
     rmig_redis_connect(r->c);
     uv_run(&r->loop, UV_RUN_DEFAULT);
     uv_close((uv_handle_t *)&r->idle, NULL);
@@ -761,6 +820,8 @@ int rmig_run_main(int argc, char **argv)
     }
     if (r->resent)
         printf("  %llu keys existed on the target and were re-sent with REPLACE\n", (unsigned long long)r->resent);
+    if (r->live)
+        rmig__live_summary(r);
     fflush(stdout);
     rmig_steps_report(r->steps, stdout);
     if (r->dl && r->dl_count)
@@ -773,6 +834,8 @@ int rmig_run_main(int argc, char **argv)
         rc = r->failed_keys ? 1 : 0;
     }
 out:
+    if (r->live)
+        rmig__live_free(r);
     rmig_steps_free(r->steps);
     if (r->p)
         rmig_rdb_free(r->p);

@@ -13,6 +13,8 @@
 #include "steps.h"
 #include "vm.h"
 
+#include <lua.h>
+
 #include <stdint.h>
 #include <stdio.h>
 #include <uv.h>
@@ -30,10 +32,17 @@
 
 typedef struct keyrec {
     uint64_t db;
-    char key[80];
+    char key[80];          /* the key; for a command, its name and first key */
     uint32_t key_len;
     int unit;              /* one of a key's native commands: counted per key */
+    int cmd;               /* a command of a live stream: any reply but an error is fine */
+    /* live sources: once this is answered, the stream is applied up to
+     * offset (> 0), where the source's db was sdb */
+    int64_t offset;
+    uint64_t sdb;
 } keyrec;
+
+typedef struct rmig_live rmig_live;
 
 typedef struct runner {
     uv_loop_t loop;
@@ -85,9 +94,20 @@ typedef struct runner {
     int abort_on_error;    /* sink.on_error = "abort" */
     uint64_t shown;        /* refused keys shown on stderr */
     int retry_deadline_s;
+    /* a live source (run_live.c): the snapshot then the command stream */
+    int live, rdb_done;
+    const char *restore_opt, *mode_opt; /* sink.restore, sink.mode (strings of the pipeline) */
+    rmig_live *lv;
+    uint64_t cmds;         /* commands of a live stream applied */
 } runner;
 
 /* run.c */
+void rmig__run_finish(runner *r);
+void rmig__run_start_idle(runner *r);
+void rmig__run_stop_idle(runner *r);
+keyrec *rmig__run_rec_push(runner *r);
+void rmig__run_report_key(runner *r, const keyrec *k, const char *why, int why_len);
+int rmig__run_rdb_pump(runner *r);
 int64_t rmig__run_now_ms(void);
 void rmig__run_remember(runner *r, const rmig_entry *e, int unit);
 void rmig__run_native_done(runner *r, const rmig_entry *e, uint64_t cmds);
@@ -102,5 +122,20 @@ int rmig__run_big_start(runner *r);
 int rmig__run_big_piece(runner *r, const void *p, size_t n);
 int rmig__run_big_end(runner *r);
 int rmig__run_big_restore_end(runner *r);
+
+/* run_live.c: a psync source. open reads its options (the pipeline's
+ * source options at index src of the Lua stack) and prepares the spool and
+ * the state; start connects; idle takes what arrived; replied sees each
+ * answered record; finish stops the source and saves the state; summary
+ * prints its part of the report. 0, or -1 with r->err. */
+int rmig__live_open(runner *r, lua_State *L, int pipe, int src, int sink);
+int rmig__live_start(runner *r);
+void rmig__live_idle(runner *r);
+void rmig__live_replied(runner *r, const keyrec *k);
+void rmig__live_commit(runner *r, int64_t offset, uint64_t sdb);
+int rmig__live_write_cmd(runner *r, const rmig_entry *e);
+void rmig__live_finish(runner *r);
+void rmig__live_summary(runner *r);
+void rmig__live_free(runner *r);
 
 #endif

@@ -150,6 +150,10 @@ static int build_c_step(rmig_steps *r, lua_State *L, int node, const char *ctor,
         c.max_ms = rmig_vm_int(L, o, "max_ms", 0);
         c.default_ms = rmig_vm_int(L, o, "default_ms", 0);
         c.min_ms = rmig_vm_int(L, o, "min_ms", 0);
+    } else if (!strcmp(ctor, "rmig.filter.commands")) {
+        c.type = RMIG_FILTER_COMMANDS;
+        c.allow = strlist(L, o, "allow", a, 64);
+        c.deny = strlist(L, o, "deny", d, 64);
     } else {
         snprintf(r->err, r->errlen, "not a node rmig run knows");
         lua_pop(L, 1);
@@ -272,6 +276,13 @@ void rmig_steps_report(const rmig_steps *s, FILE *f)
             const rmig_filter_stats *st = rmig_filter_stats_of(s->steps[i].f);
             fprintf(f, "  node %s: saw %llu, dropped %llu, changed %llu\n", s->steps[i].name,
                     (unsigned long long)st->seen, (unsigned long long)st->dropped, (unsigned long long)st->changed);
+            if (st->split)
+                fprintf(f, "    %llu commands were cut down to the keys this node keeps\n",
+                        (unsigned long long)st->split);
+            if (st->mixed)
+                fprintf(f, "    %llu commands touched keys this node keeps and keys it drops, and cannot be split: "
+                        "dropped (the kept keys may differ on the target: check them with rmig verify)\n",
+                        (unsigned long long)st->mixed);
         }
 }
 

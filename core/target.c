@@ -161,3 +161,57 @@ int rmig_target_has_pxat(const rmig_target_info *ti)
     sscanf(ti->redis, "%d.%d", &major, &minor);
     return major > 6 || (major == 6 && minor >= 2);
 }
+
+/* ---- one command, answered before anything else runs ---- */
+
+typedef struct call {
+    int argc;
+    const char *const *argv;
+    rmig_target_reply_cb cb;
+    void *ud;
+    int failed;
+    char *err;
+    size_t errlen;
+} call;
+
+static void call_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *r)
+{
+    call *k = ud;
+    (void)tag;
+    if (k->cb(r, k->ud, k->err, k->errlen) < 0)
+        k->failed = 1;
+    rmig_redis_close(c, NULL);
+}
+
+static void call_state(rmig_redis *c, void *ud, int state, const char *err, uint64_t unanswered)
+{
+    call *k = ud;
+    (void)unanswered;
+    if (state == RMIG_REDIS_READY) {
+        rmig_resp_cmd(rmig_redis_out(c), (size_t)k->argc, k->argv);
+        rmig_redis_done(c, 1);
+        return;
+    }
+    snprintf(k->err, k->errlen, "%s", err);
+    k->failed = 1;
+    rmig_redis_close(c, NULL);
+}
+
+int rmig_target_call(const char *host, int port, const char *user, const char *password, const rmig_tls_opts *tls,
+                     int argc, const char *const *argv, rmig_target_reply_cb cb, void *ud, char *err, size_t errlen)
+{
+    call k = {argc, argv, cb, ud, 0, err, errlen};
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    rmig_redis_opts o = {.host = host, .port = port, .user = user, .password = password, .window = 16, .tls = tls};
+    rmig_redis *c = rmig_redis_new(&loop, &o, call_reply, call_state, &k);
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
+        uv_loop_close(&loop);
+        return -1;
+    }
+    rmig_redis_connect(c);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    return k.failed ? -1 : 0;
+}

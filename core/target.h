@@ -31,4 +31,11 @@ int rmig_target_split_addr(const char *addr, char *host, size_t cap, int *port);
 int rmig_target_probe(const char *host, int port, const char *user, const char *password, const rmig_tls_opts *tls,
                       rmig_target_info *info, char *err, size_t errlen);
 
+/* One command on a connection of its own (TLS, AUTH as given), answered
+ * before this returns: cb sees the reply and may fail (-1 with err). 0, or
+ * -1 with err naming the server. */
+typedef int (*rmig_target_reply_cb)(const redisReply *r, void *ud, char *err, size_t errlen);
+int rmig_target_call(const char *host, int port, const char *user, const char *password, const rmig_tls_opts *tls,
+                     int argc, const char *const *argv, rmig_target_reply_cb cb, void *ud, char *err, size_t errlen);
+
 #endif

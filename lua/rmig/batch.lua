@@ -18,6 +18,11 @@
 local ffi = require "ffi"
 
 ffi.cdef [[
+typedef struct rmig_slice {
+    const uint8_t *p;
+    uint64_t n;
+} rmig_slice;
+
 typedef struct rmig_entry {
     int32_t kind;
     uint32_t flags;
@@ -34,6 +39,14 @@ typedef struct rmig_entry {
     const uint8_t *value;
     uint64_t value_len;
     uint32_t from_node;
+    uint32_t argc;
+    uint32_t nkeys;
+    const rmig_slice *argv;
+    const uint32_t *keys;
+    uint32_t split_group;
+    uint32_t cmd_flags;
+    int64_t offset;
+    uint64_t stream_db;
 } rmig_entry;
 
 typedef struct rmig_batch {

@@ -37,6 +37,58 @@ rmig.source.rdb = constructor {
   },
 }
 
+-- tls_options is shared by the sources and sinks that speak to servers
+local tls_options = {
+  ca_file = { type = "string", help = "CA certificates (PEM) to verify the server" },
+  cert_file = { type = "string", help = "client certificate (PEM)" },
+  key_file = { type = "string", help = "client key (PEM)" },
+  server_name = { type = "string", help = "SNI and certificate name; default: the host of addr" },
+  verify = { type = "boolean", default = true, help = "verify the server certificate" },
+}
+
+-- addr, password/password_env and tls, checked the same way for every endpoint
+local function check_endpoint(o)
+  if not o.addr:match("^%[?[%w%.%-:]+%]?:%d+$") then
+    return string.format("option 'addr' must be host:port, not %q", o.addr)
+  end
+  if o.password and o.password_env then return "give password or password_env, not both" end
+  if o.tls then
+    for k, v in pairs(o.tls) do
+      local f = tls_options[k]
+      if not f then return string.format("unknown tls option '%s'", tostring(k)) end
+      local ok, what = schema.check_value(f, v)
+      if not ok then return string.format("tls option '%s' must be %s", k, what) end
+    end
+    if o.tls.verify == nil then o.tls.verify = true end
+  end
+end
+
+-- rmig.source.psync: rmig joins a live master as its replica, applies the
+-- snapshot, then the command stream until it is stopped (SIGINT/SIGTERM).
+rmig.source.psync = constructor {
+  name = "rmig.source.psync", kind = "source", impl = "c",
+  options = {
+    addr = { type = "string", required = true, help = "host:port of the source master" },
+    user = { type = "string", help = "ACL user" },
+    password = { type = "string", secret = true, help = "password (prefer password_env)" },
+    password_env = { type = "string", help = "name of the environment variable holding the password" },
+    tls = { type = "table", fields = tls_options, help = "TLS settings; present means TLS is on" },
+    state = { type = "string",
+              help = "state file (replication id, offset, db), saved as the stream is applied; a run started again with it resumes with a partial resync" },
+    spool_dir = { type = "string", help = "where the spool's lz4 segments go (default: beside the state file, else ./rmig-spool)" },
+    spool_memory = { type = "integer", min = 65536, default = 32 * 1024 * 1024,
+                     help = "bytes of the stream held in memory before they are spooled to disk" },
+    spool_budget = { type = "integer", min = 1048576, default = 16 * 1024 * 1024 * 1024,
+                     help = "disk the spool may use (compressed bytes); past it the run stops rather than fall behind" },
+    psync_command = { type = "string", default = "PSYNC", help = "the name of PSYNC on the source (managed services rename it)" },
+    sync_command = { type = "string", default = "SYNC", help = "the name of SYNC on the source (for servers without PSYNC)" },
+    timeout_s = { type = "integer", min = 1, default = 60, help = "silence from the source that counts as a lost connection" },
+    retry_deadline_s = { type = "integer", min = 1, default = 300,
+                         help = "how long a lost source connection is retried before the run fails" },
+  },
+  check = check_endpoint,
+}
+
 -- Built-in filters (executed in C) -----------------------------------------
 
 rmig.filter.keys = constructor {
@@ -161,6 +213,19 @@ rmig.filter.ttl = constructor {
   },
 }
 
+rmig.filter.commands = constructor {
+  name = "rmig.filter.commands", kind = "filter", impl = "c",
+  options = {
+    allow = { type = "strings", help = "command names (any case): only these go on" },
+    deny = { type = "strings", help = "command names dropped; a live source without a commands node drops FLUSHALL and FLUSHDB" },
+    name = node_name,
+    on_error = on_error,
+  },
+  check = function(o)
+    if not (o.allow or o.deny) then return "give allow or deny (lists of command names)" end
+  end,
+}
+
 -- Custom nodes -------------------------------------------------------------
 
 -- rmig.node { name = "team_a", fn = function(batch) ... end }: a Lua node run
@@ -177,13 +242,6 @@ rmig.node = constructor {
 
 -- Sinks --------------------------------------------------------------------
 
-local tls_options = {
-  ca_file = { type = "string", help = "CA certificates (PEM) to verify the server" },
-  cert_file = { type = "string", help = "client certificate (PEM)" },
-  key_file = { type = "string", help = "client key (PEM)" },
-  server_name = { type = "string", help = "SNI and certificate name; default: the host of addr" },
-  verify = { type = "boolean", default = true, help = "verify the server certificate" },
-}
 
 rmig.sink.redis = constructor {
   name = "rmig.sink.redis", kind = "sink", impl = "c",
@@ -206,22 +264,12 @@ rmig.sink.redis = constructor {
     dead_letter = { type = "string", help = "file for the commands the target refused (RESP, replayable)" },
     retry_deadline_s = { type = "integer", min = 0, default = 300,
                          help = "how long a lost connection is retried before the run fails" },
+    exactly_once = { type = "boolean", default = false,
+                     help = "live sources: apply the stream in MULTI/EXEC batches with a checkpoint key, so no command runs twice after a crash (standalone targets)" },
+    checkpoint_key = { type = "string", default = "rmig:checkpoint",
+                       help = "with exactly_once: the key (db 0 of the target) holding the applied position" },
   },
-  check = function(o)
-    if not o.addr:match("^%[?[%w%.%-:]+%]?:%d+$") then
-      return string.format("option 'addr' must be host:port, not %q", o.addr)
-    end
-    if o.password and o.password_env then return "give password or password_env, not both" end
-    if o.tls then
-      for k, v in pairs(o.tls) do
-        local f = tls_options[k]
-        if not f then return string.format("unknown tls option '%s'", tostring(k)) end
-        local ok, what = schema.check_value(f, v)
-        if not ok then return string.format("tls option '%s' must be %s", k, what) end
-      end
-      if o.tls.verify == nil then o.tls.verify = true end
-    end
-  end,
+  check = check_endpoint,
 }
 
 -- The pipeline -------------------------------------------------------------
