@@ -79,10 +79,19 @@ int rmig_check_main(int argc, char **argv)
     lua_getfield(L, src, "options");
     const char *rdb = rmig_vm_str(L, -1, "path");
     const char *ctor = rmig_vm_str(L, src, "constructor"), *where = rmig_vm_str(L, src, "where");
-    lua_pop(L, 1);
+    int live = ctor && !strcmp(ctor, "rmig.source.psync");
     uint64_t size = 0;
-    int sv = source_version(rdb, &size, err, sizeof err);
-    if (sv < 0) {
+    int sv = 0;
+    if (live) {
+        int lrc = rmig_check_live_source(L, lua_gettop(L), where, &sv);
+        rc = lrc > rc ? lrc : rc;
+    } else {
+        sv = source_version(rdb, &size, err, sizeof err);
+    }
+    lua_pop(L, 1);
+    if (live) {
+        /* said above */
+    } else if (sv < 0) {
         printf("source    %s %s  [%s]\n          cannot be read: %s\n", ctor, rdb, where, err);
         rc = 1;
     } else {
@@ -150,7 +159,7 @@ int rmig_check_main(int argc, char **argv)
         if (!strcmp(restore, "never"))
             printf("values    as native commands (restore = \"never\")\n");
         else if (sv > 0 && rmig_target_restores(tv, sv))
-            printf("values    as RESTORE payloads (the target reads RDB %d, the file is RDB %d)%s\n", tv, sv,
+            printf("values    as RESTORE payloads (the target reads RDB %d, the source RDB %d)%s\n", tv, sv,
                    strcmp(restore, "always") ? "; plain strings as SET" : "");
         else if (!strcmp(restore, "always"))
             printf("values    as RESTORE payloads (restore = \"always\"), though the target reads RDB %d and "
@@ -170,6 +179,15 @@ int rmig_check_main(int argc, char **argv)
         if (ti.proto_max_bulk_len && (uint64_t)chunk_bytes * 2 > ti.proto_max_bulk_len)
             printf("note      sink.chunk_bytes is lowered to half the target's proto-max-bulk-len (%llu bytes)\n",
                    (unsigned long long)ti.proto_max_bulk_len);
+        if (live && ti.keys && ti.keys != UINT64_MAX)
+            printf("note      the target holds %llu keys: the snapshot's keys replace theirs (RESTORE ... REPLACE); "
+                   "others stay\n", (unsigned long long)ti.keys);
+        if (live && rmig_vm_bool(L, so, "exactly_once", 0))
+            printf("stream    exactly once: MULTI/EXEC batches with the checkpoint key %s (db 0 of the target)\n",
+                   rmig_vm_str(L, so, "checkpoint_key") ? rmig_vm_str(L, so, "checkpoint_key") : "rmig:checkpoint");
+        else if (live)
+            printf("stream    at least once: after a crash, commands since the last saved position run again "
+                   "(sink.exactly_once avoids it)\n");
         int native = !strcmp(restore, "never") || (strcmp(restore, "always") && !rmig_target_restores(tv, sv));
         if (native && strcmp(mode, "replace")) {
             printf("problem   mode = \"%s\" needs RESTORE payloads: rmig run will refuse this pipeline\n", mode);

@@ -551,7 +551,21 @@ static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *re
         const keyrec *k = &kr;
         size_t n;
         const char *cmd = rmig_redis_command(c, &n);
-        if (k->cmd) {
+        if (k->cmd == 2 && rep->type == REDIS_REPLY_ARRAY) {
+            /* exactly_once: EXEC answers for the whole batch */
+            for (size_t i = 0; i < rep->elements; i++) {
+                const redisReply *el = rep->element[i];
+                if (el->type == REDIS_REPLY_ERROR) {
+                    char why[300];
+                    int wn = snprintf(why, sizeof why, "command %zu of the transaction: %.*s", i + 1, (int)el->len,
+                                      el->str);
+                    rmig__run_report_key(r, k, why, wn < (int)sizeof why ? wn : (int)sizeof why - 1);
+                    r->failed_keys++;
+                }
+            }
+        } else if (k->cmd == 3 && rep->type != REDIS_REPLY_ERROR) {
+            /* rmig's own MULTI and checkpoint */
+        } else if (k->cmd) {
             /* a command of a live stream: nil, numbers, arrays are all fine */
             if (rep->type == REDIS_REPLY_ERROR) {
                 rmig__run_report_key(r, k, rep->str, (int)rep->len);
@@ -633,7 +647,8 @@ static void on_state(rmig_redis *c, void *ud, int state, const char *err, uint64
                 (unsigned long long)unanswered, r->retry_deadline_s);
         return;
     }
-    snprintf(r->err, sizeof r->err, "target: %s (%llu commands unanswered)", err, (unsigned long long)unanswered);
+    snprintf(r->err, sizeof r->err, "target: %s (%llu commands unanswered)%s", err, (unsigned long long)unanswered,
+             r->live ? "; rmig run again resumes from what the target applied" : "");
     r->failed = 1;
     rmig__run_finish(r);
 }

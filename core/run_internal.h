@@ -35,7 +35,8 @@ typedef struct keyrec {
     char key[80];          /* the key; for a command, its name and first key */
     uint32_t key_len;
     int unit;              /* one of a key's native commands: counted per key */
-    int cmd;               /* a command of a live stream: any reply but an error is fine */
+    int cmd;               /* a command of a live stream: any reply but an error is fine (1); with
+                              exactly_once the EXEC of a batch (2), rmig's MULTI and checkpoint (3) */
     /* live sources: once this is answered, the stream is applied up to
      * offset (> 0), where the source's db was sdb */
     int64_t offset;

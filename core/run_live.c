@@ -365,7 +365,7 @@ static int flush_exactly_once(runner *r, int64_t off, uint64_t sdb)
     if (!k)
         return -1;
     memset(k, 0, sizeof *k);
-    k->cmd = 1;
+    k->cmd = 3;
     memcpy(k->key, "MULTI", 5);
     k->key_len = 5;
     rmig_redis_done(r->c, r->tag++);
@@ -380,7 +380,7 @@ static int flush_exactly_once(runner *r, int64_t off, uint64_t sdb)
     if (!k)
         return -1;
     memset(k, 0, sizeof *k);
-    k->cmd = 1;
+    k->cmd = 3;
     memcpy(k->key, "SET checkpoint", 14);
     k->key_len = 14;
     rmig_redis_done(r->c, r->tag++);

@@ -58,9 +58,9 @@ typedef struct block { /* wblk and rblk */
 
 typedef struct segment {
     struct segment *next;
-    int fd;               /* -1 while neither the writer nor the reader is at this file */
-    uint64_t size;        /* bytes written: the blocks end here */
-    uint64_t rd_off;      /* where the next unread block starts */
+    int fd;          /* -1 while neither the writer nor the reader is at this file */
+    uint64_t size;   /* bytes written: the blocks end here */
+    uint64_t rd_off; /* where the next unread block starts */
     char path[];
 } segment;
 
@@ -71,19 +71,19 @@ struct rmig_spool {
     uint64_t budget, seg_cap;
 
     chunk *mem_head, *mem_tail;
-    chunk *spare;      /* one emptied chunk kept, so a steady flow does not malloc per chunk */
-    size_t mem_used;   /* encoded bytes waiting in chunks: what mem_cap bounds */
+    chunk *spare;    /* one emptied chunk kept, so a steady flow does not malloc per chunk */
+    size_t mem_used; /* encoded bytes waiting in chunks: what mem_cap bounds */
 
     int disk_active;
     block wblk, rblk;
-    uint8_t *z;        /* one compressed block with its header, for the writer or the reader */
+    uint8_t *z; /* one compressed block with its header, for the writer or the reader */
     size_t zcap;
     segment *seg_head, *seg_tail; /* every listed segment still has unread blocks */
-    segment *wseg;     /* the file blocks are appended to (the tail), NULL: start a new one */
+    segment *wseg;                /* the file blocks are appended to (the tail), NULL: start a new one */
     uint32_t nseg;
 
-    uint64_t records, bytes;            /* waiting, everywhere */
-    uint64_t disk_records, disk_raw;    /* waiting in blocks on disk */
+    uint64_t records, bytes; /* waiting, everywhere */
+    uint64_t disk_raw;       /* record bytes waiting in blocks on disk */
     uint64_t disk_bytes, peak_disk, spilled;
 
     int rd_rc; /* the first read error, returned again by every later next */
@@ -119,7 +119,10 @@ static uint32_t get32(const uint8_t *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static uint32_t rotl32(uint32_t x, int r) { return x << r | x >> (32 - r); }
+static uint32_t rotl32(uint32_t x, int r)
+{
+    return x << r | x >> (32 - r);
+}
 
 #define XP1 2654435761u
 #define XP2 2246822519u
@@ -127,7 +130,10 @@ static uint32_t rotl32(uint32_t x, int r) { return x << r | x >> (32 - r); }
 #define XP4 668265263u
 #define XP5 374761393u
 
-static uint32_t xround(uint32_t acc, uint32_t in) { return rotl32(acc + in * XP2, 13) * XP1; }
+static uint32_t xround(uint32_t acc, uint32_t in)
+{
+    return rotl32(acc + in * XP2, 13) * XP1;
+}
 
 /* XXH32 as the lz4 frame format specifies it: four lanes, so it runs at
  * several GB/s and adds little to compression and decompression. */
@@ -247,8 +253,15 @@ rmig_spool *rmig_spool_new(const rmig_spool_opts *o, char *err, size_t errlen)
     if (s->block_cap > MAX_BLOCK)
         s->block_cap = MAX_BLOCK;
     s->zbuf_cap = BLK_HDR + (size_t)LZ4_compressBound((int)s->block_cap);
-    s->seg_cap = o->segment_bytes ? o->segment_bytes : DEF_SEGMENT;
     s->budget = o->disk_budget;
+    s->seg_cap = o->segment_bytes;
+    if (!s->seg_cap) {
+        /* files are deleted whole, so under a budget they must be a small
+         * part of it, or a half-read file would hold much of it */
+        s->seg_cap = DEF_SEGMENT;
+        if (s->budget && s->budget / 8 < s->seg_cap)
+            s->seg_cap = s->budget / 8 > s->block_cap ? s->budget / 8 : s->block_cap;
+    }
     s->mem_cap = o->mem_bytes;
     /* chunks no bigger than the memory bound, so a small bound is not
      * passed by a whole block's worth */
@@ -352,8 +365,8 @@ static ssize_t read_at(int fd, uint8_t *p, size_t n, uint64_t off)
  * it to the current segment. The budget is checked against the compressed
  * size before anything is written; a failed write is cut off the file again,
  * so nothing changes unless it all succeeds. */
-static int write_block(rmig_spool *s, const uint8_t *raw, size_t len, uint32_t nrec, uint64_t payload, char *err,
-                       size_t errlen)
+static int write_block(rmig_spool *s, const uint8_t *raw, size_t len, uint32_t nrec, uint64_t payload,
+                       char *err, size_t errlen)
 {
     size_t bound = (size_t)LZ4_compressBound((int)len);
     if (fit(&s->z, &s->zcap, BLK_HDR + bound, s->zbuf_cap, 0) < 0)
@@ -369,11 +382,12 @@ static int write_block(rmig_spool *s, const uint8_t *raw, size_t len, uint32_t n
     put32(s->z + 4, rmig__spool_xxh32(s->z + 8, total - 8, 0));
 
     if (s->budget && s->disk_bytes + total > s->budget)
-        return fail(err, errlen, RMIG_SPOOL_FULL,
-                    "spool disk budget of %llu bytes reached: %llu bytes in %u files in %s, and the next block "
-                    "needs %zu more; the target is slower than the source: give the spool a larger disk budget "
-                    "or the pipeline a faster target",
-                    (unsigned long long)s->budget, (unsigned long long)s->disk_bytes, s->nseg, s->dir, total);
+        return fail(
+            err, errlen, RMIG_SPOOL_FULL,
+            "spool disk budget of %llu bytes reached: %llu bytes in %u files in %s, and the next block "
+            "needs %zu more; the target is slower than the source: give the spool a larger disk budget "
+            "or the pipeline a faster target",
+            (unsigned long long)s->budget, (unsigned long long)s->disk_bytes, s->nseg, s->dir, total);
 
     segment *g = s->wseg;
     int fresh = !g;
@@ -385,8 +399,8 @@ static int write_block(rmig_spool *s, const uint8_t *raw, size_t len, uint32_t n
     }
     if (write_at(g->fd, s->z, total, g->size) < 0) {
         int e = errno;
-        fail(err, errlen, RMIG_SPOOL_EIO, "spool file %s: cannot write %zu bytes at byte %llu: %s", g->path, total,
-             (unsigned long long)g->size, strerror(e));
+        fail(err, errlen, RMIG_SPOOL_EIO, "spool file %s: cannot write %zu bytes at byte %llu: %s", g->path,
+             total, (unsigned long long)g->size, strerror(e));
         if (fresh) {
             close(g->fd);
             unlink(g->path);
@@ -410,7 +424,6 @@ static int write_block(rmig_spool *s, const uint8_t *raw, size_t len, uint32_t n
     s->disk_bytes += total;
     if (s->disk_bytes > s->peak_disk)
         s->peak_disk = s->disk_bytes;
-    s->disk_records += nrec;
     s->disk_raw += payload;
     s->spilled += payload;
     if (g->size >= s->seg_cap) {
@@ -481,7 +494,8 @@ static int push_mem(rmig_spool *s, int type, const void *p, size_t n, char *err,
         } else {
             c = malloc(sizeof *c + cap);
             if (!c)
-                return fail(err, errlen, RMIG_SPOOL_ENOMEM, "spool: out of memory for a record of %zu bytes", n);
+                return fail(err, errlen, RMIG_SPOOL_ENOMEM, "spool: out of memory for a record of %zu bytes",
+                            n);
         }
         c->next = NULL;
         c->pos = c->len = 0;
@@ -502,8 +516,9 @@ int rmig_spool_push(rmig_spool *s, int type, const void *p, size_t n, char *err,
 {
     assert(type >= 0 && type <= 255);
     if (n > RMIG_SPOOL_MAX_RECORD)
-        return fail(err, errlen, RMIG_SPOOL_TOOBIG, "spool: a record of %zu bytes is longer than the %d the spool takes",
-                    n, RMIG_SPOOL_MAX_RECORD);
+        return fail(err, errlen, RMIG_SPOOL_TOOBIG,
+                    "spool: a record of %zu bytes is longer than the %d the spool takes", n,
+                    RMIG_SPOOL_MAX_RECORD);
     int rc;
     if (!s->disk_active && s->mem_used + REC_HDR + n <= s->mem_cap)
         rc = push_mem(s, type, p, n, err, errlen);
@@ -532,7 +547,8 @@ static int load_block(rmig_spool *s)
     if (g->fd < 0) {
         g->fd = open(g->path, O_RDONLY | O_CLOEXEC);
         if (g->fd < 0)
-            return fail(err, errlen, RMIG_SPOOL_EIO, "spool file %s: cannot open it: %s", g->path, strerror(errno));
+            return fail(err, errlen, RMIG_SPOOL_EIO, "spool file %s: cannot open it: %s", g->path,
+                        strerror(errno));
     }
     if (fit(&s->z, &s->zcap, BLK_HDR, s->zbuf_cap, 0) < 0)
         return fail(err, errlen, RMIG_SPOOL_ENOMEM, "spool: out of memory");
@@ -571,7 +587,8 @@ static int load_block(rmig_spool *s)
     }
     if (fit(&s->rblk.p, &s->rblk.cap, raw_len, s->block_cap, 0) < 0)
         return fail(err, errlen, RMIG_SPOOL_ENOMEM, "spool: out of memory for a block of %u bytes", raw_len);
-    if (LZ4_decompress_safe((const char *)s->z + BLK_HDR, (char *)s->rblk.p, (int)zl, (int)raw_len) != (int)raw_len) {
+    if (LZ4_decompress_safe((const char *)s->z + BLK_HDR, (char *)s->rblk.p, (int)zl, (int)raw_len) !=
+        (int)raw_len) {
         why = "the lz4 data does not decode to the block's length";
         goto corrupt;
     }
@@ -592,7 +609,6 @@ static int load_block(rmig_spool *s)
     }
     s->rblk.pos = 0;
     s->rblk.len = raw_len;
-    s->disk_records -= nrec;
     s->disk_raw -= payload;
     g->rd_off = off + BLK_HDR + zl;
     if (g->rd_off == g->size)

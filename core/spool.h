@@ -36,10 +36,13 @@ typedef struct rmig_spool_opts {
                                missing. NULL: memory only, and a push past mem_bytes fails */
     size_t mem_bytes;       /* records held in memory before any goes to disk; each record costs
                                its length plus 5 bytes. 0: everything goes to disk */
-    uint64_t disk_budget;   /* compressed bytes on disk at most; 0: no limit */
+    uint64_t disk_budget;   /* bytes of segment files at most; 0: no limit. A file goes only
+                               when all its blocks are read, so the files hold up to a
+                               segment more than the data waiting */
     size_t block_bytes;     /* records are gathered into blocks of about this many raw bytes,
                                each compressed alone (0: 1 MiB; at most 64 MiB) */
-    uint64_t segment_bytes; /* a segment file takes no more blocks past this size (0: 64 MiB) */
+    uint64_t segment_bytes; /* a segment file takes no more blocks past this size (0: 64 MiB,
+                               or an eighth of the disk budget when that is less) */
 } rmig_spool_opts;
 
 enum {

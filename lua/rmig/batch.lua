@@ -8,6 +8,12 @@
 -- under another name, db or expiry; batch:emit{key=, value=, db=,
 -- expire_ms=} adds a new string key. Emitted entries go through the nodes
 -- after the one that emitted them, then to the sink.
+-- A live source (rmig.source.psync) also brings commands: e:is_command()
+-- is true, e:key() is the command's first key, e:keys() all of them,
+-- e:command() its name in lower case, e:arg(i) its arguments (0 is the
+-- name); batch:set_key(e, s) renames its first key. Only commands with keys
+-- reach Lua nodes: a node that judges a key should judge every key of a
+-- command (e:keys()), as the built-in keys node does.
 -- Consecutive Lua nodes run in one loop per batch, entered once from C
 -- (runner). The loop has no pcall inside, so the JIT compiles it; an error
 -- escapes to the runner, which knows from the cursor which entry and node
@@ -67,7 +73,7 @@ int rmig_ffi_entry_set_string(rmig_batch *b, rmig_entry *e, const char *s, size_
 ]]
 
 local C = ffi.C
-local DROPPED, CHANGED, KEY = 1, 2, 1
+local DROPPED, CHANGED, KEY, CMD = 1, 2, 1, 2
 
 local kinds = { [0] = "string", "list", "set", "zset", "hash", "stream", "module" }
 
@@ -79,6 +85,25 @@ local entry_mt = {
     match = function(e, pat) return C.rmig_ffi_key_match(e, pat, #pat) == 1 end,
     kind = function(e) return kinds[e.type] end,
     dropped = function(e) return bit.band(e.flags, DROPPED) ~= 0 end,
+    -- commands of a live stream (e.kind == 2): e:key() is their first key
+    is_command = function(e) return e.kind == CMD end,
+    command = function(e)
+      if e.kind ~= CMD then return nil end
+      return ffi.string(e.argv[0].p, e.argv[0].n):lower()
+    end,
+    arg = function(e, i)
+      if e.kind ~= CMD or i < 0 or i >= e.argc then return nil end
+      return ffi.string(e.argv[i].p, e.argv[i].n)
+    end,
+    keys = function(e)
+      if e.kind ~= CMD then return { ffi.string(e.key_ptr, e.key_len) } end
+      local t = {}
+      for i = 0, e.nkeys - 1 do
+        local a = e.argv[e.keys[i]]
+        t[i + 1] = ffi.string(a.p, a.n)
+      end
+      return t
+    end,
   },
 }
 ffi.metatype("rmig_entry", entry_mt)
@@ -129,7 +154,9 @@ local function chain_loop(b, fns, idx, from, first_k, cursor)
   local i = from
   while i < b.n do
     local en = e[i]
-    if en.kind == KEY and bit.band(en.flags, DROPPED) == 0 then
+    -- snapshot keys, and live commands that have keys (a node judges keys;
+    -- FLUSHALL, PUBLISH and the like pass: rmig.filter.commands judges those)
+    if (en.kind == KEY or (en.kind == CMD and en.nkeys > 0)) and bit.band(en.flags, DROPPED) == 0 then
       cursor[1] = i
       local k0 = i == from and first_k or 1
       local origin = en.from_node
