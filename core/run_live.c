@@ -30,8 +30,10 @@
 #include "spool.h"
 #include "target.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -793,6 +795,31 @@ void rmig__live_finish(runner *r)
     }
 }
 
+/* Segment files a killed run left in the spool directory: their data is
+ * past (the state file says where to resume), and the budget counts them
+ * on disk. Files of a process still running are left alone. */
+static void spool_sweep(runner *r, const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    unsigned swept = 0;
+    while ((de = readdir(d)) != NULL) {
+        int pid;
+        if (sscanf(de->d_name, "rmig-spool-%d-", &pid) != 1 || pid <= 0 || pid == (int)getpid())
+            continue;
+        if (kill(pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char path[2048];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        swept += unlink(path) == 0;
+    }
+    closedir(d);
+    if (swept)
+        say(r, "removed %u spool files an earlier run left in %s", swept, dir);
+}
+
 /* Options, state and checkpoint; -2 for a configuration error. */
 int rmig__live_open(runner *r, lua_State *L, int pipe, int src, int sink)
 {
@@ -898,6 +925,7 @@ int rmig__live_open(runner *r, lua_State *L, int pipe, int src, int sink)
         snprintf(r->err, sizeof r->err, "source: %s", err);
         return -1;
     }
+    spool_sweep(r, lv->spool_dir);
     rmig_spool_opts so = {.dir = lv->spool_dir,
                           .mem_bytes = (size_t)rmig_vm_int(L, src, "spool_memory", 32 << 20),
                           .disk_budget = (uint64_t)rmig_vm_int(L, src, "spool_budget", 0)};
