@@ -382,7 +382,6 @@ static size_t bulkhdr_bytes(rmig_psync *ps, const uint8_t *p, size_t n)
             memcpy(ps->mark, ps->line + 5, MARK);
             ps->tail_len = 0;
             ps->state = P_RDB_EOF;
-            emit(ps, RMIG_PSYNC_EV_INFO, "%s: receiving the snapshot (diskless)", ps->name);
         } else if (ps->line[0] == '$') {
             char *end;
             long long v = strtoll(ps->line + 1, &end, 10);
@@ -392,7 +391,6 @@ static size_t bulkhdr_bytes(rmig_psync *ps, const uint8_t *p, size_t n)
             }
             ps->rdb_left = (uint64_t)v;
             ps->state = P_RDB_LEN;
-            emit(ps, RMIG_PSYNC_EV_INFO, "%s: receiving the snapshot (%lld bytes)", ps->name, v);
         } else {
             fatal(ps, "%s sent %.80s where a snapshot was expected", ps->name, ps->line);
         }

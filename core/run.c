@@ -101,7 +101,9 @@ keyrec *rmig__run_rec_push(runner *r)
         r->rec_cap = cap;
         r->rec_head = 0;
     }
-    return &r->recs[(r->rec_head + r->rec_len++) % r->rec_cap];
+    keyrec *k = &r->recs[(r->rec_head + r->rec_len++) % r->rec_cap];
+    memset(k, 0, sizeof *k); /* a slot used before: no stale command flag or offset */
+    return k;
 }
 
 static keyrec rec_pop(runner *r)

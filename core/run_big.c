@@ -129,7 +129,7 @@ int rmig__run_big_start(runner *r)
     /* what was held goes in slices, as the window allows (on_idle) */
     r->pend = (const uint8_t *)r->value.buf;
     r->pend_n = r->value.len;
-    if (!r->native) {
+    if (!r->native && r->in) { /* a live snapshot cannot be read ahead: native chunks */
         int64_t len = value_length(r);
         if (len >= 0) {
             begin_big_restore(r, (uint64_t)len);

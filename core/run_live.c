@@ -131,8 +131,8 @@ static void fail(runner *r, const char *fmt, ...)
 static int state_save(runner *r)
 {
     rmig_live *lv = r->lv;
-    if (!lv->state_path[0] || !lv->have_acked || lv->acked == lv->saved)
-        return 0;
+    if (!lv->state_path[0] || !lv->have_acked || lv->acked == lv->saved || strlen(lv->replid) != 40)
+        return 0; /* (a SYNC without PSYNC has no id to resume with) */
     char tmp[1100], text[256];
     snprintf(tmp, sizeof tmp, "%s.tmp", lv->state_path);
     int n = snprintf(text, sizeof text, "{\"replid\": \"%s\", \"offset\": %lld, \"db\": %llu, \"source\": \"%s:%d\"}\n",
@@ -981,8 +981,11 @@ void rmig__live_summary(runner *r)
            (long long)lv->acked, lv->replid[0] ? lv->replid : "-");
     if (lv->snap_applied_s > 0)
         printf("  the snapshot was applied in %.2f s\n", lv->snap_applied_s);
-    if (lv->state_path[0])
+    if (lv->state_path[0] && lv->saved >= 0 && strlen(lv->replid) == 40)
         printf("  state saved in %s: rmig run again resumes from there\n", lv->state_path);
+    else if (lv->state_path[0])
+        printf("  no state saved: %s\n", strlen(lv->replid) == 40 ? "the snapshot was not applied yet"
+                                                                  : "the source gives no replication id (SYNC)");
     if (lv->denied_flush)
         printf("  %llu FLUSHALL/FLUSHDB from the source were not forwarded\n", (unsigned long long)lv->denied_flush);
     if (lv->unknown)
