@@ -126,6 +126,22 @@ int rmig_batch_set_argv(rmig_batch *b, rmig_entry *e, const rmig_slice *argv, ui
     return 0;
 }
 
+int rmig_batch_set_key_at(rmig_batch *b, rmig_entry *e, uint32_t i, const void *s, size_t n)
+{
+    if (e->kind != RMIG_ENTRY_CMD || i >= e->nkeys)
+        return -1;
+    const uint8_t *k = rmig_batch_copy(b, s, n);
+    rmig_slice small[16], *a = e->argc <= 16 ? small : malloc(e->argc * sizeof *a);
+    if (!k || !a)
+        return -2;
+    memcpy(a, e->argv, e->argc * sizeof *a);
+    a[e->keys[i]] = (rmig_slice){k, n};
+    int rc = rmig_batch_set_argv(b, e, a, e->argc, e->keys, e->nkeys);
+    if (a != small)
+        free(a);
+    return rc < 0 ? -2 : 0;
+}
+
 int rmig_batch_set_key(rmig_batch *b, rmig_entry *e, const void *s, size_t n)
 {
     const uint8_t *k = rmig_batch_copy(b, s, n);

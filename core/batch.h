@@ -99,6 +99,10 @@ int rmig_batch_set_string(rmig_batch *b, rmig_entry *e, const void *s, size_t n)
 int rmig_batch_set_argv(rmig_batch *b, rmig_entry *e, const rmig_slice *argv, uint32_t argc, const uint32_t *keys,
                         uint32_t nkeys);
 
+/* A CMD entry's key number i (0-based, of nkeys) becomes s, in its
+ * arguments. 0, -1 (not a command, or no such key), -2 (memory). */
+int rmig_batch_set_key_at(rmig_batch *b, rmig_entry *e, uint32_t i, const void *s, size_t n);
+
 /* Marks an entry dropped by node `node` (1-based). */
 void rmig_batch_drop(rmig_batch *b, rmig_entry *e, uint32_t node);
 

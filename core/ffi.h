@@ -19,6 +19,7 @@ int rmig_ffi_key_has_suffix(const rmig_entry *e, const char *s, size_t n);
 int rmig_ffi_key_match(const rmig_entry *e, const char *pat, size_t n);
 /* The entry's key becomes s[0..n) (copied into the batch arena); 0, or -1 (memory). */
 int rmig_ffi_entry_set_key(rmig_batch *b, rmig_entry *e, const char *s, size_t n);
+int rmig_ffi_entry_set_key_at(rmig_batch *b, rmig_entry *e, uint32_t i, const char *s, size_t n);
 /* Drops the entry, recording node (1-based) as the one that dropped it. */
 void rmig_ffi_entry_drop(rmig_batch *b, rmig_entry *e, uint32_t node);
 /* b:emit(...): a copy of src (or a new entry), emitted by node; NULL when

@@ -126,6 +126,15 @@ static void fail(runner *r, const char *fmt, ...)
     rmig__run_finish(r);
 }
 
+/* The run fails with the message already in r->err. */
+static void fail_as_is(runner *r)
+{
+    if (r->failed)
+        return;
+    r->failed = 1;
+    rmig__run_finish(r);
+}
+
 /* ---- the state file ---- */
 
 static int state_save(runner *r)
@@ -683,7 +692,7 @@ void rmig__live_idle(runner *r)
         if (r->p && !r->rdb_done && lv->phase == PH_SNAPSHOT) {
             int rc = rmig__run_rdb_pump(r);
             if (rc < 0) {
-                fail(r, "%s", r->err);
+                fail_as_is(r);
                 return;
             }
             if (r->rdb_done) {
@@ -700,7 +709,7 @@ void rmig__live_idle(runner *r)
         }
         if (lv->stopping && !lv->in_multi) {
             if (flush_cmds(r) < 0) {
-                fail(r, "%s", r->err);
+                fail_as_is(r);
                 return;
             }
             r->eof = 1;
@@ -717,7 +726,7 @@ void rmig__live_idle(runner *r)
         if (got == 0)
             break;
         if (record(r, type, p, n) < 0) {
-            fail(r, "%s", r->err);
+            fail_as_is(r);
             return;
         }
     }

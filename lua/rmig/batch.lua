@@ -11,7 +11,8 @@
 -- A live source (rmig.source.psync) also brings commands: e:is_command()
 -- is true, e:key() is the command's first key, e:keys() all of them,
 -- e:command() its name in lower case, e:arg(i) its arguments (0 is the
--- name); batch:set_key(e, s) renames its first key. Only commands with keys
+-- name); batch:set_key(e, s) renames its first key, batch:set_key_at(e, i,
+-- s) its i-th (as numbered in e:keys()). Only commands with keys
 -- reach Lua nodes: a node that judges a key should judge every key of a
 -- command (e:keys()), as the built-in keys node does.
 -- Consecutive Lua nodes run in one loop per batch, entered once from C
@@ -48,7 +49,7 @@ typedef struct rmig_entry {
     uint32_t argc;
     uint32_t nkeys;
     const rmig_slice *argv;
-    const uint32_t *keys;
+    const uint32_t *keys_ptr;  /* "keys" in batch.h: renamed so that e:keys() is the method */
     uint32_t split_group;
     uint32_t cmd_flags;
     int64_t offset;
@@ -67,6 +68,7 @@ int rmig_ffi_key_has_prefix(const rmig_entry *e, const char *s, size_t n);
 int rmig_ffi_key_has_suffix(const rmig_entry *e, const char *s, size_t n);
 int rmig_ffi_key_match(const rmig_entry *e, const char *pat, size_t n);
 int rmig_ffi_entry_set_key(rmig_batch *b, rmig_entry *e, const char *s, size_t n);
+int rmig_ffi_entry_set_key_at(rmig_batch *b, rmig_entry *e, uint32_t i, const char *s, size_t n);
 void rmig_ffi_entry_drop(rmig_batch *b, rmig_entry *e, uint32_t node);
 rmig_entry *rmig_ffi_entry_emit(rmig_batch *b, const rmig_entry *src, uint32_t node);
 int rmig_ffi_entry_set_string(rmig_batch *b, rmig_entry *e, const char *s, size_t n);
@@ -99,7 +101,7 @@ local entry_mt = {
       if e.kind ~= CMD then return { ffi.string(e.key_ptr, e.key_len) } end
       local t = {}
       for i = 0, e.nkeys - 1 do
-        local a = e.argv[e.keys[i]]
+        local a = e.argv[e.keys_ptr[i]]
         t[i + 1] = ffi.string(a.p, a.n)
       end
       return t
@@ -135,6 +137,12 @@ local batch_mt = {
     emit = emit,
     set_key = function(b, e, s)
       if C.rmig_ffi_entry_set_key(b, e, s, #s) ~= 0 then error("out of memory renaming a key", 2) end
+    end,
+    -- a command's i-th key (1-based, as in e:keys()) becomes s
+    set_key_at = function(b, e, i, s)
+      local rc = C.rmig_ffi_entry_set_key_at(b, e, i - 1, s, #s)
+      if rc == -1 then error("set_key_at: the entry is not a command with a key number " .. tostring(i), 2) end
+      if rc ~= 0 then error("out of memory renaming a key", 2) end
     end,
     drop = function(b, e, node) C.rmig_ffi_entry_drop(b, e, node or 0) end,
   },

@@ -788,6 +788,53 @@ def scenario_nodes(ctx, case):
     rep.check(rc == 0, '%s: SIGTERM: exit 0' % what, 'rc %r; %s' % (rc, r.tail()))
 
 
+LUA_NODE = '''function(e, b)
+    if e:is_command() then
+      for i, k in ipairs(e:keys()) do
+        if k:sub(1, 4) == "tmp:" then return false end
+        if k:sub(1, 2) == "a:" then b:set_key_at(e, i, "lua:" .. k) end
+      end
+    else
+      if e:has_prefix("tmp:") then return false end
+      if e:has_prefix("a:") then b:set_key(e, "lua:" .. e:key()) end
+    end
+  end'''
+
+
+def through_lua(table):
+    """A source key table as LUA_NODE should leave it: tmp:* gone, a:* renamed lua:a:*."""
+    out = {}
+    for (db, key), v in table.items():
+        if key.startswith(b'tmp:'):
+            continue
+        out[(db, b'lua:' + key if key.startswith(b'a:') else key)] = v
+    return out
+
+
+def scenario_lua(ctx, case):
+    rep = ctx.rep
+    what = 'a Lua node on the live stream'
+    src = case.server('src')
+    dst = case.server('dst', [])
+    s, d = src.conn(), dst.conn()
+    s.pipeline([['SET', 'a:snap', 'v'], ['SET', 'tmp:snap', 'v'], ['RPUSH', 'b:list', 'x']])
+    state = os.path.join(case.dir, 'state.json')
+    r = case.rmig(case.pipeline(pipeline(src.port, dst.port, state, nodes=LUA_NODE)))
+    if not rep.check(wait_online(s, r, 60), '%s: rmig joins the source' % what, r.tail()):
+        return
+    w = case.writer(src.port, dbs=(0, 1), rate=3000, prefixes=('a:', 'b:', 'tmp:'))
+    time.sleep(4)
+    finish_writer(rep, what, w)
+    # multi-key commands whose keys the node renames one by one
+    s.pipeline([['MSET', 'a:m1', '1', 'b:m2', '2'], ['RENAME', 'a:m1', 'a:m3'], ['DEL', 'a:snap', 'b:none']])
+    mark(s, 'b:done')
+    diff = wait_tables(lambda: through_lua(key_table(s)), d, r, 60)
+    rep.check(not diff, '%s: tmp:* keys and commands stay behind, a:* keys arrive as lua:a:* (every key of MSET, '
+              'RENAME and DEL renamed by b:set_key_at)' % what, diff + '; ' + r.tail())
+    rc = r.stop()
+    rep.check(rc == 0, '%s: SIGTERM: exit 0' % what, 'rc %r; %s' % (rc, r.tail()))
+
+
 def scenario_flush(ctx, case):
     rep = ctx.rep
     what = 'FLUSHDB and FLUSHALL'
@@ -903,6 +950,7 @@ SCENARIOS = [
     ('exactly-once', scenario_exactly_once),
     ('stall', scenario_stall),
     ('nodes', scenario_nodes),
+    ('lua', scenario_lua),
     ('flush', scenario_flush),
     ('errors', scenario_errors),
 ]
