@@ -14,7 +14,7 @@
 typedef struct repl_info {
     char role[16], replid[41];
     long long offset, backlog_first, backlog_size;
-    int got;
+    int got, backlog;   /* backlog: the source has one (only once a replica has connected) */
 } repl_info;
 
 static void field(const char *info, const char *key, char *out, size_t cap)
@@ -42,6 +42,8 @@ static int on_replication(const redisReply *r, void *ud, char *err, size_t errle
     ri->offset = atoll(v);
     field(r->str, "repl_backlog_first_byte_offset:", v, sizeof v);
     ri->backlog_first = atoll(v);
+    field(r->str, "repl_backlog_active:", v, sizeof v);
+    ri->backlog = atoi(v) == 1;
     field(r->str, "repl_backlog_size:", v, sizeof v);
     ri->backlog_size = atoll(v);
     ri->got = 1;
@@ -113,7 +115,8 @@ int rmig_check_live_source(lua_State *L, int opts, const char *where, int *rdb_v
             text[n] = 0;
             const char *a = strstr(text, "\"replid\""), *b = strstr(text, "\"offset\"");
             if (a && b && sscanf(a, "\"replid\" : \"%40[0-9a-f]\"", id) == 1 && sscanf(b, "\"offset\" : %lld", &off) == 1) {
-                int partial = ri.got && !strcmp(id, ri.replid) && off + 1 >= ri.backlog_first && off <= ri.offset;
+                int partial = ri.got && ri.backlog && !strcmp(id, ri.replid) && off + 1 >= ri.backlog_first &&
+                              off <= ri.offset;
                 printf("state     %s: offset %lld of %s: %s\n", state, off, id,
                        partial ? "the source's backlog still has it: a partial resync"
                                : "the source cannot continue from there (another id, or beyond its backlog): a full "

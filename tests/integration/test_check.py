@@ -120,6 +120,56 @@ def main():
 
         rc, out, err = run_rmig(rmig, ['check'])
         rep.check(rc == 2 and 'which pipeline' in err, 'no pipeline given exits 2 with usage', err)
+
+        # a live source: its version, PSYNC, its position, and where a state file would resume
+        live_src = Server(os.path.join(tmp, 'livesrc'), name='livesrc').start()
+        renamed = Server(os.path.join(tmp, 'renamed'), config=['--rename-command', 'PSYNC', ''], name='renamed').start()
+        try:
+            state = os.path.join(tmp, 'live.state')
+            live = ('local rmig = require "rmig"\nreturn rmig.pipeline {\n'
+                    '  source = rmig.source.psync { addr = "127.0.0.1:%d", state = "%s" },\n'
+                    '  sink = rmig.sink.redis { addr = "127.0.0.1:%d", exactly_once = true },\n}\n')
+            p = write(tmp, 'live.lua', live % (live_src.port, state, srv.port))
+            rc, out, err = run_rmig(rmig, ['check', p])
+            out = out.decode()
+            rep.check(rc == 0 and 'rmig.source.psync' in out and 'Redis 7.0' in out and 'replication id' in out,
+                      'a live source: exit 0, its version and replication id in the plan', err + out)
+            rep.check('does not exist yet' in out and 'full sync' in out and 'exactly once' in out,
+                      'a live source: a state file not there yet means a full sync; exactly_once is said', out)
+            # a backlog exists once a replica has connected
+            rs = Server(os.path.join(tmp, 'replica'), name='replica').start()
+            try:
+                rc_ = rs.conn()
+                rc_.call('REPLICAOF', '127.0.0.1', str(live_src.port))
+                import time
+                deadline = time.time() + 30
+                while b'master_link_status:up' not in rc_.call('INFO', 'replication') and time.time() < deadline:
+                    time.sleep(0.1)
+                rc_.close()
+            finally:
+                rs.stop()
+            c = live_src.conn()
+            info = c.call('INFO', 'replication').decode()
+            c.close()
+            replid = [l.split(':')[1].strip() for l in info.splitlines() if l.startswith('master_replid:')][0]
+            with open(state, 'w') as f:
+                f.write('{"replid": "%s", "offset": 0, "db": 0}\n' % replid)
+            rc, out, err = run_rmig(rmig, ['check', p])
+            rep.check(rc == 0 and 'partial resync' in out.decode(),
+                      "a state file within the source's backlog: a partial resync is announced", out.decode() + err)
+            with open(state, 'w') as f:
+                f.write('{"replid": "%s", "offset": 5, "db": 0}\n' % ('ab' * 20))
+            rc, out, err = run_rmig(rmig, ['check', p])
+            rep.check(rc == 0 and 'a full sync, announced' in out.decode(),
+                      'a state file of another replication id: a full sync is announced', out.decode() + err)
+            p = write(tmp, 'renamed.lua', live % (renamed.port, state, srv.port))
+            rc, out, err = run_rmig(rmig, ['check', p])
+            rep.check(rc == 1 and 'does not know PSYNC' in out.decode() and 'psync_command' in out.decode(),
+                      'a source with PSYNC renamed away: exit 1, saying to set source.psync_command',
+                      out.decode() + err)
+        finally:
+            live_src.stop()
+            renamed.stop()
     finally:
         srv.stop()
         try:
