@@ -142,7 +142,9 @@ long long rmig_respcmd_parse(rmig_respcmd *c, const uint8_t *p, size_t n)
             c->argc = 0;
             return (long long)next;
         }
-        if (room(c, (size_t)want) < 0)
+        /* room as arguments arrive, not as announced: a header alone
+         * allocates little, as in Redis */
+        if (room(c, want < 1024 ? (size_t)want : 1024) < 0)
             return fail(c, 0, "out of memory");
         c->want = (int)want;
         c->got = 0;
@@ -167,6 +169,8 @@ long long rmig_respcmd_parse(rmig_respcmd *c, const uint8_t *p, size_t n)
             return 0;
         if (p[next + (size_t)len] != '\r' || p[next + (size_t)len + 1] != '\n')
             return fail(c, next + (size_t)len, "a bulk string not followed by CRLF");
+        if ((size_t)c->got >= c->cap && room(c, (size_t)c->got + 1) < 0)
+            return fail(c, at, "out of memory");
         c->offs[c->got] = next;
         c->lens[c->got] = (size_t)len;
         c->got++;
