@@ -751,7 +751,9 @@ static void on_psync(rmig_psync *ps, void *ud, int ev, const char *msg)
     } else if (ev == RMIG_PSYNC_EV_INFO) {
         say(r, "%s", msg);
     } else {
-        fail(r, "source: %s", msg);
+        fail(r, "source: %s%s", msg,
+             strstr(msg, "budget") ? " (source.spool_budget; the state file keeps what was applied: run again to "
+                                     "resume)" : "");
     }
 }
 

@@ -739,6 +739,48 @@ def scenario_stall(ctx, case):
     rep.check(not left, '%s: the spool files are gone once rmig exits' % what, left[:5])
 
 
+def scenario_budget(ctx, case):
+    rep = ctx.rep
+    what = 'spool budget'
+    src = case.server('src')
+    dst = case.server('dst', [])
+    s, d = src.conn(), dst.conn()
+    fill_small(s)
+    state = os.path.join(case.dir, 'state.json')
+    spool = os.path.join(case.dir, 'spool')
+    text = case.pipeline(pipeline(src.port, dst.port, state, source=', spool_dir = %s, spool_memory = 65536, '
+                                  'spool_budget = 1048576' % lua_string(spool)))
+    r = case.rmig(text)
+    if not rep.check(wait_online(s, r, 60), '%s: rmig joins the source' % what, r.tail()):
+        return
+    wait_same(s, d, r, 30)
+    w = case.writer(src.port, dbs=(0,), rate=3500, value_size=16384, keys=10)
+    time.sleep(0.5)
+    dst.proc.send_signal(signal.SIGSTOP)
+    try:
+        rc = r.wait(30)
+    finally:
+        dst.proc.send_signal(signal.SIGCONT)
+    finish_writer(rep, what, w)
+    err = r.stderr()
+    rep.check(rc == 1 and 'budget' in err and 'spool_budget' in err,
+              '%s: a target stalled past the spool\'s disk budget stops the run (exit 1) with a message naming '
+              'source.spool_budget' % what, 'rc %r; %s' % (rc, r.tail()))
+    rep.check(os.path.exists(state), '%s: the state file is there to resume from' % what, r.tail())
+    past = mark(s)
+    # the catching up brings the whole gap at once: the default budget for it
+    r2 = case.rmig(case.pipeline(pipeline(src.port, dst.port, state, source=', spool_dir = %s' % lua_string(spool)),
+                                 'pipeline2.lua'))
+    same, a, b, secs = wait_same(s, d, r2, 90)
+    full, partial = sync_counts(s)
+    rep.check(same and partial >= 1 and full == 1,
+              '%s: run again with the same state, it resumes with a partial resync and the digests agree '
+              '(sync_full %d, sync_partial_ok %d)' % (what, full, partial), 'source %s target %s; %s' % (a, b, r2.tail()))
+    rc = r2.stop()
+    rep.check(rc == 0, '%s: SIGTERM: exit 0' % what, 'rc %r; %s' % (rc, r2.tail()))
+    check_state(rep, what, state, s, past)
+
+
 NODES = ('rmig.filter.keys { allow = { "a:*", "b:*" } }, '
          'rmig.filter.rename { prefix = { ["a:"] = "x:" } }, '
          'rmig.filter.db { map = { [1] = 0 } }')
@@ -949,6 +991,7 @@ SCENARIOS = [
     ('rmig-kill', scenario_rmig_kill),
     ('exactly-once', scenario_exactly_once),
     ('stall', scenario_stall),
+    ('budget', scenario_budget),
     ('nodes', scenario_nodes),
     ('lua', scenario_lua),
     ('flush', scenario_flush),
