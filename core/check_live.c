@@ -4,6 +4,7 @@
  * source's backlog still holds that position, else a full sync). */
 #include "check.h"
 
+#include "state.h"
 #include "target.h"
 #include "vm.h"
 
@@ -104,27 +105,20 @@ int rmig_check_live_source(lua_State *L, int opts, const char *where, int *rdb_v
                "continue)\n", ri.role, ri.replid, ri.offset, bl);
     }
     if (state) {
-        FILE *f = fopen(state, "r");
-        if (!f) {
+        rmig_state st;
+        int got = rmig_state_load(state, &st, err, sizeof err);
+        if (got == 0) {
             printf("state     %s does not exist yet: the run starts with a full sync\n", state);
+        } else if (got < 0) {
+            printf("problem   %s\n", err);
+            rc = 2;
         } else {
-            char text[512] = "", id[41] = "";
-            long long off = -1;
-            size_t n = fread(text, 1, sizeof text - 1, f);
-            fclose(f);
-            text[n] = 0;
-            const char *a = strstr(text, "\"replid\""), *b = strstr(text, "\"offset\"");
-            if (a && b && sscanf(a, "\"replid\" : \"%40[0-9a-f]\"", id) == 1 && sscanf(b, "\"offset\" : %lld", &off) == 1) {
-                int partial = ri.got && ri.backlog && !strcmp(id, ri.replid) && off + 1 >= ri.backlog_first &&
-                              off <= ri.offset;
-                printf("state     %s: offset %lld of %s: %s\n", state, off, id,
-                       partial ? "the source's backlog still has it: a partial resync"
-                               : "the source cannot continue from there (another id, or beyond its backlog): a full "
-                                 "sync, announced");
-            } else {
-                printf("problem   the state file %s is not one rmig wrote\n", state);
-                rc = 2;
-            }
+            int partial = ri.got && ri.backlog && !strcmp(st.replid, ri.replid) && st.offset + 1 >= ri.backlog_first &&
+                          st.offset <= ri.offset;
+            printf("state     %s: offset %lld of %s: %s\n", state, (long long)st.offset, st.replid,
+                   partial ? "the source's backlog still has it: a partial resync"
+                           : "the source cannot continue from there (another id, or beyond its backlog): a full "
+                             "sync, announced");
         }
     } else {
         printf("state     none (source.state): a run that stops cannot resume; it starts again with a full sync\n");

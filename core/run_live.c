@@ -28,9 +28,9 @@
 #include "respcmd.h"
 #include "resp.h"
 #include "spool.h"
+#include "state.h"
 #include "target.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -142,45 +142,16 @@ static int state_save(runner *r)
     rmig_live *lv = r->lv;
     if (!lv->state_path[0] || !lv->have_acked || lv->acked == lv->saved || strlen(lv->replid) != 40)
         return 0; /* (a SYNC without PSYNC has no id to resume with) */
-    char tmp[1100], text[256];
-    snprintf(tmp, sizeof tmp, "%s.tmp", lv->state_path);
-    int n = snprintf(text, sizeof text, "{\"replid\": \"%s\", \"offset\": %lld, \"db\": %llu, \"source\": \"%s:%d\"}\n",
-                     lv->replid, (long long)lv->acked, (unsigned long long)lv->acked_db, lv->host, lv->port);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd < 0 || write(fd, text, (size_t)n) != n || fsync(fd) < 0 || close(fd) < 0 || rename(tmp, lv->state_path) < 0) {
-        say(r, "cannot save the state file %s: %s", lv->state_path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
+    rmig_state st = {.offset = lv->acked, .db = lv->acked_db};
+    char source[300], err[1200];
+    memcpy(st.replid, lv->replid, sizeof st.replid);
+    snprintf(source, sizeof source, "%s:%d", lv->host, lv->port);
+    if (rmig_state_save(lv->state_path, &st, source, err, sizeof err) < 0) {
+        say(r, "%s", err);
         return -1;
     }
     lv->saved = lv->acked;
     return 0;
-}
-
-/* The resume position of an earlier run: 1 found, 0 no file, -1 bad file. */
-static int state_load(runner *r, char *replid, int64_t *off, uint64_t *db)
-{
-    rmig_live *lv = r->lv;
-    FILE *f = fopen(lv->state_path, "r");
-    if (!f)
-        return errno == ENOENT ? 0 : (snprintf(r->err, sizeof r->err, "cannot read the state file %.900s: %s",
-                                               lv->state_path, strerror(errno)), -1);
-    char text[512];
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[n] = 0;
-    const char *a = strstr(text, "\"replid\""), *b = strstr(text, "\"offset\""), *c = strstr(text, "\"db\"");
-    long long o;
-    unsigned long long d = 0;
-    if (!a || !b || sscanf(a, "\"replid\" : \"%40[0-9a-f]\"", replid) != 1 || strlen(replid) != 40 ||
-        sscanf(b, "\"offset\" : %lld", &o) != 1 || o < 0 || (c && sscanf(c, "\"db\" : %llu", &d) != 1)) {
-        snprintf(r->err, sizeof r->err, "the state file %.900s is not one rmig wrote (delete it for a full sync)",
-                 lv->state_path);
-        return -1;
-    }
-    *off = o;
-    *db = d;
-    return 1;
 }
 
 /* exactly_once: the target's checkpoint, "replid offset db" */
@@ -806,31 +777,6 @@ void rmig__live_finish(runner *r)
     }
 }
 
-/* Segment files a killed run left in the spool directory: their data is
- * past (the state file says where to resume), and the budget counts them
- * on disk. Files of a process still running are left alone. */
-static void spool_sweep(runner *r, const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *de;
-    unsigned swept = 0;
-    while ((de = readdir(d)) != NULL) {
-        int pid;
-        if (sscanf(de->d_name, "rmig-spool-%d-", &pid) != 1 || pid <= 0 || pid == (int)getpid())
-            continue;
-        if (kill(pid, 0) == 0 || errno != ESRCH)
-            continue;
-        char path[2048];
-        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-        swept += unlink(path) == 0;
-    }
-    closedir(d);
-    if (swept)
-        say(r, "removed %u spool files an earlier run left in %s", swept, dir);
-}
-
 /* Options, state and checkpoint; -2 for a configuration error. */
 int rmig__live_open(runner *r, lua_State *L, int pipe, int src, int sink)
 {
@@ -883,11 +829,15 @@ int rmig__live_open(runner *r, lua_State *L, int pipe, int src, int sink)
     int64_t off = -1;
     uint64_t db = 0;
     if (lv->state_path[0]) {
-        int got = state_load(r, replid, &off, &db);
+        rmig_state st;
+        int got = rmig_state_load(lv->state_path, &st, r->err, sizeof r->err);
         if (got < 0)
             return -1;
-        if (!got)
-            off = -1;
+        if (got) {
+            memcpy(replid, st.replid, sizeof replid);
+            off = st.offset;
+            db = st.db;
+        }
     }
     if (lv->exactly_once) {
         char thost[256];
@@ -936,7 +886,9 @@ int rmig__live_open(runner *r, lua_State *L, int pipe, int src, int sink)
         snprintf(r->err, sizeof r->err, "source: %s", err);
         return -1;
     }
-    spool_sweep(r, lv->spool_dir);
+    unsigned swept = rmig_spool_sweep(lv->spool_dir);
+    if (swept)
+        say(r, "removed %u spool files an earlier run left in %s", swept, lv->spool_dir);
     rmig_spool_opts so = {.dir = lv->spool_dir,
                           .mem_bytes = (size_t)rmig_vm_int(L, src, "spool_memory", 32 << 20),
                           .disk_budget = (uint64_t)rmig_vm_int(L, src, "spool_budget", 0)};

@@ -26,7 +26,9 @@
 #include <lz4.h>
 
 #include <assert.h>
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -708,4 +710,28 @@ void rmig_spool_free(rmig_spool *s)
         rmdir(s->dir); /* fails, and should, when someone else put files there */
     free(s->dir);
     free(s);
+}
+
+/* Files a killed run left: their data is past (the state file says where
+ * to resume) and the budget would count them. Files of a process that is
+ * still running are left alone. */
+unsigned rmig_spool_sweep(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    struct dirent *de;
+    unsigned swept = 0;
+    while ((de = readdir(d)) != NULL) {
+        int pid;
+        if (sscanf(de->d_name, "rmig-spool-%d-", &pid) != 1 || pid <= 0 || pid == (int)getpid())
+            continue;
+        if (kill(pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        swept += unlink(path) == 0;
+    }
+    closedir(d);
+    return swept;
 }

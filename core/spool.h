@@ -102,4 +102,8 @@ void rmig_spool_free(rmig_spool *s);
  * on disk carries one. For the unit test. */
 uint32_t rmig__spool_xxh32(const void *p, size_t n, uint32_t seed);
 
+/* Deletes the segment files in dir that belong to processes no longer
+ * running (a run that was killed); how many. */
+unsigned rmig_spool_sweep(const char *dir);
+
 #endif
