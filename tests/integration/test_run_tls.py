@@ -14,6 +14,7 @@ Exit code: 0 all passed, 1 something failed, 77 redis-server, redis-cli or
 openssl is missing, or redis-server was built without TLS."""
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -84,7 +85,8 @@ class TLSServer:
     USER/PASSWORD, the default user's password changed, and DEBUG enabled.
     Started and stopped by the test with its own subprocess code."""
 
-    def __init__(self, dir, certs, auth_clients=False, name='tls'):
+    def __init__(self, dir, certs, auth_clients=False, name='tls', extra=()):
+        self.extra = list(extra)
         self.dir = dir
         self.certs = certs
         self.auth_clients = auth_clients
@@ -115,7 +117,7 @@ class TLSServer:
                     '--tls-ca-cert-file', c['ca'], '--tls-auth-clients', 'yes' if self.auth_clients else 'no',
                     '--save', '', '--appendonly', 'no', '--dir', self.dir, '--dbfilename', 'none.rdb',
                     '--daemonize', 'no', '--logfile', self.log, '--enable-debug-command', 'yes',
-                    '--requirepass', DEFAULT_PASSWORD]
+                    '--requirepass', DEFAULT_PASSWORD] + self.extra
             self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                          stderr=subprocess.DEVNULL)
             deadline = time.time() + 20
@@ -290,6 +292,56 @@ def main():
                   'without a client certificate the message says the server wants a certificate',
                   '%s: %s' % (rc_text(rc), err[-500:]))
         rep.check(PASSWORD not in out + err, 'without a client certificate: no password in the output', out + err)
+
+        # 6. a live source over TLS (a replica link with TLS, as an ACL user) into the TLS target
+        lsrc = TLSServer(os.path.join(tmp, 'lsrc'), certs, name='lsrc',
+                         extra=['--tls-replication', 'yes', '--repl-diskless-sync-delay', '0'])
+        lsrc.start()
+        live = None
+        try:
+            dst.cli('FLUSHALL')
+            lsrc.cli('DEBUG', 'POPULATE', '2000')
+            text = ('local rmig = require "rmig"\nreturn rmig.pipeline {\n'
+                    '  source = rmig.source.psync { addr = "127.0.0.1:%d", user = "%s", password_env = "%s", '
+                    'tls = { %s } },\n'
+                    '  sink = rmig.sink.redis { addr = "127.0.0.1:%d", user = "%s", password_env = "%s", '
+                    'tls = { %s } },\n}\n') % (lsrc.port, USER, PW_ENV, ca, dst.port, USER, PW_ENV, ca)
+            p = write(tmp, 'live.lua', text)
+            env = dict(os.environ)
+            env[PW_ENV] = PASSWORD
+            errpath = os.path.join(tmp, 'live.err')
+            with open(errpath, 'wb') as ef:
+                live = subprocess.Popen([rmig, 'run', p], env=env, stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL, stderr=ef)
+            lsrc.cli('SET', 'after:snapshot', 'v')
+            lsrc.cli('LPUSH', 'after:list', 'a', 'b')
+            same, a, b = False, '', ''
+            deadline = time.time() + 60
+            while time.time() < deadline and live.poll() is None:
+                lsrc.cli('SET', 'tick', str(time.time()))
+                time.sleep(0.3)
+                a, b = lsrc.cli('DEBUG', 'DIGEST')[1], dst.cli('DEBUG', 'DIGEST')[1]
+                if a == b and dst.cli('EXISTS', 'after:list')[1] == '1':
+                    same = True
+                    break
+            with open(errpath, errors='replace') as f:
+                err = f.read()
+            rep.check(same, 'a live source over TLS as ACL user %s: the target catches up with it (digests equal)'
+                      % USER, 'source %s target %s: %s' % (a, b, err[-600:]))
+            live.send_signal(signal.SIGTERM)
+            try:
+                rc = live.wait(30)
+            except subprocess.TimeoutExpired:
+                live.kill()
+                rc = None
+            with open(errpath, errors='replace') as f:
+                err = f.read()
+            rep.check(rc == 0 and PASSWORD not in err, 'the live TLS run stops on SIGTERM with exit 0, no password '
+                      'in its output', '%s: %s' % (rc_text(rc), err[-500:]))
+        finally:
+            if live and live.poll() is None:
+                live.kill()
+            lsrc.stop()
     finally:
         mtls.stop()
         dst.stop()
