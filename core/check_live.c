@@ -18,17 +18,6 @@ typedef struct repl_info {
     int got, backlog;   /* backlog: the source has one (only once a replica has connected) */
 } repl_info;
 
-static void field(const char *info, const char *key, char *out, size_t cap)
-{
-    const char *p = strstr(info, key);
-    out[0] = 0;
-    if (!p)
-        return;
-    p += strlen(key);
-    size_t n = strcspn(p, "\r\n");
-    snprintf(out, cap, "%.*s", (int)(n < cap - 1 ? n : cap - 1), p);
-}
-
 static int on_replication(const redisReply *r, void *ud, char *err, size_t errlen)
 {
     repl_info *ri = ud;
@@ -36,16 +25,19 @@ static int on_replication(const redisReply *r, void *ud, char *err, size_t errle
     (void)errlen;
     if (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS)
         return 0;
-    char v[64];
-    field(r->str, "role:", ri->role, sizeof ri->role);
-    field(r->str, "master_replid:", ri->replid, sizeof ri->replid);
-    field(r->str, "master_repl_offset:", v, sizeof v);
+    char v[64] = "";
+    rmig_target_info_field(r->str, "role:", ri->role, sizeof ri->role);
+    rmig_target_info_field(r->str, "master_replid:", ri->replid, sizeof ri->replid);
+    rmig_target_info_field(r->str, "master_repl_offset:", v, sizeof v);
     ri->offset = atoll(v);
-    field(r->str, "repl_backlog_first_byte_offset:", v, sizeof v);
+    v[0] = 0;
+    rmig_target_info_field(r->str, "repl_backlog_first_byte_offset:", v, sizeof v);
     ri->backlog_first = atoll(v);
-    field(r->str, "repl_backlog_active:", v, sizeof v);
+    v[0] = 0;
+    rmig_target_info_field(r->str, "repl_backlog_active:", v, sizeof v);
     ri->backlog = atoi(v) == 1;
-    field(r->str, "repl_backlog_size:", v, sizeof v);
+    v[0] = 0;
+    rmig_target_info_field(r->str, "repl_backlog_size:", v, sizeof v);
     ri->backlog_size = atoll(v);
     ri->got = 1;
     return 0;

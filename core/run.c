@@ -102,7 +102,13 @@ keyrec *rmig__run_rec_push(runner *r)
         r->rec_head = 0;
     }
     keyrec *k = &r->recs[(r->rec_head + r->rec_len++) % r->rec_cap];
-    memset(k, 0, sizeof *k); /* a slot used before: no stale command flag or offset */
+    /* a slot used before: no stale flags or offset (the key bytes past
+     * key_len are never read) */
+    k->unit = k->cmd = 0;
+    k->key_len = 0;
+    k->offset = 0;
+    k->sdb = 0;
+    k->db = 0;
     return k;
 }
 

@@ -314,7 +314,6 @@ int rmig__live_write_cmd(runner *r, const rmig_entry *e)
         snprintf(r->err, sizeof r->err, "out of memory");
         return -1;
     }
-    memset(k, 0, sizeof *k);
     k->cmd = 1;
     k->db = e->db;
     /* "NAME key" for messages */
@@ -335,48 +334,37 @@ int rmig__live_write_cmd(runner *r, const rmig_entry *e)
     return 0;
 }
 
+/* One of rmig's own commands (argv) with its record: kind 3, or 2 for
+ * the EXEC that carries the batch's position. 0, or -1 (memory). */
+static int own_cmd(runner *r, int argc, const char *const *argv, int kind, int64_t off, uint64_t sdb)
+{
+    rmig_resp_cmd(rmig_redis_out(r->c), (size_t)argc, argv);
+    keyrec *k = rmig__run_rec_push(r);
+    if (!k)
+        return -1;
+    k->cmd = kind;
+    k->key_len = (uint32_t)snprintf(k->key, sizeof k->key, "%s", argv[0]);
+    k->offset = off;
+    k->sdb = sdb;
+    rmig_redis_done(r->c, r->tag++);
+    return 0;
+}
+
 /* exactly_once: the batch's commands between MULTI and a SET of the
  * checkpoint, then EXEC, as one unit; its EXEC carries the position. */
 static int flush_exactly_once(runner *r, int64_t off, uint64_t sdb)
 {
     rmig_live *lv = r->lv;
     static const char *multi[] = {"MULTI"}, *exec[] = {"EXEC"};
-    rmig_redis_unit_begin(r->c);
-    rmig_resp_cmd(rmig_redis_out(r->c), 1, multi);
-    keyrec *k = rmig__run_rec_push(r);
-    if (!k)
-        return -1;
-    memset(k, 0, sizeof *k);
-    k->cmd = 3;
-    memcpy(k->key, "MULTI", 5);
-    k->key_len = 5;
-    rmig_redis_done(r->c, r->tag++);
-    if (rmig__run_write_entries(r, 0) < 0)
-        return -1;
     char val[128];
     snprintf(val, sizeof val, "%s %lld %llu", lv->replid, (long long)off, (unsigned long long)sdb);
-    rmig_redis_select(r->c, 0);
     const char *set[] = {"SET", lv->ckpt_key, val};
-    rmig_resp_cmd(rmig_redis_out(r->c), 3, set);
-    k = rmig__run_rec_push(r);
-    if (!k)
+    rmig_redis_unit_begin(r->c);
+    if (own_cmd(r, 1, multi, 3, 0, 0) < 0 || rmig__run_write_entries(r, 0) < 0)
         return -1;
-    memset(k, 0, sizeof *k);
-    k->cmd = 3;
-    memcpy(k->key, "SET checkpoint", 14);
-    k->key_len = 14;
-    rmig_redis_done(r->c, r->tag++);
-    rmig_resp_cmd(rmig_redis_out(r->c), 1, exec);
-    k = rmig__run_rec_push(r);
-    if (!k)
+    rmig_redis_select(r->c, 0);
+    if (own_cmd(r, 3, set, 3, 0, 0) < 0 || own_cmd(r, 1, exec, 2, off, sdb) < 0)
         return -1;
-    memset(k, 0, sizeof *k);
-    k->cmd = 2; /* its reply is the transaction's replies */
-    memcpy(k->key, "EXEC", 4);
-    k->key_len = 4;
-    k->offset = off;
-    k->sdb = sdb;
-    rmig_redis_done(r->c, r->tag++);
     rmig_redis_unit_end(r->c);
     return 0;
 }

@@ -31,7 +31,7 @@ typedef struct probe {
     size_t errlen;
 } probe;
 
-static void copy_info(const char *info, const char *key, char *out, size_t cap)
+void rmig_target_info_field(const char *info, const char *key, char *out, size_t cap)
 {
     const char *p = strstr(info, key);
     if (!p)
@@ -61,10 +61,10 @@ static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *r)
     } else if (tag == 3) {
         if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) {
             char v[64] = "";
-            copy_info(r->str, "\nmaxmemory:", v, sizeof v);
+            rmig_target_info_field(r->str, "\nmaxmemory:", v, sizeof v);
             p->info->maxmemory = strtoull(v, NULL, 10);
             v[0] = 0;
-            copy_info(r->str, "used_memory:", v, sizeof v);
+            rmig_target_info_field(r->str, "used_memory:", v, sizeof v);
             p->info->used_memory = strtoull(v, NULL, 10);
         }
     } else if (tag == 4) {
@@ -76,9 +76,9 @@ static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *r)
     } else if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) {
         char tmp[4096];
         snprintf(tmp, sizeof tmp, "%.*s", (int)(r->len < sizeof tmp - 1 ? r->len : sizeof tmp - 1), r->str);
-        copy_info(tmp, "redis_version:", p->info->redis, sizeof p->info->redis);
-        copy_info(tmp, "valkey_version:", p->info->valkey, sizeof p->info->valkey);
-        copy_info(tmp, "redis_mode:", p->info->mode, sizeof p->info->mode);
+        rmig_target_info_field(tmp, "redis_version:", p->info->redis, sizeof p->info->redis);
+        rmig_target_info_field(tmp, "valkey_version:", p->info->valkey, sizeof p->info->valkey);
+        rmig_target_info_field(tmp, "redis_mode:", p->info->mode, sizeof p->info->mode);
         p->info->rdb_version = rmig_target_rdb_version(p->info->redis, p->info->valkey);
     }
     if (++p->answers == 4 || p->failed)
@@ -107,6 +107,26 @@ static void on_state(rmig_redis *c, void *ud, int state, const char *err, uint64
     rmig_redis_close(c, NULL);
 }
 
+/* A connection on a loop of its own, run until the callbacks close it:
+ * answers before anything else happens. 0, or -1 (memory). */
+static int on_own_loop(const char *host, int port, const char *user, const char *password, const rmig_tls_opts *tls,
+                       rmig_redis_reply_cb reply_cb, rmig_redis_state_cb state_cb, void *ud, char *err, size_t errlen)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    rmig_redis_opts o = {.host = host, .port = port, .user = user, .password = password, .window = 16, .tls = tls};
+    rmig_redis *c = rmig_redis_new(&loop, &o, reply_cb, state_cb, ud);
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
+        uv_loop_close(&loop);
+        return -1;
+    }
+    rmig_redis_connect(c);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    return 0;
+}
+
 int rmig_target_split_addr(const char *addr, char *host, size_t cap, int *port)
 {
     const char *colon = strrchr(addr, ':');
@@ -127,18 +147,8 @@ int rmig_target_probe(const char *host, int port, const char *user, const char *
 {
     memset(info, 0, sizeof *info);
     probe p = {info, 0, 0, err, errlen};
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    rmig_redis_opts o = {.host = host, .port = port, .user = user, .password = password, .window = 16, .tls = tls};
-    rmig_redis *c = rmig_redis_new(&loop, &o, on_reply, on_state, &p);
-    if (!c) {
-        snprintf(err, errlen, "out of memory");
-        uv_loop_close(&loop);
+    if (on_own_loop(host, port, user, password, tls, on_reply, on_state, &p, err, errlen) < 0)
         return -1;
-    }
-    rmig_redis_connect(c);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
     if (!p.failed && !info->redis[0] && !info->valkey[0]) {
         snprintf(err, errlen, "no version in the answer to INFO server");
         return -1;
@@ -201,17 +211,7 @@ int rmig_target_call(const char *host, int port, const char *user, const char *p
                      int argc, const char *const *argv, rmig_target_reply_cb cb, void *ud, char *err, size_t errlen)
 {
     call k = {argc, argv, cb, ud, 0, err, errlen};
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    rmig_redis_opts o = {.host = host, .port = port, .user = user, .password = password, .window = 16, .tls = tls};
-    rmig_redis *c = rmig_redis_new(&loop, &o, call_reply, call_state, &k);
-    if (!c) {
-        snprintf(err, errlen, "out of memory");
-        uv_loop_close(&loop);
+    if (on_own_loop(host, port, user, password, tls, call_reply, call_state, &k, err, errlen) < 0)
         return -1;
-    }
-    rmig_redis_connect(c);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
     return k.failed ? -1 : 0;
 }

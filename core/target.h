@@ -31,6 +31,10 @@ int rmig_target_split_addr(const char *addr, char *host, size_t cap, int *port);
 int rmig_target_probe(const char *host, int port, const char *user, const char *password, const rmig_tls_opts *tls,
                       rmig_target_info *info, char *err, size_t errlen);
 
+/* The value of "key" (e.g. "redis_version:") in an INFO reply, into out;
+ * out is left alone when the key is absent. */
+void rmig_target_info_field(const char *info, const char *key, char *out, size_t cap);
+
 /* One command on a connection of its own (TLS, AUTH as given), answered
  * before this returns: cb sees the reply and may fail (-1 with err). 0, or
  * -1 with err naming the server. */

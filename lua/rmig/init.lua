@@ -63,16 +63,22 @@ local function check_endpoint(o)
   end
 end
 
+-- The options of a server endpoint (addr, credentials, TLS) with a node's
+-- own ones; check_endpoint checks them.
+local function with_endpoint(what, own)
+  own.addr = { type = "string", required = true, help = "host:port of the " .. what }
+  own.user = { type = "string", help = "ACL user" }
+  own.password = { type = "string", secret = true, help = "password (prefer password_env)" }
+  own.password_env = { type = "string", help = "name of the environment variable holding the password" }
+  own.tls = { type = "table", fields = tls_options, help = "TLS settings; present means TLS is on" }
+  return own
+end
+
 -- rmig.source.psync: rmig joins a live master as its replica, applies the
 -- snapshot, then the command stream until it is stopped (SIGINT/SIGTERM).
 rmig.source.psync = constructor {
   name = "rmig.source.psync", kind = "source", impl = "c",
-  options = {
-    addr = { type = "string", required = true, help = "host:port of the source master" },
-    user = { type = "string", help = "ACL user" },
-    password = { type = "string", secret = true, help = "password (prefer password_env)" },
-    password_env = { type = "string", help = "name of the environment variable holding the password" },
-    tls = { type = "table", fields = tls_options, help = "TLS settings; present means TLS is on" },
+  options = with_endpoint("source master", {
     state = { type = "string",
               help = "state file (replication id, offset, db), saved as the stream is applied; a run started again with it resumes with a partial resync" },
     spool_dir = { type = "string", help = "where the spool's lz4 segments go (default: beside the state file, else ./rmig-spool)" },
@@ -85,7 +91,7 @@ rmig.source.psync = constructor {
     timeout_s = { type = "integer", min = 1, default = 60, help = "silence from the source that counts as a lost connection" },
     retry_deadline_s = { type = "integer", min = 1, default = 300,
                          help = "how long a lost source connection is retried before the run fails" },
-  },
+  }),
   check = check_endpoint,
 }
 
@@ -245,12 +251,7 @@ rmig.node = constructor {
 
 rmig.sink.redis = constructor {
   name = "rmig.sink.redis", kind = "sink", impl = "c",
-  options = {
-    addr = { type = "string", required = true, help = "host:port of the target" },
-    user = { type = "string", help = "ACL user" },
-    password = { type = "string", secret = true, help = "password (prefer password_env)" },
-    password_env = { type = "string", help = "name of the environment variable holding the password" },
-    tls = { type = "table", fields = tls_options, help = "TLS settings; present means TLS is on" },
+  options = with_endpoint("target", {
     mode = { type = "enum", values = { "replace", "skip-existing", "fail-on-existing" }, default = "replace" },
     restore = { type = "enum", values = { "auto", "always", "never" }, default = "auto",
                 help = "RESTORE payloads (auto: when the target's RDB version allows) or native commands" },
@@ -268,7 +269,7 @@ rmig.sink.redis = constructor {
                      help = "live sources: apply the stream in MULTI/EXEC batches with a checkpoint key, so no command runs twice after a crash (standalone targets)" },
     checkpoint_key = { type = "string", default = "rmig:checkpoint",
                        help = "with exactly_once: the key (db 0 of the target) holding the applied position" },
-  },
+  }),
   check = check_endpoint,
 }
 
