@@ -124,6 +124,8 @@ int rmig_check_main(int argc, char **argv)
 
     /* sink */
     lua_getfield(L, pipe, "sink");
+    const char *sink_ctor = rmig_vm_str(L, -1, "constructor");
+    int cluster = sink_ctor && !strcmp(sink_ctor, "rmig.sink.cluster");
     lua_getfield(L, -1, "options");
     int so = lua_gettop(L);
     const char *addr = rmig_vm_str(L, so, "addr"), *user = rmig_vm_str(L, so, "user"), *pw = rmig_vm_str(L, so, "password");
@@ -142,14 +144,20 @@ int rmig_check_main(int argc, char **argv)
     int64_t chunk_bytes = rmig_vm_int(L, so, "chunk_bytes", 8 << 20);
     rmig_progress_bytes(chunk, sizeof chunk, (double)chunk_bytes);
     const char *dl = rmig_vm_str(L, so, "dead_letter");
-    printf("sink      rmig.sink.redis %s  (%s%s, mode %s)\n", addr,
-           tlsp ? (tls.no_verify ? "TLS without verification" : "TLS, verified") : "no TLS",
-           pw ? (user ? ", ACL user and password" : ", password") : "", mode);
+    if (!cluster)
+        printf("sink      rmig.sink.redis %s  (%s%s, mode %s)\n", addr,
+               tlsp ? (tls.no_verify ? "TLS without verification" : "TLS, verified") : "no TLS",
+               pw ? (user ? ", ACL user and password" : ", password") : "", mode);
     rmig_target_info ti;
     char host[256];
     int port = 0;
     rmig_target_split_addr(addr, host, sizeof host, &port);
-    if (rmig_target_probe(host, port, user, pw, tlsp, &ti, err, sizeof err) < 0) {
+    if (cluster) {
+        /* check_cluster.c: the slot layout, and how the file's keys spread over the masters */
+        int rdb_source = ctor && !strcmp(ctor, "rmig.source.rdb") && sv > 0;
+        int crc = rmig_check_cluster_target(L, so, rdb_source ? rdb : NULL, err, sizeof err);
+        rc = crc > rc ? crc : rc;
+    } else if (rmig_target_probe(host, port, user, pw, tlsp, &ti, err, sizeof err) < 0) {
         printf("target    cannot be reached: %s\n", err);
         rc = 1;
     } else {

@@ -9,6 +9,16 @@ int rmig_check_main(int argc, char **argv);
  * index opts of L); its RDB version into *rdb_version. 0 fine, 1 not
  * reachable or not usable, 2 misconfigured. */
 #include <lua.h>
+#include <stddef.h>
 int rmig_check_live_source(lua_State *L, int opts, const char *where, int *rdb_version);
+
+/* check_cluster.c: prints what it finds about a rmig.sink.cluster target
+ * (its options at index sink_opts of L): the slot layout, the masters'
+ * version and proto-max-bulk-len, and, when rdb_path is the source file,
+ * how its keys spread over the masters, its dbs other than 0 and its
+ * values too big for one argument. 0 fine, 1 not reachable (or the file
+ * cannot be read), 2 misconfigured (not a cluster node, ...); on 1 and 2
+ * err holds the reason, already printed. */
+int rmig_check_cluster_target(lua_State *L, int sink_opts, const char *rdb_path, char *err, size_t errlen);
 
 #endif

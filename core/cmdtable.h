@@ -30,6 +30,7 @@ enum rmig_cmd_flag {
     RMIG_CMD_PARTIAL = 32, /* movable, and rmig knows no rule for it (a module command taken from a
                               server): the positions given are only the server's first/last/step
                               and may miss keys */
+    RMIG_CMD_TX_MARK = 0x40000000, /* an entry's flag: the source's own MULTI or EXEC (run_live.c) */
 };
 
 typedef struct rmig_cmdinfo {

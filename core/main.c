@@ -5,6 +5,7 @@
 #include "check.h"
 #include "inspect.h"
 #include "nodetest.h"
+#include "route.h"
 #include "run.h"
 
 #include <signal.h>
@@ -25,6 +26,7 @@ static const char usage[] =
     "  run PIPELINE    run a pipeline: an RDB file through its nodes into Redis\n"
     "  check PIPELINE  validate a pipeline, connect to its target, print the plan\n"
     "  test NODE_TEST  run a node test file: entries in, expected entries out\n"
+    "  route --cluster ADDR KEY...  the slot and master of each key\n"
     "  version         print the version\n"
     "  help            this text\n"
     "\n"
@@ -47,6 +49,8 @@ int main(int argc, char **argv)
         return rmig_run_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "test"))
         return rmig_nodetest_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "route"))
+        return rmig_route_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("rmig %s\n", RMIG_VERSION);
         return 0;

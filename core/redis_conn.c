@@ -160,6 +160,7 @@ rmig_redis *rmig_redis_new(uv_loop_t *loop, const rmig_redis_opts *o, rmig_redis
 
 const char *rmig_redis_name(const rmig_redis *c) { return c->name; }
 uint64_t rmig_redis_pending(const rmig_redis *c) { return c->ring_len; }
+int rmig_redis_midway(const rmig_redis *c) { return c->streaming || c->in_unit; }
 
 int rmig_redis_room(const rmig_redis *c)
 {

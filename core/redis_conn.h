@@ -119,6 +119,10 @@ uint64_t rmig_redis_reconnects(const rmig_redis *c);
 /* 1 while the window has room for more commands. */
 int rmig_redis_room(const rmig_redis *c);
 
+/* 1 while a streamed command or a unit is being written: another
+ * command written now would land inside it. */
+int rmig_redis_midway(const rmig_redis *c);
+
 /* Commands sent or queued that have no reply yet. */
 uint64_t rmig_redis_pending(const rmig_redis *c);
 /* "host:port", for messages. */

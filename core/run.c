@@ -24,6 +24,7 @@
 
 #include "batch.h"
 #include "chunked.h"
+#include "cmdtable.h"
 #include "dump.h"
 #include "input.h"
 #include "progress.h"
@@ -46,7 +47,7 @@ static const char usage[] = "usage: rmig run PIPELINE.lua [-s path=value]...\n"
 
 /* A refused command (or a native key's whole unit) into the dead-letter
  * file, after a SELECT of its db when that changes, for redis-cli --pipe. */
-static void dead_letter(runner *r, uint64_t db, const char *p, size_t n)
+void rmig__run_dead_letter(runner *r, uint64_t db, const char *p, size_t n)
 {
     if (!r->dl || !p)
         return;
@@ -87,38 +88,156 @@ void rmig__run_stop_idle(runner *r)
 }
 
 
+void rmig__run_use(runner *r, wconn *w)
+{
+    r->cw = w;
+    r->c = w->c;
+}
+
+int rmig__run_room(const runner *r)
+{
+    return r->clus ? rmig__cluster_room(r) : rmig_redis_room(r->c);
+}
+
+uint64_t rmig__run_pending(const runner *r)
+{
+    return r->clus ? rmig__cluster_pending(r) : rmig_redis_pending(r->w0.c);
+}
+
+/* ---- where a live stream is applied up to ----
+ *
+ * Records are written in stretches; a stretch ends at a point the stream
+ * may resume from (its offset). The stream is applied up to that offset
+ * once every record of the stretch and of the ones before it is answered,
+ * whichever connection it went to (a cluster has several, answering at
+ * their own pace). */
+
+static epoch *ep_at(runner *r, size_t i) { return &r->ep[(r->ep_head + i) % r->ep_cap]; }
+
+static int ep_push(runner *r)
+{
+    if (r->ep_len == r->ep_cap) {
+        size_t cap = r->ep_cap ? r->ep_cap * 2 : 64;
+        epoch *q = malloc(cap * sizeof *q);
+        if (!q)
+            return -1;
+        for (size_t i = 0; i < r->ep_len; i++)
+            q[i] = *ep_at(r, i);
+        free(r->ep);
+        r->ep = q;
+        r->ep_cap = cap;
+        r->ep_head = 0;
+    }
+    r->ep_len++;
+    *ep_at(r, r->ep_len - 1) = (epoch){0, 0, 0};
+    return 0;
+}
+
+/* Closed stretches whose records are all answered, oldest first. */
+static void ep_advance(runner *r)
+{
+    while (r->ep_len > 1 && ep_at(r, 0)->left == 0) {
+        epoch e = *ep_at(r, 0);
+        r->ep_head = (r->ep_head + 1) % r->ep_cap;
+        r->ep_len--;
+        r->ep_base++;
+        if (e.off > 0)
+            rmig__live_applied(r, e.off, e.sdb);
+    }
+}
+
+void rmig__run_commit(runner *r, int64_t offset, uint64_t sdb)
+{
+    if (!r->ep_len && ep_push(r) < 0)
+        return;
+    epoch *open = ep_at(r, r->ep_len - 1);
+    if (open->left == 0) {
+        /* nothing written since the last point: it is reached with the
+         * stretch before, or now when none is in flight */
+        if (r->ep_len == 1) {
+            rmig__live_applied(r, offset, sdb);
+        } else {
+            ep_at(r, r->ep_len - 2)->off = offset;
+            ep_at(r, r->ep_len - 2)->sdb = sdb;
+        }
+        return;
+    }
+    open->off = offset;
+    open->sdb = sdb;
+    if (ep_push(r) < 0) {
+        snprintf(r->err, sizeof r->err, "out of memory");
+        r->failed = 1;
+    }
+}
+
+/* A record's command is answered for good (not sent on elsewhere). */
+void rmig__run_answered(runner *r, const keyrec *k)
+{
+    if (!r->live)
+        return;
+    if (k->offset > 0)
+        rmig__live_applied(r, k->offset, k->sdb); /* exactly_once: the EXEC of a batch */
+    if (k->epoch < r->ep_base || k->epoch - r->ep_base >= r->ep_len)
+        return;
+    epoch *e = ep_at(r, (size_t)(k->epoch - r->ep_base));
+    if (e->left)
+        e->left--;
+    ep_advance(r);
+}
+
 keyrec *rmig__run_rec_push(runner *r)
 {
-    if (r->rec_len == r->rec_cap) {
-        size_t cap = r->rec_cap ? r->rec_cap * 2 : 4096;
+    wconn *w = r->cw;
+    if (w->rec_len == w->rec_cap) {
+        size_t cap = w->rec_cap ? w->rec_cap * 2 : 4096;
         keyrec *q = malloc(cap * sizeof *q);
         if (!q)
             return NULL;
-        for (size_t i = 0; i < r->rec_len; i++)
-            q[i] = r->recs[(r->rec_head + i) % r->rec_cap];
-        free(r->recs);
-        r->recs = q;
-        r->rec_cap = cap;
-        r->rec_head = 0;
+        for (size_t i = 0; i < w->rec_len; i++)
+            q[i] = w->recs[(w->rec_head + i) % w->rec_cap];
+        free(w->recs);
+        w->recs = q;
+        w->rec_cap = cap;
+        w->rec_head = 0;
     }
-    keyrec *k = &r->recs[(r->rec_head + r->rec_len++) % r->rec_cap];
+    keyrec *k = &w->recs[(w->rec_head + w->rec_len++) % w->rec_cap];
     /* a slot used before: no stale flags or offset (the key bytes past
      * key_len are never read) */
-    k->unit = k->cmd = 0;
+    k->unit = k->cmd = k->tx = 0;
     k->key_len = 0;
     k->offset = 0;
     k->sdb = 0;
     k->db = 0;
+    k->epoch = 0;
+    if (r->live) {
+        if (!r->ep_len && ep_push(r) < 0)
+            return NULL;
+        k->epoch = r->ep_base + r->ep_len - 1;
+        ep_at(r, r->ep_len - 1)->left++;
+    }
     return k;
 }
 
-static keyrec rec_pop(runner *r)
+/* A record sent on again (a redirection, a retry): a copy of k on the
+ * current connection, still in k's stretch of the stream. */
+keyrec *rmig__run_rec_again(runner *r, const keyrec *k)
+{
+    uint64_t live = (uint64_t)r->live;
+    r->live = 0;
+    keyrec *nk = rmig__run_rec_push(r);
+    r->live = (int)live;
+    if (nk)
+        *nk = *k;
+    return nk;
+}
+
+static keyrec rec_pop(wconn *w)
 {
     keyrec k = {0};
-    if (r->rec_len) {
-        k = r->recs[r->rec_head];
-        r->rec_head = (r->rec_head + 1) % r->rec_cap;
-        r->rec_len--;
+    if (w->rec_len) {
+        k = w->recs[w->rec_head];
+        w->rec_head = (w->rec_head + 1) % w->rec_cap;
+        w->rec_len--;
     }
     return k;
 }
@@ -282,13 +401,29 @@ int rmig__run_write_entries(runner *r, uint32_t from)
         if (e->flags & RMIG_ENTRY_DROPPED) {
             r->dropped++;
             if (e->kind == RMIG_ENTRY_CMD && e->offset > 0)
-                rmig__live_commit(r, e->offset, e->stream_db);
+                rmig__run_commit(r, e->offset, e->stream_db);
+            continue;
+        }
+        if (e->kind == RMIG_ENTRY_CMD && r->clus && (e->cmd_flags & RMIG_CMD_TX_MARK) && e->argc &&
+            (e->argv[0].p[0] | 0x20) == 'm') {
+            /* the source's MULTI: the block goes to one master or is split */
+            uint32_t end;
+            if (rmig__cluster_transaction(r, i, &end) < 0)
+                return -1;
+            i = end;
             continue;
         }
         if (e->kind == RMIG_ENTRY_CMD) {
-            if (rmig__live_write_cmd(r, e) < 0)
+            if ((r->clus ? rmig__cluster_write_cmd(r, e) : rmig__live_write_cmd(r, e)) < 0)
                 return -1;
             continue;
+        }
+        if (r->clus) {
+            int rc = rmig__cluster_route(r, e);
+            if (rc < 0)
+                return -1;
+            if (rc > 0)
+                continue;
         }
         if (!e->value && e->type != 0) {
             /* a copy of a key written in chunks: its value is not held */
@@ -331,9 +466,17 @@ void rmig__run_finish(runner *r)
     rmig__run_stop_idle(r);
     if (r->live)
         rmig__live_finish(r);
-    r->reconnects = rmig_redis_reconnects(r->c);
-    r->torn = rmig_redis_torn(r->c);
-    rmig_redis_close(r->c, NULL);
+    if (r->clus) {
+        rmig__cluster_counts(r, &r->reconnects, &r->torn);
+        rmig__cluster_close(r);
+        return;
+    }
+    if (!r->w0.c)
+        return;
+    r->reconnects = rmig_redis_reconnects(r->w0.c);
+    r->torn = rmig_redis_torn(r->w0.c);
+    rmig_redis_close(r->w0.c, NULL);
+    r->w0.c = r->c = NULL;
 }
 
 /* Handles the parser's events until it needs bytes (0), the window is
@@ -341,7 +484,7 @@ void rmig__run_finish(runner *r)
 int rmig__run_rdb_pump(runner *r)
 {
     rmig_rdb_event e;
-    while (rmig_redis_room(r->c) && !r->rdb_done && !r->failed) {
+    while (rmig__run_room(r) && !r->rdb_done && !r->failed) {
         if (r->pend_n) {
             /* a big key's bytes, a slice at a time so that the window is
              * checked between slices; the event they belong to stays valid
@@ -429,7 +572,11 @@ int rmig__run_rdb_pump(runner *r)
             if ((r->b.n >= BATCH_KEYS || r->b.arena_len > BATCH_BYTES) && rmig__run_flush_batch(r) < 0)
                 return -1;
         } else if (ev == RMIG_RDB_EV_FUNCTION) {
-            /* libraries go as FUNCTION LOAD REPLACE */
+            /* libraries go as FUNCTION LOAD REPLACE (to every master of a cluster) */
+            if (r->clus) {
+                rmig__cluster_function(r, e.str, e.len);
+                continue;
+            }
             rmig_out *o = rmig_redis_out(r->c);
             rmig_resp_array(o, 4);
             rmig_resp_bulk_str(o, "FUNCTION");
@@ -453,7 +600,7 @@ static void on_idle(uv_idle_t *h)
         rmig__live_idle(r);
         return;
     }
-    while (rmig_redis_room(r->c) && !r->eof && !r->failed) {
+    while (rmig__run_room(r) && !r->eof && !r->failed) {
         int rc = rmig__run_rdb_pump(r);
         if (rc < 0) {
             r->failed = 1;
@@ -480,11 +627,11 @@ static void on_idle(uv_idle_t *h)
         r->bytes_in += n > 0 ? (uint64_t)n : 0;
     }
     status(r);
-    if (r->eof && rmig_redis_pending(r->c) == 0) {
+    if (r->eof && rmig__run_pending(r) == 0) {
         rmig__run_finish(r);
         return;
     }
-    if (!rmig_redis_room(r->c) || r->eof)
+    if (!rmig__run_room(r) || r->eof)
         rmig__run_stop_idle(r); /* replies start it again */
 }
 
@@ -509,9 +656,7 @@ static void resend_replace(runner *r, const keyrec *k, uint64_t db, const char *
     rmig_resp_array(o, (size_t)argc + 1);
     rmig_out_mem(o, nl + 1, n - (size_t)(nl + 1 - p));
     rmig_resp_bulk_str(o, "REPLACE");
-    keyrec *nk = rmig__run_rec_push(r);
-    if (nk)
-        *nk = *k;
+    rmig__run_rec_again(r, k);
     rmig_redis_done(r->c, r->tag++);
 }
 
@@ -519,13 +664,13 @@ static void resend_replace(runner *r, const keyrec *k, uint64_t db, const char *
  * whole (its unit, when kept, goes to the dead letters). */
 void rmig__run_unit_answered(runner *r, uint64_t db, const char *cmd, size_t n)
 {
-    if (r->unit_failed) {
+    if (r->cw->unit_failed) {
         r->failed_keys++;
-        dead_letter(r, db, cmd, n);
+        rmig__run_dead_letter(r, db, cmd, n);
     } else {
         r->written++;
     }
-    r->unit_failed = 0;
+    r->cw->unit_failed = 0;
 }
 
 /* One refused key on stderr; past the first MAX_SHOWN they are only counted
@@ -543,11 +688,16 @@ void rmig__run_report_key(runner *r, const keyrec *k, const char *why, int why_l
             (unsigned long long)k->db, why_len, why);
 }
 
-static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *rep)
+void rmig__run_on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *rep)
 {
-    runner *r = ud;
+    wconn *w = ud;
+    runner *r = w->r;
+    wconn *was = r->cw;
+    rmig__run_use(r, w); /* what follows writes to the connection answering */
     r->replies++;
-    if (tag == RMIG_REDIS_TAG_SELECT || tag == TAG_FUNCTION) {
+    if (tag == TAG_ASKING) {
+        /* the ASKING before a command sent on by an ASK redirection */
+    } else if (tag == RMIG_REDIS_TAG_SELECT || tag == TAG_FUNCTION) {
         if (rep->type == REDIS_REPLY_ERROR) {
             rmig_progress_clear(&r->progress);
             fprintf(stderr, "rmig run: the target refused %s: %.*s\n",
@@ -555,11 +705,14 @@ static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *re
             r->failed_keys++;
         }
     } else {
-        keyrec kr = rec_pop(r);
+        keyrec kr = rec_pop(w);
         const keyrec *k = &kr;
         size_t n;
         const char *cmd = rmig_redis_command(c, &n);
-        if (k->cmd == 2 && rep->type == REDIS_REPLY_ARRAY) {
+        int sent_on = r->clus && rmig__cluster_reply(r, w, &kr, rep);
+        if (sent_on) {
+            /* sent on to another master, or to be retried */
+        } else if (k->cmd == 2 && rep->type == REDIS_REPLY_ARRAY) {
             /* exactly_once: EXEC answers for the whole batch */
             for (size_t i = 0; i < rep->elements; i++) {
                 const redisReply *el = rep->element[i];
@@ -578,7 +731,7 @@ static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *re
             if (rep->type == REDIS_REPLY_ERROR) {
                 rmig__run_report_key(r, k, rep->str, (int)rep->len);
                 r->failed_keys++;
-                dead_letter(r, k->db, cmd, n);
+                rmig__run_dead_letter(r, k->db, cmd, n);
             } else {
                 r->cmds++;
             }
@@ -588,13 +741,13 @@ static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *re
                 resend_replace(r, k, k->db, cmd, n);
             } else if (r->skip_existing && !strncmp(rep->str, "BUSYKEY", 7)) {
                 r->skipped++;
-            } else if (!k->unit || !r->unit_failed) {
+            } else if (!k->unit || !w->unit_failed) {
                 rmig__run_report_key(r, k, rep->str, (int)rep->len);
                 if (k->unit) {
-                    r->unit_failed = 1;
+                    w->unit_failed = 1;
                 } else {
                     r->failed_keys++;
-                    dead_letter(r, k->db, cmd, n);
+                    rmig__run_dead_letter(r, k->db, cmd, n);
                 }
             }
         } else if (rep->type == REDIS_REPLY_NIL && !k->unit) {
@@ -605,18 +758,21 @@ static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *re
                 static const char why[] = "exists on the target (mode fail-on-existing)";
                 rmig__run_report_key(r, k, why, (int)sizeof why - 1);
                 r->failed_keys++;
-                dead_letter(r, k->db, cmd, n);
+                rmig__run_dead_letter(r, k->db, cmd, n);
             }
         } else if (!k->unit) {
             r->written++;
         }
-        if (k->unit && rmig_redis_unit_last(c)) {
+        if (k->unit && !sent_on && rmig_redis_unit_last(c)) {
             cmd = rmig_redis_unit_bytes(c, &n);
             rmig__run_unit_answered(r, k->db, cmd, n);
         }
-        if (r->live)
-            rmig__live_replied(r, k);
+        /* a cluster answers for a unit's records at its end (run_cluster.c) */
+        if (!sent_on && (!r->clus || !(k->unit || k->tx)))
+            rmig__run_answered(r, k);
     }
+    if (was)
+        rmig__run_use(r, was);
     if (r->abort_on_error && r->failed_keys && !r->failed) {
         snprintf(r->err, sizeof r->err, "stopped at the first refused key, as sink.on_error = \"abort\" asks "
                  "(with \"continue\", refused keys are counted and the run goes on)");
@@ -624,18 +780,22 @@ static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *re
         rmig__run_finish(r);
         return;
     }
-    if (r->eof && rmig_redis_pending(r->c) == 0 && !r->failed) {
+    if (r->eof && rmig__run_pending(r) == 0 && !r->failed) {
         rmig__run_finish(r);
         return;
     }
-    if (rmig_redis_room(r->c) && !r->eof)
+    if (rmig__run_room(r) && !r->eof)
         rmig__run_start_idle(r);
 }
 
-static void on_state(rmig_redis *c, void *ud, int state, const char *err, uint64_t unanswered)
+void rmig__run_on_state(rmig_redis *c, void *ud, int state, const char *err, uint64_t unanswered)
 {
-    runner *r = ud;
+    wconn *w = ud;
+    runner *r = w->r;
+    if (r->clus && rmig__cluster_state(r, w, state, err))
+        return;
     if (state == RMIG_REDIS_READY) {
+        w->ready = 1;
         rmig_progress_clear(&r->progress);
         if (r->ready)
             fprintf(stderr, "rmig run: connected to %s again; the unanswered commands were sent again\n",
@@ -645,7 +805,7 @@ static void on_state(rmig_redis *c, void *ud, int state, const char *err, uint64
         return;
     }
     if (state == RMIG_REDIS_DRAINED) { /* a streamed value's pieces can go on */
-        if (rmig_redis_room(c))
+        if (rmig__run_room(r))
             rmig__run_start_idle(r);
         return;
     }
@@ -688,6 +848,8 @@ int rmig_run_main(int argc, char **argv)
     const char *rdb = r->live ? rmig_vm_str(L, src, "addr") : rmig_vm_str(L, src, "path");
     int verify_crc = rmig_vm_bool(L, src, "verify_crc", 1);
     lua_getfield(L, pipe, "sink");
+    const char *kctor = rmig_vm_str(L, -1, "constructor");
+    int cluster = kctor && !strcmp(kctor, "rmig.sink.cluster");
     lua_getfield(L, -1, "options");
     int so = lua_gettop(L);
     const char *addr = rmig_vm_str(L, so, "addr"), *user = rmig_vm_str(L, so, "user"), *pw = rmig_vm_str(L, so, "password");
@@ -719,6 +881,15 @@ int rmig_run_main(int argc, char **argv)
     if (rmig_target_probe(host, port, user, pw, tlsp, &ti, r->err, sizeof r->err) < 0) {
         fprintf(stderr, "rmig run: target: %s\n", r->err);
         goto out;
+    }
+    if (cluster) {
+        uint64_t keys = 0;
+        if (rmig__cluster_open(r, L, so, host, port, user, pw, tlsp, &keys) < 0) {
+            fprintf(stderr, "rmig run: target: %s\n", r->err);
+            rc = r->failed == 2 ? 2 : 1;
+            goto out;
+        }
+        ti.keys = keys;
     }
     r->target_version = ti.rdb_version;
     r->pxat = rmig_target_has_pxat(&ti);
@@ -794,7 +965,18 @@ connect:
     rmig_redis_opts o = {.host = host, .port = port, .user = user, .password = pw, .window = r->window,
                          .window_bytes = window_bytes, .tls = tlsp,
                          .retry_deadline_ms = r->retry_deadline_s > 0 ? r->retry_deadline_s * 1000 : 0};
-    r->c = rmig_redis_new(&r->loop, &o, on_reply, on_state, r);
+    if (cluster) {
+        if (rmig__cluster_connect(r, &o) < 0) {
+            fprintf(stderr, "rmig run: %s\n", r->err);
+            goto out;
+        }
+    } else {
+        r->w0.r = r;
+        r->w0.c = rmig_redis_new(&r->loop, &o, rmig__run_on_reply, rmig__run_on_state, &r->w0);
+        snprintf(r->w0.host, sizeof r->w0.host, "%s", host);
+        r->w0.port = port;
+        rmig__run_use(r, &r->w0);
+    }
     rmig_progress_init(&r->progress, stderr, isatty(2));
     r->bytes_total = r->in ? rmig_input_size(r->in) : 0;
     r->start_ns = now_ns();
@@ -812,7 +994,8 @@ connect:
                                 : "RESTORE payloads",
                 r->source_version, r->target_version, rmig_steps_count(r->steps));
     }
-    rmig_redis_connect(r->c);
+    if (!cluster)
+        rmig_redis_connect(r->c);
     uv_run(&r->loop, UV_RUN_DEFAULT);
     uv_close((uv_handle_t *)&r->idle, NULL);
     uv_run(&r->loop, UV_RUN_DEFAULT);
@@ -843,6 +1026,8 @@ connect:
     }
     if (r->resent)
         printf("  %llu keys existed on the target and were re-sent with REPLACE\n", (unsigned long long)r->resent);
+    if (r->clus)
+        rmig__cluster_summary(r);
     if (r->live)
         rmig__live_summary(r);
     fflush(stdout);
@@ -867,7 +1052,10 @@ out:
     rmig_out_close(&r->value);
     rmig_out_close(&r->cur_key);
     rmig_chunked_free(r->big);
-    free(r->recs);
+    free(r->w0.recs);
+    free(r->w0.ur);
+    free(r->ep);
+    rmig__cluster_free(r);
     if (r->dl)
         fclose(r->dl);
     rmig_vm_free(r->vm);

@@ -121,6 +121,14 @@ int rmig__run_big_start(runner *r)
         rmig_batch_reset(&r->b);
         return 0;
     }
+    if (r->clus) { /* the master of its slot takes all of it */
+        int rc = rmig__cluster_route(r, e);
+        if (rc != 0) {
+            r->big_dropped = 1;
+            rmig_batch_reset(&r->b);
+            return rc < 0 ? -1 : 0;
+        }
+    }
     r->cur = *e; /* renamed, moved or given another TTL by the nodes */
     r->cur_key.len = 0;
     rmig_out_mem(&r->cur_key, e->key, e->key_len);

@@ -23,6 +23,7 @@
 #define BATCH_BYTES ((size_t)8 << 20)
 #define CHUNK ((size_t)1 << 20)
 #define TAG_FUNCTION (UINT64_MAX - 2)
+#define TAG_ASKING (UINT64_MAX - 8) /* cluster: the ASKING before a command an ASK sent on (redis_conn.c keeps -4..0) */
 #define BIG_SLICE ((size_t)64 << 10)
 #define MAX_SHOWN 20
 /* Strings up to this size go as SET: Redis keeps them in one allocation
@@ -41,16 +42,57 @@ typedef struct keyrec {
      * offset (> 0), where the source's db was sdb */
     int64_t offset;
     uint64_t sdb;
+    uint64_t epoch;        /* live sources: the stretch of the stream it belongs to (run.c) */
+    int tx;                /* cluster sink: a command of one of the source's MULTI/EXEC blocks */
 } keyrec;
 
 typedef struct rmig_live rmig_live;
+typedef struct rmig_clus rmig_clus;
+struct runner;
+
+/* One connection to the target (every master of a cluster has one) and the
+ * records of its commands in flight, in sending order: a queue, not a
+ * table indexed by tag, because a batch or a big key may overshoot the
+ * window. */
+typedef struct wconn {
+    struct runner *r;
+    rmig_redis *c;
+    char host[256];
+    int port;
+    int ready;
+    int master;            /* cluster: serves slots in the current map */
+    int unit_failed;       /* native mode: the key being answered met an error */
+    keyrec *recs;
+    size_t rec_head, rec_len, rec_cap;
+    /* cluster sink (run_cluster.c): a redirection was met, so no new
+     * command goes anywhere until this connection's earlier ones are
+     * answered (they may be redirected too, and must stay in order) */
+    int draining;
+    /* the records of the unit being answered, and where it was sent on to */
+    keyrec *ur;
+    size_t ur_len, ur_cap;
+    int ur_redir;
+    unsigned ur_slot;
+    char ur_to[300];
+} wconn;
+
+/* A stretch of a live stream: the records written in it, and the offset
+ * the stream is applied up to once they are all answered (run.c). */
+typedef struct epoch {
+    int64_t off;
+    uint64_t sdb;
+    uint64_t left;
+} epoch;
 
 typedef struct runner {
     uv_loop_t loop;
     uv_idle_t idle;
     rmig_vm *vm;
     rmig_steps *steps;
-    rmig_redis *c;
+    rmig_redis *c;         /* the connection being written: cw's */
+    wconn *cw;
+    wconn w0;              /* rmig.sink.redis: the one connection */
+    rmig_clus *clus;       /* rmig.sink.cluster: the masters' connections (run_cluster.c) */
     int ready, failed, eof, idle_on, native, mode_replace, skip_existing;
     int optimistic;        /* replace mode into an empty target: RESTORE without REPLACE,
                               re-sent with REPLACE on BUSYKEY (REPLACE costs the target ~16 %) */
@@ -78,12 +120,12 @@ typedef struct runner {
     uint64_t restored_big;
     int use_set, pxat;     /* strings as SET (restore = "auto"); the target knows SET ... PXAT (6.2+) */
     uint64_t read, written, failed_keys, skipped, dropped, replies, tag, resent;
-    /* one record per key command in flight, in sending order (the order of
-     * the replies): a queue, not a table indexed by tag, because a batch
-     * or a big key may overshoot the window */
-    keyrec *recs;
-    size_t rec_head, rec_len, rec_cap;
     uint64_t window;
+    /* live sources: stretches of the stream in flight, oldest first; the
+     * last one is open (records written now belong to it) */
+    epoch *ep;
+    size_t ep_head, ep_len, ep_cap;
+    uint64_t ep_base;      /* the id of ep[ep_head] */
     uint64_t start_ns, bytes_in, bytes_total;
     rmig_progress progress;
     /* dead-letter file: refused commands (the connection keeps each until
@@ -91,7 +133,6 @@ typedef struct runner {
     FILE *dl;
     uint64_t dl_db, dl_count;
     int dl_selected;
-    int unit_failed;       /* native mode: the key being answered met an error */
     int abort_on_error;    /* sink.on_error = "abort" */
     uint64_t shown;        /* refused keys shown on stderr */
     int retry_deadline_s;
@@ -103,16 +144,26 @@ typedef struct runner {
 } runner;
 
 /* run.c */
+void rmig__run_use(runner *r, wconn *w);
+int rmig__run_room(const runner *r);
+uint64_t rmig__run_pending(const runner *r);
+void rmig__run_answered(runner *r, const keyrec *k);
+void rmig__run_commit(runner *r, int64_t offset, uint64_t sdb);
+void rmig__run_on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *rep);
+void rmig__run_on_state(rmig_redis *c, void *ud, int state, const char *err, uint64_t unanswered);
+void rmig__run_dead_letter(runner *r, uint64_t db, const char *p, size_t n);
 void rmig__run_finish(runner *r);
 void rmig__run_start_idle(runner *r);
 void rmig__run_stop_idle(runner *r);
 keyrec *rmig__run_rec_push(runner *r);
+keyrec *rmig__run_rec_again(runner *r, const keyrec *k);
 void rmig__run_report_key(runner *r, const keyrec *k, const char *why, int why_len);
 int rmig__run_rdb_pump(runner *r);
 int64_t rmig__run_now_ms(void);
 void rmig__run_remember(runner *r, const rmig_entry *e, int unit);
 void rmig__run_native_done(runner *r, const rmig_entry *e, uint64_t cmds);
 void rmig__run_unit_answered(runner *r, uint64_t db, const char *cmd, size_t n);
+int rmig__run_write_cmd_args(runner *r, const rmig_entry *e, const uint32_t *args, uint32_t nargs, int tx);
 int rmig__run_write_entries(runner *r, uint32_t from);
 int rmig__run_flush_batch(runner *r);
 
@@ -133,10 +184,35 @@ int rmig__live_open(runner *r, lua_State *L, int pipe, int src, int sink);
 int rmig__live_start(runner *r);
 void rmig__live_idle(runner *r);
 void rmig__live_replied(runner *r, const keyrec *k);
-void rmig__live_commit(runner *r, int64_t offset, uint64_t sdb);
+void rmig__live_applied(runner *r, int64_t offset, uint64_t sdb);
 int rmig__live_write_cmd(runner *r, const rmig_entry *e);
 void rmig__live_finish(runner *r);
 void rmig__live_summary(runner *r);
 void rmig__live_free(runner *r);
+
+/* run_cluster.c: rmig.sink.cluster. open discovers the masters and opens a
+ * connection to each (the sink's options at index so); route points the
+ * runner at the master of an entry's slot, after the db policy (0, 1 when
+ * the entry was reported and goes nowhere, -1 with r->err); write_cmd
+ * writes a command of a live stream (split per slot, or broadcast when it
+ * has no key); transaction writes a MULTI ... EXEC of the batch from entry
+ * i and returns the index of its EXEC; reply sees an answer first (1 when
+ * it was a redirection it took care of); room says whether new commands
+ * may go; the rest close, count and report. */
+int rmig__cluster_open(runner *r, lua_State *L, int so, const char *host, int port, const char *user, const char *password,
+                       const rmig_tls_opts *tls, uint64_t *keys);
+int rmig__cluster_connect(runner *r, const rmig_redis_opts *o);
+int rmig__cluster_route(runner *r, rmig_entry *e);
+int rmig__cluster_write_cmd(runner *r, rmig_entry *e);
+int rmig__cluster_transaction(runner *r, uint32_t i, uint32_t *end);
+void rmig__cluster_function(runner *r, const void *code, size_t n);
+int rmig__cluster_reply(runner *r, wconn *w, keyrec *k, const redisReply *rep);
+int rmig__cluster_room(const runner *r);
+uint64_t rmig__cluster_pending(const runner *r);
+int rmig__cluster_state(runner *r, wconn *w, int state, const char *err);
+void rmig__cluster_close(runner *r);
+void rmig__cluster_counts(const runner *r, uint64_t *reconnects, uint64_t *torn);
+void rmig__cluster_summary(const runner *r);
+void rmig__cluster_free(runner *r);
 
 #endif

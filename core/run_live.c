@@ -277,60 +277,60 @@ static void set_acked(runner *r, int64_t off, uint64_t db)
     }
 }
 
-/* Everything written so far must be answered before the stream counts as
- * applied up to off: the last record in flight carries it, or, with none
- * in flight, it is applied now. */
-void rmig__live_commit(runner *r, int64_t offset, uint64_t sdb)
+/* The stream is applied up to offset (run.c: every record written before
+ * that point is answered). */
+void rmig__live_applied(runner *r, int64_t offset, uint64_t sdb)
 {
-    if (r->rec_len) {
-        keyrec *k = &r->recs[(r->rec_head + r->rec_len - 1) % r->rec_cap];
-        k->offset = offset;
-        k->sdb = sdb;
-    } else {
-        set_acked(r, offset, sdb);
-    }
-}
-
-void rmig__live_replied(runner *r, const keyrec *k)
-{
-    if (k->offset > 0)
-        set_acked(r, k->offset, k->sdb);
+    set_acked(r, offset, sdb);
 }
 
 /* ---- writing commands ---- */
 
-int rmig__live_write_cmd(runner *r, const rmig_entry *e)
+/* A command of the stream to the current connection: its arguments
+ * args[0..nargs) (indexes into e->argv; all of them when args is NULL),
+ * with a record naming it and its first key for messages. */
+int rmig__run_write_cmd_args(runner *r, const rmig_entry *e, const uint32_t *args, uint32_t nargs, int tx)
 {
-    rmig_live *lv = r->lv;
-    if (lv->exactly_once && (e->cmd_flags & 0x40000000u))
-        return 0; /* the source's MULTI/EXEC: the batch's own transaction holds them */
     rmig_redis_select(r->c, e->db);
     rmig_out *o = rmig_redis_out(r->c);
-    rmig_resp_array(o, e->argc);
-    for (uint32_t i = 0; i < e->argc; i++)
-        rmig_resp_bulk(o, e->argv[i].p, (size_t)e->argv[i].n);
+    uint32_t n = args ? nargs : e->argc;
+    rmig_resp_array(o, n);
+    for (uint32_t i = 0; i < n; i++) {
+        const rmig_slice *a = &e->argv[args ? args[i] : i];
+        rmig_resp_bulk(o, a->p, (size_t)a->n);
+    }
     keyrec *k = rmig__run_rec_push(r);
     if (!k) {
         snprintf(r->err, sizeof r->err, "out of memory");
         return -1;
     }
     k->cmd = 1;
+    k->tx = tx;
     k->db = e->db;
     /* "NAME key" for messages */
     size_t nl = e->argv[0].n < 24 ? (size_t)e->argv[0].n : 24;
     memcpy(k->key, e->argv[0].p, nl);
     k->key_len = (uint32_t)nl;
-    if (e->nkeys && e->key_len) {
-        size_t kl = e->key_len < sizeof k->key - nl - 1 ? e->key_len : sizeof k->key - nl - 1;
+    const rmig_slice *first = n > 1 ? &e->argv[args ? args[1] : 1] : NULL;
+    if (e->nkeys && first) {
+        size_t kl = first->n < sizeof k->key - nl - 1 ? (size_t)first->n : sizeof k->key - nl - 1;
         k->key[nl] = ' ';
-        memcpy(k->key + nl + 1, e->key, kl);
+        memcpy(k->key + nl + 1, first->p, kl);
         k->key_len = (uint32_t)(nl + 1 + kl);
     }
-    if (e->offset > 0 && !lv->exactly_once) {
-        k->offset = e->offset;
-        k->sdb = e->stream_db;
-    }
     rmig_redis_done(r->c, r->tag++);
+    return 0;
+}
+
+int rmig__live_write_cmd(runner *r, const rmig_entry *e)
+{
+    rmig_live *lv = r->lv;
+    if (lv->exactly_once && (e->cmd_flags & RMIG_CMD_TX_MARK))
+        return 0; /* the source's MULTI/EXEC: the batch's own transaction holds them */
+    if (rmig__run_write_cmd_args(r, e, NULL, 0, 0) < 0)
+        return -1;
+    if (e->offset > 0 && !lv->exactly_once)
+        rmig__run_commit(r, e->offset, e->stream_db);
     return 0;
 }
 
@@ -375,7 +375,7 @@ static int flush_cmds(runner *r)
     rmig_live *lv = r->lv;
     if (!r->b.n)
         return 0;
-    if (lv->exactly_once && lv->in_multi && r->b.n < BATCH_KEYS)
+    if ((lv->exactly_once || r->clus) && lv->in_multi && r->b.n < BATCH_KEYS)
         return 1; /* a transaction of the source is never cut (the caller keeps its bytes) */
     if (rmig_steps_run(r->steps, &r->b, rmig__run_now_ms(), r->err, sizeof r->err) < 0)
         return -1;
@@ -439,20 +439,20 @@ static int stream_command(runner *r, int64_t end)
     rmig_respcmd *c = &lv->rc;
     if (c->argc == 0) { /* a bare newline: nothing but bytes */
         if (!lv->in_multi)
-            rmig__live_commit(r, end, lv->sdb);
+            rmig__run_commit(r, end, lv->sdb);
         return 0;
     }
     if (is(c, 0, "select") && c->argc == 2) {
         lv->sdb = strtoull((const char *)c->argv[1], NULL, 10);
         if (!lv->in_multi)
-            rmig__live_commit(r, end, lv->sdb);
+            rmig__run_commit(r, end, lv->sdb);
         return 0;
     }
     if (is(c, 0, "ping") || (is(c, 0, "replconf") && c->argc >= 2)) {
         if (c->argc >= 2 && is(c, 1, "getack") && lv->ps)
             rmig_psync_ack_now(lv->ps);
         if (!lv->in_multi)
-            rmig__live_commit(r, end, lv->sdb);
+            rmig__run_commit(r, end, lv->sdb);
         return 0;
     }
     int multi = is(c, 0, "multi"), exec = is(c, 0, "exec");
@@ -465,7 +465,7 @@ static int stream_command(runner *r, int64_t end)
             say(r, "the source ran %.*s: not forwarded (add rmig.filter.commands { deny = {} } to forward it)",
                 (int)c->lens[0], c->argv[0]);
         if (!lv->in_multi)
-            rmig__live_commit(r, end, lv->sdb);
+            rmig__run_commit(r, end, lv->sdb);
         return 0;
     }
     if (r->b.n >= r->b.cap / 2 && flush_cmds(r) < 0)
@@ -480,7 +480,7 @@ static int stream_command(runner *r, int64_t end)
     e->stream_db = lv->sdb;
     e->offset = lv->in_multi ? 0 : end;
     if (multi || exec)
-        e->cmd_flags |= 0x40000000u; /* the source's own transaction markers */
+        e->cmd_flags |= RMIG_CMD_TX_MARK; /* the source's own transaction markers */
     rmig_slice small[16], *a = c->argc <= 16 ? small : malloc((size_t)c->argc * sizeof *a);
     uint32_t pos[64], *kp = pos;
     if (!a) {
@@ -647,7 +647,7 @@ void rmig__live_idle(runner *r)
 {
     rmig_live *lv = r->lv;
     char err[400];
-    while (rmig_redis_room(r->c) && !r->eof && !r->failed) {
+    while (rmig__run_room(r) && !r->eof && !r->failed) {
         if (r->p && !r->rdb_done && lv->phase == PH_SNAPSHOT) {
             int rc = rmig__run_rdb_pump(r);
             if (rc < 0) {
@@ -660,7 +660,7 @@ void rmig__live_idle(runner *r)
                 lv->snap_keys = r->read - lv->snap_keys;
                 lv->snap_pending = 1;
                 lv->phase = PH_CATCHUP;
-                rmig__live_commit(r, lv->full_off, 0);
+                rmig__run_commit(r, lv->full_off, 0);
                 continue;
             }
             if (rc == 1)
@@ -690,7 +690,7 @@ void rmig__live_idle(runner *r)
         }
     }
     live_status(r, 0);
-    if (r->eof && rmig_redis_pending(r->c) == 0) {
+    if (r->eof && rmig__run_pending(r) == 0) {
         rmig__run_finish(r);
         return;
     }
@@ -705,7 +705,7 @@ static void on_psync(rmig_psync *ps, void *ud, int ev, const char *msg)
     (void)ps;
     if (ev == RMIG_PSYNC_EV_DATA) {
         lag_note(r->lv, rmig_psync_received(ps));
-        if (!r->eof && rmig_redis_room(r->c) && r->ready)
+        if (!r->eof && rmig__run_room(r) && r->ready)
             rmig__run_start_idle(r);
     } else if (ev == RMIG_PSYNC_EV_INFO) {
         say(r, "%s", msg);

@@ -273,6 +273,38 @@ rmig.sink.redis = constructor {
   check = check_endpoint,
 }
 
+rmig.sink.cluster = constructor {
+  name = "rmig.sink.cluster", kind = "sink", impl = "c",
+  options = with_endpoint("target", {
+    mode = { type = "enum", values = { "replace", "skip-existing", "fail-on-existing" }, default = "replace" },
+    restore = { type = "enum", values = { "auto", "always", "never" }, default = "auto",
+                help = "RESTORE payloads (auto: when the target's RDB version allows) or native commands" },
+    window = { type = "integer", min = 1, default = 4096, help = "commands in flight at most, per master" },
+    window_bytes = { type = "integer", min = 1024, default = 8 * 1024 * 1024,
+                     help = "bytes in flight at most, per master" },
+    chunk_bytes = { type = "integer", min = 1024, default = 8 * 1024 * 1024,
+                    help = "values bigger than this go out in chunks" },
+    on_error = { type = "enum", values = { "abort", "continue" }, default = "continue",
+                 help = "what a target error on one key does" },
+    dead_letter = { type = "string", help = "file for the commands the target refused (RESP, replayable)" },
+    retry_deadline_s = { type = "integer", min = 0, default = 300,
+                         help = "how long a lost connection, TRYAGAIN, CLUSTERDOWN or LOADING is retried before the run fails" },
+    dbs = { type = "enum", values = { "error", "merge", "prefix" }, default = "error",
+            help = "keys of a source db other than 0 (a cluster has only db 0): an error unless a rmig.filter.db maps them, merged into db 0, or prefixed (db_prefix)" },
+    db_prefix = { type = "string", default = "db%d:",
+                  help = "with dbs = \"prefix\": the prefix of a key from db N (%d is N)" },
+    multi = { type = "enum", values = { "split", "fail" }, default = "split",
+              help = "live sources: a MULTI/EXEC whose keys span slots goes command by command (split) or is reported failed (fail)" },
+  }),
+  check = function(o)
+    local why = check_endpoint(o)
+    if why then return why end
+    if o.dbs == "prefix" and not (o.db_prefix or "db%d:"):find("%%d") then
+      return "db_prefix must contain %d (the source db), e.g. \"db%d:\""
+    end
+  end,
+}
+
 -- The pipeline -------------------------------------------------------------
 
 local function is_node(x, kind)

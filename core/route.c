@@ -1,0 +1,110 @@
+/* route.c - `rmig route --cluster ADDR KEY...`: where each key lives in a
+ * Redis Cluster, one "KEY<TAB>SLOT<TAB>HOST:PORT" line per key. It answers
+ * "which master will rmig.sink.cluster write this key to?" with the same
+ * slot function and slot map the sink uses, so a hash tag that does not do
+ * what its author thought shows here before a run. */
+#include "route.h"
+
+#include "cluster.h"
+#include "target.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] = "usage: rmig route --cluster ADDR [--user U] [--password-env VAR] [--] KEY...\n"
+                            "Prints, for each key, its hash slot and the master serving it:\n"
+                            "  KEY<TAB>SLOT<TAB>HOST:PORT   (\"unassigned\" when no master serves the slot)\n"
+                            "Bytes that are not printable, and backslashes, are written as \\xNN.\n";
+
+typedef struct route_args {
+    const char *addr, *user, *password_env;
+    int first_key; /* index in argv of the first key */
+} route_args;
+
+/* -1 to go on, else the exit code (0 after --help, 2 for a usage error). */
+static int parse_args(int argc, char **argv, route_args *a)
+{
+    memset(a, 0, sizeof *a);
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        const char *o = argv[i];
+        if (!strcmp(o, "--")) {
+            i++;
+            break;
+        }
+        if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
+            fputs(usage, stdout);
+            return 0;
+        }
+        const char **dst = !strcmp(o, "--cluster")        ? &a->addr
+                           : !strcmp(o, "--user")         ? &a->user
+                           : !strcmp(o, "--password-env") ? &a->password_env
+                                                          : NULL;
+        if (!dst || i + 1 == argc) {
+            fprintf(stderr, dst ? "rmig route: %s needs a value\n%s" : "rmig route: unknown option %s\n%s", o,
+                    usage);
+            return 2;
+        }
+        *dst = argv[++i];
+    }
+    a->first_key = i;
+    if (!a->addr || i == argc) {
+        fprintf(stderr, "rmig route: %s\n%s", a->addr ? "no keys given" : "--cluster ADDR is required",
+                usage);
+        return 2;
+    }
+    return -1;
+}
+
+/* The key as one field of a tab-separated line, readable whatever its bytes. */
+static void print_key(const char *k)
+{
+    for (const unsigned char *p = (const unsigned char *)k; *p; p++) {
+        if (*p < 0x20 || *p >= 0x7f || *p == '\\')
+            printf("\\x%02x", *p);
+        else
+            putchar(*p);
+    }
+}
+
+int rmig_route_main(int argc, char **argv)
+{
+    route_args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc >= 0)
+        return rc;
+    char host[256], err[1024];
+    int port = 0;
+    if (rmig_target_split_addr(a.addr, host, sizeof host, &port) < 0 || port <= 0) {
+        fprintf(stderr, "rmig route: --cluster must be host:port, not '%s'\n", a.addr);
+        return 2;
+    }
+    const char *pw = NULL;
+    if (a.password_env && !(pw = getenv(a.password_env))) {
+        fprintf(stderr, "rmig route: --password-env names %s, which is not set in the environment\n",
+                a.password_env);
+        return 2;
+    }
+    rmig_cluster_map m = {0};
+    if (rmig_cluster_map_fetch(host, port, a.user, pw, NULL, &m, err, sizeof err) < 0) {
+        fprintf(stderr,
+                "rmig route: cannot read the slot map: %s\n"
+                "  check that %s is up, is a node of the cluster, and takes --user/--password-env\n",
+                err, a.addr);
+        rmig_cluster_map_free(&m);
+        return 1;
+    }
+    for (int i = a.first_key; i < argc; i++) {
+        unsigned slot = rmig_slot_of(argv[i], strlen(argv[i]));
+        print_key(argv[i]);
+        int n = m.slot[slot];
+        if (n < 0)
+            printf("\t%u\tunassigned\n", slot);
+        else
+            printf(strchr(m.nodes[n].host, ':') ? "\t%u\t[%s]:%d\n" : "\t%u\t%s:%d\n", slot, m.nodes[n].host,
+                   m.nodes[n].port);
+    }
+    rmig_cluster_map_free(&m);
+    return 0;
+}

@@ -1,0 +1,967 @@
+/* run_cluster.c - rmig.sink.cluster: the runner's writes spread over the
+ * masters of a Redis Cluster.
+ *
+ * The slot map is read once at the start (cluster.h) and every master gets
+ * a connection of its own (redis_conn.h, the writer rmig.sink.redis uses);
+ * each entry goes to the master serving its key's slot. The runner's
+ * window is the tightest of them: a slow master holds the others back
+ * rather than letting memory grow.
+ *
+ * Redirections are followed as a cluster client must:
+ * - MOVED: the slot has a new master (a slot moved, a failover). The map
+ *   learns the slot at once, the command is sent on, and the connection that
+ *   said MOVED drains: nothing new goes anywhere until its earlier commands
+ *   are answered, because they may be redirected too and a key's commands
+ *   must reach its new master in order. A master not seen before gets a
+ *   connection, and the whole map is read again (at most once a second).
+ * - ASK: the slot is being migrated and this key is already on the
+ *   importing master: ASKING, then the command, there; the map stays.
+ * - TRYAGAIN, CLUSTERDOWN, LOADING, READONLY: sent again after a backoff,
+ *   to the master of its slot then, until sink.retry_deadline_s.
+ * A unit (a key's native commands, a transaction of the source) is sent on
+ * whole, from its first command, when any of its commands is redirected.
+ * Commands waiting to be sent on are parked in order; new commands wait
+ * behind them.
+ *
+ * Databases: a cluster has only db 0. A key of another db is an error
+ * (sink.dbs = "error": the run stops and says how to map it), goes to db 0
+ * ("merge"), or gets the prefix sink.db_prefix ("prefix").
+ *
+ * Commands of a live stream: one whose keys share a slot goes to its
+ * master; one without keys (FLUSHALL, FUNCTION ...) to every master; DEL,
+ * UNLINK, MSET and the like, whose keys span slots, are split into one
+ * command per slot; any other command whose keys span slots cannot run on
+ * a cluster and is reported failed with its keys. A MULTI/EXEC block of the
+ * source goes whole to one master when its keys share a slot; otherwise
+ * sink.multi decides: "split" (command by command, counted) or "fail"
+ * (reported failed with its keys). */
+#include "run_internal.h"
+
+#include "cluster.h"
+#include "cmdtable.h"
+#include "resp.h"
+#include "slot.h"
+#include "target.h"
+#include "vm.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { R_NONE, R_MOVED, R_ASK, R_RETRY };
+enum { DBS_ERROR, DBS_MERGE, DBS_PREFIX };
+
+/* A command (or a unit's commands) waiting to be sent on. */
+typedef struct parked {
+    char *bytes;
+    size_t n;
+    keyrec *recs;
+    size_t nrec;
+    int kind;              /* R_MOVED, R_ASK or R_RETRY */
+    int to;                /* R_ASK: the connection to ask; else routed by slot (or `from`) */
+    int from;
+    int slot;              /* -1 when the bytes name no key */
+    uint64_t due_ms, first_ms;
+    int attempts;
+    char why[120];         /* R_RETRY: what the master said */
+} parked;
+
+struct rmig_clus {
+    rmig_cluster_map map;
+    wconn **w;
+    int nw, wcap;
+    int16_t slot_w[RMIG_SLOTS]; /* the connection of each slot's master */
+    rmig_redis_opts o;          /* every connection's options but the address */
+    const char *user, *password;
+    rmig_tls_opts tls;
+    int has_tls;
+    char seed[300];
+    int seed_port;
+    int dbs, multi_fail;
+    const char *db_prefix;
+    parked *pk;
+    size_t pk_head, pk_len, pk_cap;
+    uv_timer_t timer;
+    int timer_init, closing;
+    uint64_t last_refresh_ms, last_say_ms;
+    uint64_t moved, asked, retried, refreshes, split, broadcast, tx_whole, tx_split, cross_slot, merged,
+        prefixed, new_nodes;
+};
+
+static uint64_t now_ms(void) { return uv_hrtime() / 1000000; }
+
+static void say(runner *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(runner *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    rmig_progress_clear(&r->progress);
+    fputs("rmig run: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+/* ---- connections and the map ---- */
+
+static int find_conn(const rmig_clus *c, const char *host, int port)
+{
+    for (int i = 0; i < c->nw; i++)
+        if (c->w[i]->port == port && !strcmp(c->w[i]->host, host))
+            return i;
+    return -1;
+}
+
+/* A connection to host:port, opened now unless it exists. -1 (memory). */
+static int conn_for(runner *r, const char *host, int port)
+{
+    rmig_clus *c = r->clus;
+    int i = find_conn(c, host, port);
+    if (i >= 0)
+        return i;
+    if (c->nw == c->wcap) {
+        int cap = c->wcap ? c->wcap * 2 : 8;
+        wconn **q = realloc(c->w, (size_t)cap * sizeof *q);
+        if (!q)
+            return -1;
+        c->w = q;
+        c->wcap = cap;
+    }
+    wconn *w = calloc(1, sizeof *w);
+    if (!w)
+        return -1;
+    w->r = r;
+    snprintf(w->host, sizeof w->host, "%s", host);
+    w->port = port;
+    rmig_redis_opts o = c->o;
+    o.host = w->host;
+    o.port = port;
+    w->c = rmig_redis_new(&r->loop, &o, rmig__run_on_reply, rmig__run_on_state, w);
+    if (!w->c) {
+        free(w);
+        return -1;
+    }
+    c->w[c->nw] = w;
+    rmig_redis_connect(w->c);
+    return c->nw++;
+}
+
+/* The map's masters into connections and slot_w; a slot the map leaves
+ * unassigned (a failover under way) keeps its last master. */
+static int apply_map(runner *r)
+{
+    rmig_clus *c = r->clus;
+    int idx[512];
+    if (c->map.nmasters > 512)
+        return -1;
+    for (int m = 0; m < c->map.nmasters; m++)
+        if ((idx[m] = conn_for(r, c->map.nodes[m].host, c->map.nodes[m].port)) < 0)
+            return -1;
+    for (int i = 0; i < c->nw; i++)
+        c->w[i]->master = 0;
+    for (int m = 0; m < c->map.nmasters; m++)
+        c->w[idx[m]]->master = 1;
+    for (int s = 0; s < RMIG_SLOTS; s++)
+        if (c->map.slot[s] >= 0)
+            c->slot_w[s] = (int16_t)idx[c->map.slot[s]];
+    return 0;
+}
+
+/* The map read again from a master we know (or the seed address), at most
+ * once a second unless forced. */
+static void refresh(runner *r, int force)
+{
+    rmig_clus *c = r->clus;
+    uint64_t now = now_ms();
+    if (!force && now - c->last_refresh_ms < 1000)
+        return;
+    c->last_refresh_ms = now;
+    char err[512];
+    for (int i = 0; i <= c->nw; i++) {
+        const char *host = i == c->nw ? c->seed : c->w[i]->host;
+        int port = i == c->nw ? c->seed_port : c->w[i]->port;
+        if (i < c->nw && !c->w[i]->master)
+            continue;
+        if (rmig_cluster_map_fetch(host, port, c->user, c->password, c->has_tls ? &c->tls : NULL, &c->map, err,
+                                   sizeof err) == 0) {
+            c->refreshes++;
+            if (apply_map(r) < 0) {
+                snprintf(r->err, sizeof r->err, "out of memory");
+                r->failed = 1;
+            }
+            return;
+        }
+    }
+}
+
+int rmig__cluster_open(runner *r, lua_State *L, int so, const char *host, int port, const char *user,
+                       const char *password, const rmig_tls_opts *tls, uint64_t *keys)
+{
+    rmig_clus *c = calloc(1, sizeof *c);
+    if (!c) {
+        snprintf(r->err, sizeof r->err, "out of memory");
+        return -1;
+    }
+    r->clus = c;
+    c->user = user;
+    c->password = password;
+    if (tls) {
+        c->tls = *tls;
+        c->has_tls = 1;
+    }
+    snprintf(c->seed, sizeof c->seed, "%s", host);
+    c->seed_port = port;
+    const char *dbs = rmig_vm_str(L, so, "dbs"), *multi = rmig_vm_str(L, so, "multi");
+    c->dbs = dbs && !strcmp(dbs, "merge") ? DBS_MERGE : dbs && !strcmp(dbs, "prefix") ? DBS_PREFIX : DBS_ERROR;
+    c->multi_fail = multi && !strcmp(multi, "fail");
+    c->db_prefix = rmig_vm_str(L, so, "db_prefix");
+    if (!c->db_prefix)
+        c->db_prefix = "db%d:";
+    for (int s = 0; s < RMIG_SLOTS; s++)
+        c->slot_w[s] = -1;
+    char err[512];
+    if (rmig_cluster_map_fetch(host, port, user, password, tls, &c->map, err, sizeof err) < 0) {
+        snprintf(r->err, sizeof r->err, "%s", err);
+        if (strstr(err, "not a cluster"))
+            r->failed = 2;
+        return -1;
+    }
+    if (c->map.unassigned) {
+        snprintf(r->err, sizeof r->err, "%u of the cluster's 16384 slots have no master (asked %s:%d): fix the "
+                 "cluster first (redis-cli --cluster check %s:%d tells what is wrong)", c->map.unassigned, host, port,
+                 host, port);
+        r->failed = 2;
+        return -1;
+    }
+    /* an empty cluster lets RESTORE skip REPLACE (run.c): every master counts */
+    *keys = 0;
+    for (int m = 0; m < c->map.nmasters; m++) {
+        rmig_target_info ti;
+        const rmig_cluster_node *n = &c->map.nodes[m];
+        if (rmig_target_probe(n->host, n->port, user, password, tls, &ti, err, sizeof err) < 0) {
+            snprintf(r->err, sizeof r->err, "master %s:%d: %s", n->host, n->port, err);
+            return -1;
+        }
+        *keys += ti.keys;
+    }
+    c->last_refresh_ms = now_ms();
+    return 0;
+}
+
+static void on_timer(uv_timer_t *t);
+
+int rmig__cluster_connect(runner *r, const rmig_redis_opts *o)
+{
+    rmig_clus *c = r->clus;
+    c->o = *o;
+    uv_timer_init(&r->loop, &c->timer);
+    c->timer.data = r;
+    c->timer_init = 1;
+    if (apply_map(r) < 0) {
+        snprintf(r->err, sizeof r->err, "out of memory");
+        return -1;
+    }
+    rmig__run_use(r, c->w[0]);
+    fprintf(stderr, "rmig run: the cluster has %d masters:", c->map.nmasters);
+    for (int m = 0; m < c->map.nmasters; m++)
+        fprintf(stderr, " %s:%d (%u slots)", c->map.nodes[m].host, c->map.nodes[m].port, c->map.nodes[m].nslots);
+    fputc('\n', stderr);
+    return 0;
+}
+
+/* ---- databases and routing ---- */
+
+static int db_error(runner *r, const void *key, size_t n, uint64_t db)
+{
+    snprintf(r->err, sizeof r->err, "key \"%.*s\" is in db %llu, and a cluster has only db 0: map it in the "
+             "pipeline's nodes with rmig.filter.db { map = { [%llu] = 0 } }, or set the sink's dbs = \"merge\" (all "
+             "into db 0) or dbs = \"prefix\" (db_prefix before each key)", (int)(n < 100 ? n : 100),
+             (const char *)key, (unsigned long long)db, (unsigned long long)db);
+    return -1;
+}
+
+/* The prefix of db's keys into buf; its length. */
+static size_t db_prefix(const rmig_clus *c, uint64_t db, char *buf, size_t cap)
+{
+    char fmt[128];
+    snprintf(fmt, sizeof fmt, "%s", c->db_prefix);
+    char *d = strstr(fmt, "%d");
+    if (!d)
+        return 0;
+    d[1] = 's'; /* printed as text: the format is the user's, the number ours */
+    char num[24];
+    snprintf(num, sizeof num, "%llu", (unsigned long long)db);
+    int k = snprintf(buf, cap, fmt, num);
+    return k > 0 && (size_t)k < cap ? (size_t)k : 0;
+}
+
+static int prefixed(runner *r, const void *key, size_t n, uint64_t db, const uint8_t **out, size_t *outn)
+{
+    char pre[160];
+    size_t pn = db_prefix(r->clus, db, pre, sizeof pre);
+    uint8_t *buf = malloc(pn + n + 1);
+    if (!buf)
+        return -1;
+    memcpy(buf, pre, pn);
+    memcpy(buf + pn, key, n);
+    *out = buf;
+    *outn = pn + n;
+    return 0;
+}
+
+int rmig__cluster_route(runner *r, rmig_entry *e)
+{
+    rmig_clus *c = r->clus;
+    if (e->db != 0) {
+        if (c->dbs == DBS_ERROR)
+            return db_error(r, e->key, e->key_len, e->db);
+        if (c->dbs == DBS_PREFIX) {
+            const uint8_t *k;
+            size_t kn;
+            if (prefixed(r, e->key, e->key_len, e->db, &k, &kn) < 0 || rmig_batch_set_key(&r->b, e, k, kn) < 0) {
+                snprintf(r->err, sizeof r->err, "out of memory");
+                return -1;
+            }
+            free((void *)k);
+            c->prefixed++;
+        } else {
+            c->merged++;
+        }
+        e->db = 0;
+    }
+    rmig__run_use(r, c->w[c->slot_w[rmig_slot_of(e->key, e->key_len)]]);
+    return 0;
+}
+
+/* A command's db to 0 by the policy (its keys prefixed). 0, or -1. */
+static int cmd_db(runner *r, rmig_entry *e)
+{
+    rmig_clus *c = r->clus;
+    if (e->db == 0)
+        return 0;
+    if (c->dbs == DBS_ERROR)
+        return db_error(r, e->argc > 1 ? e->argv[1].p : e->argv[0].p, e->argc > 1 ? e->argv[1].n : e->argv[0].n,
+                        e->db);
+    if (c->dbs == DBS_PREFIX) {
+        for (uint32_t i = 0; i < e->nkeys; i++) {
+            const rmig_slice *a = &e->argv[e->keys[i]];
+            const uint8_t *k;
+            size_t kn;
+            if (prefixed(r, a->p, a->n, e->db, &k, &kn) < 0 || rmig_batch_set_key_at(&r->b, e, i, k, kn) < 0) {
+                snprintf(r->err, sizeof r->err, "out of memory");
+                return -1;
+            }
+            free((void *)k);
+        }
+        c->prefixed++;
+    } else {
+        c->merged++;
+    }
+    e->db = 0;
+    return 0;
+}
+
+static unsigned key_slot(const rmig_entry *e, uint32_t i)
+{
+    const rmig_slice *a = &e->argv[e->keys[i]];
+    return rmig_slot_of(a->p, a->n);
+}
+
+/* A command that cannot run on a cluster: reported with its keys and slots. */
+static void cross_slot(runner *r, const rmig_entry *e, const char *what)
+{
+    char why[600];
+    int n = snprintf(why, sizeof why, "%s: its keys are in different slots (", what);
+    for (uint32_t i = 0; i < e->nkeys && n < (int)sizeof why - 80; i++) {
+        const rmig_slice *a = &e->argv[e->keys[i]];
+        n += snprintf(why + n, sizeof why - (size_t)n, "%s\"%.*s\" %u", i ? ", " : "", (int)(a->n < 40 ? a->n : 40),
+                      (const char *)a->p, key_slot(e, i));
+    }
+    n += snprintf(why + n, sizeof why - (size_t)n, "); a cluster cannot run it, so it was not applied");
+    keyrec k = {.db = e->db, .cmd = 1};
+    k.key_len = (uint32_t)(e->argv[0].n < 60 ? e->argv[0].n : 60);
+    memcpy(k.key, e->argv[0].p, k.key_len);
+    rmig__run_report_key(r, &k, why, n < (int)sizeof why ? n : (int)sizeof why - 1);
+    r->failed_keys++;
+    r->clus->cross_slot++;
+}
+
+/* One command to the master(s) of its keys; 0, or -1 with r->err. */
+static int write_one(runner *r, rmig_entry *e, int tx)
+{
+    rmig_clus *c = r->clus;
+    if (e->nkeys == 0) {
+        /* FLUSHALL, FUNCTION LOAD, SCRIPT FLUSH ...: every master */
+        for (int i = 0; i < c->nw; i++) {
+            if (!c->w[i]->master)
+                continue;
+            rmig__run_use(r, c->w[i]);
+            if (rmig__run_write_cmd_args(r, e, NULL, 0, tx) < 0)
+                return -1;
+        }
+        c->broadcast++;
+        return 0;
+    }
+    unsigned s0 = key_slot(e, 0);
+    uint32_t i;
+    for (i = 1; i < e->nkeys && key_slot(e, i) == s0; i++)
+        ;
+    if (i == e->nkeys) {
+        rmig__run_use(r, c->w[c->slot_w[s0]]);
+        return rmig__run_write_cmd_args(r, e, NULL, 0, tx);
+    }
+    if (!e->split_group) {
+        char what[80];
+        snprintf(what, sizeof what, "%.*s", (int)(e->argv[0].n < 40 ? e->argv[0].n : 40), (const char *)e->argv[0].p);
+        cross_slot(r, e, what);
+        return 0;
+    }
+    /* DEL k1 k2 ..., MSET k1 v1 k2 v2 ...: one command per slot, in the
+     * order the slots first appear */
+    uint32_t *args = malloc(((size_t)e->nkeys * e->split_group + 1) * sizeof *args);
+    uint8_t *done = calloc(e->nkeys, 1);
+    int rc = 0;
+    for (uint32_t a = 0; args && done && a < e->nkeys && rc == 0; a++) {
+        if (done[a])
+            continue;
+        unsigned s = key_slot(e, a);
+        uint32_t na = 0;
+        args[na++] = 0;
+        for (uint32_t b = a; b < e->nkeys; b++) {
+            if (done[b] || key_slot(e, b) != s)
+                continue;
+            done[b] = 1;
+            for (uint32_t g = 0; g < e->split_group && e->keys[b] + g < e->argc; g++)
+                args[na++] = e->keys[b] + g;
+        }
+        rmig__run_use(r, c->w[c->slot_w[s]]);
+        rc = rmig__run_write_cmd_args(r, e, args, na, tx);
+    }
+    if (!args || !done) {
+        snprintf(r->err, sizeof r->err, "out of memory");
+        rc = -1;
+    }
+    free(args);
+    free(done);
+    c->split++;
+    return rc;
+}
+
+int rmig__cluster_write_cmd(runner *r, rmig_entry *e)
+{
+    int rc = 0;
+    /* a MULTI or EXEC whose block a full batch cut: its commands went one by one */
+    if (!(e->cmd_flags & RMIG_CMD_TX_MARK))
+        rc = cmd_db(r, e) < 0 ? -1 : write_one(r, e, 0);
+    if (rc == 0 && e->offset > 0)
+        rmig__run_commit(r, e->offset, e->stream_db);
+    return rc;
+}
+
+static int is_exec(const rmig_entry *e)
+{
+    return (e->cmd_flags & RMIG_CMD_TX_MARK) && e->argc && (e->argv[0].p[0] | 0x20) == 'e';
+}
+
+int rmig__cluster_transaction(runner *r, uint32_t i, uint32_t *end)
+{
+    rmig_clus *c = r->clus;
+    uint32_t j = i + 1;
+    while (j < r->b.n && !is_exec(&r->b.e[j]))
+        j++;
+    *end = i;
+    if (j == r->b.n)
+        return 0; /* cut by a full batch: command by command */
+    *end = j;
+    int slot = -1, many = 0, kept = 0;
+    for (uint32_t k = i + 1; k < j; k++) {
+        rmig_entry *e = &r->b.e[k];
+        if (e->flags & RMIG_ENTRY_DROPPED)
+            continue;
+        if (cmd_db(r, e) < 0)
+            return -1;
+        kept++;
+        if (e->nkeys == 0)
+            many = 1;
+        for (uint32_t q = 0; q < e->nkeys; q++) {
+            int s = (int)key_slot(e, q);
+            if (slot >= 0 && s != slot)
+                many = 1;
+            slot = s;
+        }
+    }
+    int rc = 0;
+    if (kept && !many) {
+        rmig__run_use(r, c->w[slot >= 0 ? c->slot_w[slot] : 0]);
+        rmig_redis_unit_begin(r->c);
+        for (uint32_t k = i; k <= j && rc == 0; k++)
+            if (!(r->b.e[k].flags & RMIG_ENTRY_DROPPED))
+                rc = rmig__run_write_cmd_args(r, &r->b.e[k], NULL, 0, 1);
+        rmig_redis_unit_end(r->c);
+        c->tx_whole++;
+    } else if (kept && c->multi_fail) {
+        static const char why[] = "a MULTI/EXEC block of the source whose keys span slots (sink.multi = \"fail\"); "
+                                  "not applied";
+        keyrec k = {.db = r->b.e[i].db, .cmd = 1};
+        k.key_len = (uint32_t)snprintf(k.key, sizeof k.key, "MULTI");
+        rmig__run_report_key(r, &k, why, (int)sizeof why - 1);
+        r->failed_keys++;
+        c->tx_split++;
+    } else if (kept) {
+        if (!c->tx_split++)
+            say(r, "a MULTI/EXEC block of the source has keys in several slots: its commands go one by one "
+                   "(sink.multi = \"split\"; \"fail\" reports such blocks instead)");
+        for (uint32_t k = i + 1; k < j && rc == 0; k++)
+            if (!(r->b.e[k].flags & RMIG_ENTRY_DROPPED))
+                rc = write_one(r, &r->b.e[k], 0);
+    }
+    for (uint32_t k = i + 1; k < j; k++)
+        if (r->b.e[k].flags & RMIG_ENTRY_DROPPED)
+            r->dropped++;
+    if (rc == 0 && r->b.e[j].offset > 0)
+        rmig__run_commit(r, r->b.e[j].offset, r->b.e[j].stream_db);
+    return rc;
+}
+
+void rmig__cluster_function(runner *r, const void *code, size_t n)
+{
+    rmig_clus *c = r->clus;
+    wconn *was = r->cw;
+    for (int i = 0; i < c->nw; i++) {
+        if (!c->w[i]->master)
+            continue;
+        rmig_out *o = rmig_redis_out(c->w[i]->c);
+        rmig_resp_array(o, 4);
+        rmig_resp_bulk_str(o, "FUNCTION");
+        rmig_resp_bulk_str(o, "LOAD");
+        rmig_resp_bulk_str(o, "REPLACE");
+        rmig_resp_bulk(o, code, n);
+        rmig_redis_done(c->w[i]->c, TAG_FUNCTION);
+    }
+    rmig__run_use(r, was);
+}
+
+/* ---- redirections ---- */
+
+/* The slot of the first key in RESP bytes (after a MULTI), or -1. */
+static int bytes_slot(const char *p, size_t n)
+{
+    const char *end = p + n;
+    for (int cmd = 0; cmd < 2 && p < end && *p == '*'; cmd++) {
+        long argc = strtol(p + 1, NULL, 10);
+        const char *q = memchr(p, '\n', (size_t)(end - p));
+        const char *args[2];
+        long lens[2];
+        int got = 0;
+        for (long a = 0; q && a < argc && got < 2; a++) {
+            q++;
+            if (q >= end || *q != '$')
+                return -1;
+            long len = strtol(q + 1, NULL, 10);
+            q = memchr(q, '\n', (size_t)(end - q));
+            if (!q || len < 0 || q + 1 + len + 2 > end)
+                return -1;
+            args[got] = q + 1;
+            lens[got++] = len;
+            q += len + 2;
+        }
+        if (got == 2)
+            return (int)rmig_slot_of(args[1], (size_t)lens[1]);
+        if (got == 1 && lens[0] == 5 && !strncasecmp(args[0], "MULTI", 5) && q) {
+            p = q + 1;
+            continue;
+        }
+        return -1;
+    }
+    return -1;
+}
+
+/* "MOVED 3999 127.0.0.1:6381" / "ASK ..." / "TRYAGAIN ..." -> kind, slot, host, port. */
+static int redirect_kind(const redisReply *rep, const wconn *w, int *slot, char *host, size_t cap, int *port)
+{
+    if (rep->type != REDIS_REPLY_ERROR)
+        return R_NONE;
+    const char *s = rep->str;
+    int moved = !strncmp(s, "MOVED ", 6), ask = !strncmp(s, "ASK ", 4);
+    if (moved || ask) {
+        const char *a = strchr(s + (moved ? 6 : 4), ' ');
+        const char *colon = a ? strrchr(a, ':') : NULL;
+        if (!colon)
+            return R_RETRY;
+        *slot = atoi(s + (moved ? 6 : 4));
+        size_t hl = (size_t)(colon - a - 1);
+        if (hl == 0) /* "MOVED 3999 :6381": the host of the node that said it */
+            snprintf(host, cap, "%s", w->host);
+        else
+            snprintf(host, cap, "%.*s", (int)(hl < cap - 1 ? hl : cap - 1), a + 1);
+        *port = atoi(colon + 1);
+        return moved ? R_MOVED : R_ASK;
+    }
+    if (!strncmp(s, "TRYAGAIN", 8) || !strncmp(s, "CLUSTERDOWN", 11) || !strncmp(s, "LOADING", 7) ||
+        !strncmp(s, "READONLY", 8) || !strncmp(s, "MASTERDOWN", 10))
+        return R_RETRY;
+    return R_NONE;
+}
+
+static int park(runner *r, const parked *p)
+{
+    rmig_clus *c = r->clus;
+    if (c->pk_len == c->pk_cap) {
+        size_t cap = c->pk_cap ? c->pk_cap * 2 : 256;
+        parked *q = malloc(cap * sizeof *q);
+        if (!q)
+            return -1;
+        for (size_t i = 0; i < c->pk_len; i++)
+            q[i] = c->pk[(c->pk_head + i) % c->pk_cap];
+        free(c->pk);
+        c->pk = q;
+        c->pk_cap = cap;
+        c->pk_head = 0;
+    }
+    c->pk[(c->pk_head + c->pk_len++) % c->pk_cap] = *p;
+    if (!c->closing)
+        uv_timer_start(&c->timer, on_timer, 10, 10);
+    return 0;
+}
+
+/* Bytes (one command, or a unit's) with their records, to connection to. */
+static void send_to(runner *r, wconn *to, int asking, const char *bytes, size_t n, const keyrec *recs, size_t nrec)
+{
+    wconn *was = r->cw;
+    rmig__run_use(r, to);
+    if (asking) {
+        static const char *a[] = {"ASKING"};
+        rmig_resp_cmd(rmig_redis_out(to->c), 1, a);
+        rmig_redis_done(to->c, TAG_ASKING);
+    }
+    if (nrec > 1)
+        rmig_redis_unit_begin(to->c);
+    rmig_out_mem(rmig_redis_out(to->c), bytes, n);
+    for (size_t i = 0; i < nrec; i++) {
+        if (!rmig__run_rec_again(r, &recs[i])) {
+            snprintf(r->err, sizeof r->err, "out of memory");
+            r->failed = 1;
+        }
+        rmig_redis_done(to->c, r->tag++);
+    }
+    if (nrec > 1)
+        rmig_redis_unit_end(to->c);
+    rmig__run_use(r, was);
+}
+
+/* A redirected command (or unit) on its way: now when nothing is parked
+ * and its master is connected, else parked. */
+static void send_on(runner *r, wconn *from, int kind, int slot, const char *host, int port, const char *bytes,
+                    size_t n, const keyrec *recs, size_t nrec, const char *why)
+{
+    rmig_clus *c = r->clus;
+    parked p = {.kind = kind, .slot = slot, .to = -1, .from = -1, .first_ms = now_ms()};
+    for (int i = 0; i < c->nw; i++)
+        if (c->w[i] == from)
+            p.from = i;
+    if (kind == R_MOVED || kind == R_ASK) {
+        int nw = c->nw;
+        p.to = conn_for(r, host, port);
+        if (p.to < 0) {
+            snprintf(r->err, sizeof r->err, "out of memory");
+            r->failed = 1;
+            return;
+        }
+        if (c->nw > nw)
+            c->new_nodes++;
+        if (kind == R_MOVED) {
+            c->moved++;
+            from->draining = 1;
+            c->slot_w[slot] = (int16_t)p.to;
+            c->w[p.to]->master = 1;
+            if (now_ms() - c->last_say_ms > 5000) {
+                c->last_say_ms = now_ms();
+                say(r, "slot %d moved to %s:%d (MOVED): following it, and reading the slot map again", slot, host,
+                    port);
+            }
+            refresh(r, c->nw > nw);
+        } else {
+            c->asked++;
+        }
+        wconn *to = c->w[p.to];
+        if (!c->pk_len && to->ready && !rmig_redis_midway(to->c)) {
+            send_to(r, to, kind == R_ASK, bytes, n, recs, nrec);
+            return;
+        }
+    } else {
+        c->retried++;
+        from->draining = 1;
+        p.slot = bytes_slot(bytes, n);
+        p.due_ms = now_ms() + 50;
+        snprintf(p.why, sizeof p.why, "%s", why);
+    }
+    p.bytes = malloc(n ? n : 1);
+    p.recs = malloc((nrec ? nrec : 1) * sizeof *p.recs);
+    if (p.bytes && p.recs) {
+        memcpy(p.bytes, bytes, n);
+        memcpy(p.recs, recs, nrec * sizeof *recs);
+        p.n = n;
+        p.nrec = nrec;
+    }
+    if (!p.bytes || !p.recs || park(r, &p) < 0) {
+        free(p.bytes);
+        free(p.recs);
+        snprintf(r->err, sizeof r->err, "out of memory");
+        r->failed = 1;
+    }
+}
+
+static void pop_parked(rmig_clus *c)
+{
+    parked *p = &c->pk[c->pk_head];
+    free(p->bytes);
+    free(p->recs);
+    c->pk_head = (c->pk_head + 1) % c->pk_cap;
+    c->pk_len--;
+}
+
+/* Parked commands go, in order, as their time comes and their master is
+ * connected. */
+static void on_timer(uv_timer_t *t)
+{
+    runner *r = t->data;
+    rmig_clus *c = r->clus;
+    uint64_t now = now_ms();
+    while (c->pk_len && !r->failed) {
+        parked *p = &c->pk[c->pk_head];
+        if (p->due_ms > now)
+            break;
+        if (p->kind == R_RETRY && p->attempts > 0 && r->retry_deadline_s >= 0 &&
+            now - p->first_ms > (uint64_t)r->retry_deadline_s * 1000) {
+            snprintf(r->err, sizeof r->err, "the cluster kept answering \"%s\" for %d s (sink.retry_deadline_s): "
+                     "is it healthy? (redis-cli --cluster check %s:%d)", p->why, r->retry_deadline_s, c->seed,
+                     c->seed_port);
+            r->failed = 1;
+            rmig__run_finish(r);
+            return;
+        }
+        int to = p->to;
+        if (p->kind == R_RETRY) {
+            if (!strncmp(p->why, "CLUSTERDOWN", 11) || !strncmp(p->why, "READONLY", 8) || !strncmp(p->why, "MASTERDOWN", 10))
+                refresh(r, 0);
+            to = p->slot >= 0 ? c->slot_w[p->slot] : p->from;
+        }
+        if (to < 0 || !c->w[to]->ready || rmig_redis_midway(c->w[to]->c))
+            break; /* not connected yet, or a streamed value or unit is being written to it */
+        send_to(r, c->w[to], p->kind == R_ASK, p->bytes, p->n, p->recs, p->nrec);
+        pop_parked(c);
+    }
+    if (!c->pk_len)
+        uv_timer_stop(t);
+    if (rmig__run_room(r) && !r->eof)
+        rmig__run_start_idle(r);
+}
+
+static int reply_inner(runner *r, wconn *w, keyrec *k, const redisReply *rep)
+{
+    char host[256];
+    int slot = -1, port = 0;
+    int kind = redirect_kind(rep, w, &slot, host, sizeof host, &port);
+    if (k->unit || k->tx) {
+        /* a unit is sent on whole, from its first command */
+        if (w->ur_len == w->ur_cap) {
+            size_t cap = w->ur_cap ? w->ur_cap * 2 : 64;
+            keyrec *q = realloc(w->ur, cap * sizeof *q);
+            if (!q) {
+                snprintf(r->err, sizeof r->err, "out of memory");
+                r->failed = 1;
+                return 1;
+            }
+            w->ur = q;
+            w->ur_cap = cap;
+        }
+        w->ur[w->ur_len++] = *k;
+        if (kind && !w->ur_redir) {
+            w->ur_redir = kind;
+            w->ur_slot = (unsigned)slot;
+            snprintf(w->ur_to, sizeof w->ur_to, "%s:%d", host, port);
+            if (kind == R_RETRY)
+                snprintf(w->ur_to, sizeof w->ur_to, "%.*s", (int)(rep->len < 100 ? rep->len : 100), rep->str);
+        }
+        int redirected = w->ur_redir != 0;
+        if (!rmig_redis_unit_last(w->c))
+            return redirected || (k->tx && rep->type == REDIS_REPLY_ERROR && !strncmp(rep->str, "EXECABORT", 9));
+        if (redirected) {
+            size_t n;
+            const char *bytes = rmig_redis_unit_bytes(w->c, &n);
+            if (!n) {
+                static const char why[] = "its slot moved while it was written in chunks; run again for this key";
+                rmig__run_report_key(r, k, why, (int)sizeof why - 1);
+                r->failed_keys++;
+                for (size_t i = 0; i < w->ur_len; i++)
+                    rmig__run_answered(r, &w->ur[i]);
+            } else {
+                char uh[256] = "";
+                int up = 0;
+                const char *colon = strrchr(w->ur_to, ':');
+                if (w->ur_redir != R_RETRY && colon) {
+                    snprintf(uh, sizeof uh, "%.*s", (int)(colon - w->ur_to), w->ur_to);
+                    up = atoi(colon + 1);
+                }
+                send_on(r, w, w->ur_redir, (int)w->ur_slot, uh, up, bytes, n, w->ur, w->ur_len, w->ur_to);
+            }
+        } else {
+            for (size_t i = 0; i < w->ur_len; i++)
+                rmig__run_answered(r, &w->ur[i]);
+        }
+        w->ur_len = 0;
+        w->ur_redir = 0;
+        return redirected;
+    }
+    if (!kind)
+        return 0;
+    size_t n;
+    const char *bytes = rmig_redis_command(w->c, &n);
+    if (!n)
+        return 0; /* a RESTORE streamed in pieces is not kept: reported as the error it met */
+    char why[120];
+    snprintf(why, sizeof why, "%.*s", (int)(rep->len < 100 ? rep->len : 100), rep->str);
+    send_on(r, w, kind, slot, host, port, bytes, n, k, 1, why);
+    return 1;
+}
+
+int rmig__cluster_reply(runner *r, wconn *w, keyrec *k, const redisReply *rep)
+{
+    int rc = reply_inner(r, w, k, rep);
+    if (w->draining && rmig_redis_pending(w->c) == 0)
+        w->draining = 0;
+    return rc;
+}
+
+int rmig__cluster_room(const runner *r)
+{
+    const rmig_clus *c = r->clus;
+    if (r->big || r->big_restore)
+        return rmig_redis_room(r->c); /* a big value's pieces go on, whatever waits behind it */
+    if (c->pk_len)
+        return 0;
+    for (int i = 0; i < c->nw; i++) {
+        const wconn *w = c->w[i];
+        if (w->draining || (w->master && (!w->ready || !rmig_redis_room(w->c))))
+            return 0;
+    }
+    return 1;
+}
+
+uint64_t rmig__cluster_pending(const runner *r)
+{
+    const rmig_clus *c = r->clus;
+    uint64_t n = c->pk_len;
+    for (int i = 0; i < c->nw; i++)
+        if (c->w[i]->c)
+            n += rmig_redis_pending(c->w[i]->c);
+    return n;
+}
+
+int rmig__cluster_state(runner *r, wconn *w, int state, const char *err)
+{
+    rmig_clus *c = r->clus;
+    if (state == RMIG_REDIS_READY) {
+        int again = w->ready;
+        w->ready = 1;
+        if (again) {
+            say(r, "connected to %s:%d again; its unanswered commands were sent again", w->host, w->port);
+        } else if (r->ready) {
+            say(r, "connected to %s:%d, a master new to the run", w->host, w->port);
+        } else {
+            int all = 1;
+            for (int i = 0; i < c->nw; i++)
+                all = all && (!c->w[i]->master || c->w[i]->ready);
+            r->ready = all;
+        }
+        if (c->pk_len)
+            uv_timer_start(&c->timer, on_timer, 0, 10);
+        if (r->ready && rmig__run_room(r))
+            rmig__run_start_idle(r);
+        return 1;
+    }
+    if (state == RMIG_REDIS_RETRYING) {
+        /* a failover may be under way: the map tells where its slots went */
+        refresh(r, 1);
+        return 0;
+    }
+    if (state == RMIG_REDIS_FAILED && !w->master && rmig_redis_pending(w->c) == 0) {
+        say(r, "%s; it serves no slots any more, so the run goes on without it", err);
+        return 1;
+    }
+    return 0;
+}
+
+static void on_timer_closed(uv_handle_t *h) { (void)h; }
+
+void rmig__cluster_close(runner *r)
+{
+    rmig_clus *c = r->clus;
+    if (c->closing)
+        return;
+    c->closing = 1;
+    for (int i = 0; i < c->nw; i++) {
+        if (c->w[i]->c)
+            rmig_redis_close(c->w[i]->c, NULL);
+        c->w[i]->c = NULL;
+    }
+    r->c = NULL;
+    if (c->timer_init)
+        uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+}
+
+void rmig__cluster_counts(const runner *r, uint64_t *reconnects, uint64_t *torn)
+{
+    const rmig_clus *c = r->clus;
+    for (int i = 0; i < c->nw; i++) {
+        if (!c->w[i]->c)
+            continue;
+        *reconnects += rmig_redis_reconnects(c->w[i]->c);
+        *torn += rmig_redis_torn(c->w[i]->c);
+    }
+}
+
+void rmig__cluster_summary(const runner *r)
+{
+    const rmig_clus *c = r->clus;
+    printf("  cluster: %d masters at the end", c->map.nmasters);
+    if (c->moved || c->asked || c->retried)
+        printf("; %llu MOVED and %llu ASK redirections followed, %llu commands retried (TRYAGAIN, CLUSTERDOWN, "
+               "LOADING), the slot map read %llu more times",
+               (unsigned long long)c->moved, (unsigned long long)c->asked, (unsigned long long)c->retried,
+               (unsigned long long)c->refreshes);
+    printf("\n");
+    if (c->merged || c->prefixed)
+        printf("  %llu entries of dbs other than 0 went to db 0 %s\n", (unsigned long long)(c->merged + c->prefixed),
+               c->prefixed ? "with the db prefix" : "(merged)");
+    if (c->split || c->broadcast)
+        printf("  %llu commands split per slot, %llu without keys sent to every master\n", (unsigned long long)c->split,
+               (unsigned long long)c->broadcast);
+    if (c->tx_whole || c->tx_split)
+        printf("  %llu MULTI/EXEC blocks went whole to one master, %llu spanned slots (%s)\n",
+               (unsigned long long)c->tx_whole, (unsigned long long)c->tx_split,
+               c->multi_fail ? "reported failed" : "split");
+    if (c->cross_slot)
+        printf("  %llu commands with keys in several slots could not run on a cluster (reported above)\n",
+               (unsigned long long)c->cross_slot);
+}
+
+void rmig__cluster_free(runner *r)
+{
+    rmig_clus *c = r->clus;
+    if (!c)
+        return;
+    for (int i = 0; i < c->nw; i++) {
+        free(c->w[i]->recs);
+        free(c->w[i]->ur);
+        free(c->w[i]);
+    }
+    while (c->pk_len)
+        pop_parked(c);
+    free(c->pk);
+    free(c->w);
+    rmig_cluster_map_free(&c->map);
+    free(c);
+    r->clus = NULL;
+}
