@@ -104,143 +104,6 @@ uint64_t rmig__run_pending(const runner *r)
     return r->clus ? rmig__cluster_pending(r) : rmig_redis_pending(r->w0.c);
 }
 
-/* ---- where a live stream is applied up to ----
- *
- * Records are written in stretches; a stretch ends at a point the stream
- * may resume from (its offset). The stream is applied up to that offset
- * once every record of the stretch and of the ones before it is answered,
- * whichever connection it went to (a cluster has several, answering at
- * their own pace). */
-
-static epoch *ep_at(runner *r, size_t i) { return &r->ep[(r->ep_head + i) % r->ep_cap]; }
-
-static int ep_push(runner *r)
-{
-    if (r->ep_len == r->ep_cap) {
-        size_t cap = r->ep_cap ? r->ep_cap * 2 : 64;
-        epoch *q = malloc(cap * sizeof *q);
-        if (!q)
-            return -1;
-        for (size_t i = 0; i < r->ep_len; i++)
-            q[i] = *ep_at(r, i);
-        free(r->ep);
-        r->ep = q;
-        r->ep_cap = cap;
-        r->ep_head = 0;
-    }
-    r->ep_len++;
-    *ep_at(r, r->ep_len - 1) = (epoch){0, 0, 0};
-    return 0;
-}
-
-/* Closed stretches whose records are all answered, oldest first. */
-static void ep_advance(runner *r)
-{
-    while (r->ep_len > 1 && ep_at(r, 0)->left == 0) {
-        epoch e = *ep_at(r, 0);
-        r->ep_head = (r->ep_head + 1) % r->ep_cap;
-        r->ep_len--;
-        r->ep_base++;
-        if (e.off > 0)
-            rmig__live_applied(r, e.off, e.sdb);
-    }
-}
-
-void rmig__run_commit(runner *r, int64_t offset, uint64_t sdb)
-{
-    if (!r->ep_len && ep_push(r) < 0)
-        return;
-    epoch *open = ep_at(r, r->ep_len - 1);
-    if (open->left == 0) {
-        /* nothing written since the last point: it is reached with the
-         * stretch before, or now when none is in flight */
-        if (r->ep_len == 1) {
-            rmig__live_applied(r, offset, sdb);
-        } else {
-            ep_at(r, r->ep_len - 2)->off = offset;
-            ep_at(r, r->ep_len - 2)->sdb = sdb;
-        }
-        return;
-    }
-    open->off = offset;
-    open->sdb = sdb;
-    if (ep_push(r) < 0) {
-        snprintf(r->err, sizeof r->err, "out of memory");
-        r->failed = 1;
-    }
-}
-
-/* A record's command is answered for good (not sent on elsewhere). */
-void rmig__run_answered(runner *r, const keyrec *k)
-{
-    if (!r->live)
-        return;
-    if (k->offset > 0)
-        rmig__live_applied(r, k->offset, k->sdb); /* exactly_once: the EXEC of a batch */
-    if (k->epoch < r->ep_base || k->epoch - r->ep_base >= r->ep_len)
-        return;
-    epoch *e = ep_at(r, (size_t)(k->epoch - r->ep_base));
-    if (e->left)
-        e->left--;
-    ep_advance(r);
-}
-
-keyrec *rmig__run_rec_push(runner *r)
-{
-    wconn *w = r->cw;
-    if (w->rec_len == w->rec_cap) {
-        size_t cap = w->rec_cap ? w->rec_cap * 2 : 4096;
-        keyrec *q = malloc(cap * sizeof *q);
-        if (!q)
-            return NULL;
-        for (size_t i = 0; i < w->rec_len; i++)
-            q[i] = w->recs[(w->rec_head + i) % w->rec_cap];
-        free(w->recs);
-        w->recs = q;
-        w->rec_cap = cap;
-        w->rec_head = 0;
-    }
-    keyrec *k = &w->recs[(w->rec_head + w->rec_len++) % w->rec_cap];
-    /* a slot used before: no stale flags or offset (the key bytes past
-     * key_len are never read) */
-    k->unit = k->cmd = k->tx = 0;
-    k->key_len = 0;
-    k->offset = 0;
-    k->sdb = 0;
-    k->db = 0;
-    k->epoch = 0;
-    if (r->live) {
-        if (!r->ep_len && ep_push(r) < 0)
-            return NULL;
-        k->epoch = r->ep_base + r->ep_len - 1;
-        ep_at(r, r->ep_len - 1)->left++;
-    }
-    return k;
-}
-
-/* A record sent on again (a redirection, a retry): a copy of k on the
- * current connection, still in k's stretch of the stream. */
-keyrec *rmig__run_rec_again(runner *r, const keyrec *k)
-{
-    uint64_t live = (uint64_t)r->live;
-    r->live = 0;
-    keyrec *nk = rmig__run_rec_push(r);
-    r->live = (int)live;
-    if (nk)
-        *nk = *k;
-    return nk;
-}
-
-static keyrec rec_pop(wconn *w)
-{
-    keyrec k = {0};
-    if (w->rec_len) {
-        k = w->recs[w->rec_head];
-        w->rec_head = (w->rec_head + 1) % w->rec_cap;
-        w->rec_len--;
-    }
-    return k;
-}
 
 void rmig__run_remember(runner *r, const rmig_entry *e, int unit)
 {
@@ -705,7 +568,7 @@ void rmig__run_on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply 
             r->failed_keys++;
         }
     } else {
-        keyrec kr = rec_pop(w);
+        keyrec kr = rmig__run_rec_pop(w);
         const keyrec *k = &kr;
         size_t n;
         const char *cmd = rmig_redis_command(c, &n);
@@ -842,7 +705,7 @@ int rmig_run_main(int argc, char **argv)
     int pipe = lua_gettop(L);
     lua_getfield(L, pipe, "source");
     const char *sctor = rmig_vm_str(L, -1, "constructor");
-    r->live = sctor && !strcmp(sctor, "rmig.source.psync");
+    r->live = sctor && !strcmp(sctor, "rmig.source.psync") ? 1 : sctor && !strcmp(sctor, "rmig.source.cluster") ? 2 : 0;
     lua_getfield(L, -1, "options");
     int src = lua_gettop(L);
     const char *rdb = r->live ? rmig_vm_str(L, src, "addr") : rmig_vm_str(L, src, "path");

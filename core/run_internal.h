@@ -79,6 +79,7 @@ typedef struct wconn {
 /* A stretch of a live stream: the records written in it, and the offset
  * the stream is applied up to once they are all answered (run.c). */
 typedef struct epoch {
+    int src;               /* the source (runner.lvs) the offset is of */
     int64_t off;
     uint64_t sdb;
     uint64_t left;
@@ -137,9 +138,11 @@ typedef struct runner {
     uint64_t shown;        /* refused keys shown on stderr */
     int retry_deadline_s;
     /* a live source (run_live.c): the snapshot then the command stream */
-    int live, rdb_done;
+    int live, rdb_done;    /* live: 1 a psync source, 2 a cluster source */
     const char *restore_opt, *mode_opt; /* sink.restore, sink.mode (strings of the pipeline) */
-    rmig_live *lv;
+    rmig_live *lv;         /* the source being read: one of lvs (a cluster source has one per master) */
+    rmig_live **lvs;
+    int nlv, lv_i;
     uint64_t cmds;         /* commands of a live stream applied */
 } runner;
 
@@ -157,6 +160,7 @@ void rmig__run_start_idle(runner *r);
 void rmig__run_stop_idle(runner *r);
 keyrec *rmig__run_rec_push(runner *r);
 keyrec *rmig__run_rec_again(runner *r, const keyrec *k);
+keyrec rmig__run_rec_pop(wconn *w);
 void rmig__run_report_key(runner *r, const keyrec *k, const char *why, int why_len);
 int rmig__run_rdb_pump(runner *r);
 int64_t rmig__run_now_ms(void);
@@ -184,7 +188,7 @@ int rmig__live_open(runner *r, lua_State *L, int pipe, int src, int sink);
 int rmig__live_start(runner *r);
 void rmig__live_idle(runner *r);
 void rmig__live_replied(runner *r, const keyrec *k);
-void rmig__live_applied(runner *r, int64_t offset, uint64_t sdb);
+void rmig__live_applied(runner *r, int src, int64_t offset, uint64_t sdb);
 int rmig__live_write_cmd(runner *r, const rmig_entry *e);
 void rmig__live_finish(runner *r);
 void rmig__live_summary(runner *r);

@@ -21,8 +21,9 @@
  *
  * SIGINT or SIGTERM stops taking records at the next resume point, waits
  * for the target's answers, saves the state and exits 0. */
-#include "run_internal.h"
+#include "live_internal.h"
 
+#include "cluster.h"
 #include "cmdtable.h"
 #include "psync.h"
 #include "respcmd.h"
@@ -36,73 +37,14 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
-#define LAG_SAMPLES 256
-#define MAX_KEYS 4096 /* key positions per command held on the stack; more are looked up again */
-
-enum { PH_WAIT, PH_SNAPSHOT, PH_CATCHUP, PH_LIVE };
 static const char *phase_names[] = {"connecting", "snapshot", "catching up", "live"};
 
-struct rmig_live {
-    /* options */
-    char host[256];
-    int port;
-    const char *user, *password;
-    rmig_tls_opts tls, *tlsp;
-    char state_path[900], spool_dir[1024];
-    const char *ckpt_key;
-    int exactly_once, default_deny;
-    /* parts */
-    rmig_spool *spool;
-    rmig_psync *ps;
-    rmig_cmdtable *cmds;
-    rmig_respcmd rc;
-    rmig_out sbuf;            /* stream bytes not consumed yet, from sbuf_pos on */
-    size_t sbuf_pos;
-    uv_timer_t tick;
-    uv_signal_t sigint, sigterm;
-    int handles_open, finished, stopping;
-    /* position */
-    int phase;
-    char replid[41];
-    int64_t stream_off;       /* offset of the last stream byte consumed */
-    uint64_t sdb;             /* the stream's db there */
-    int in_multi;
-    int64_t full_off;         /* offset the last full sync's snapshot stands for */
-    int64_t acked, saved;     /* applied (answered) position, and the one in the state file */
-    uint64_t acked_db;
-    int have_acked;
-    int64_t resume_off;       /* where this run started (-1: a full sync) */
-    uint64_t resume_db;
-    /* counts */
-    uint64_t full_syncs, partial_syncs, denied_flush, unknown, held;
-    uint64_t snap_start_ms, snap_keys;
-    double snap_applied_s;
-    int snap_pending;         /* the snapshot was read; waiting for its last answers */
-    /* lag: when stream offsets arrived */
-    int64_t lag_off[LAG_SAMPLES];
-    uint64_t lag_ms[LAG_SAMPLES];
-    unsigned lag_head, lag_len;
-    uint64_t last_status_ms, last_cmds;
-    double cmd_rate;
-    /* for the source connection */
-    int psync_timeout_ms, psync_deadline_ms;
-    const char *psync_cmd, *sync_cmd;
-    char psync_name[64], sync_name[64];
-};
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void say(runner *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(runner *r, const char *fmt, ...)
+void rmig__live_say(runner *r, const char *fmt, ...)
 {
     rmig_progress_clear(&r->progress);
     va_list ap;
@@ -137,9 +79,8 @@ static void fail_as_is(runner *r)
 
 /* ---- the state file ---- */
 
-static int state_save(runner *r)
+static int state_save(runner *r, rmig_live *lv)
 {
-    rmig_live *lv = r->lv;
     if (!lv->state_path[0] || !lv->have_acked || lv->acked == lv->saved || strlen(lv->replid) != 40)
         return 0; /* (a SYNC without PSYNC has no id to resume with) */
     rmig_state st = {.offset = lv->acked, .db = lv->acked_db};
@@ -147,41 +88,11 @@ static int state_save(runner *r)
     memcpy(st.replid, lv->replid, sizeof st.replid);
     snprintf(source, sizeof source, "%s:%d", lv->host, lv->port);
     if (rmig_state_save(lv->state_path, &st, source, err, sizeof err) < 0) {
-        say(r, "%s", err);
+        rmig__live_say(r, "%s", err);
         return -1;
     }
     lv->saved = lv->acked;
     return 0;
-}
-
-/* exactly_once: the target's checkpoint, "replid offset db" */
-typedef struct ckpt {
-    char replid[41];
-    long long off;
-    unsigned long long db;
-    int found;
-} ckpt;
-
-static int ckpt_reply(const redisReply *rep, void *ud, char *err, size_t errlen)
-{
-    ckpt *k = ud;
-    if (rep->type == REDIS_REPLY_NIL)
-        return 0;
-    if (rep->type != REDIS_REPLY_STRING || sscanf(rep->str, "%40s %lld %llu", k->replid, &k->off, &k->db) != 3) {
-        snprintf(err, errlen, "the target's checkpoint key does not hold \"replid offset db\": %.*s",
-                 rep->type == REDIS_REPLY_STRING || rep->type == REDIS_REPLY_ERROR ? (int)rep->len : 0, rep->str);
-        return -1;
-    }
-    k->found = 1;
-    return 0;
-}
-
-static int command_reply(const redisReply *rep, void *ud, char *err, size_t errlen)
-{
-    rmig_cmdtable *t = ud;
-    if (rep->type == REDIS_REPLY_ERROR)
-        return 0; /* COMMAND refused (renamed away): the built-in table it is */
-    return rmig_cmdtable_merge(t, rep, err, errlen) < 0 ? -1 : 0;
 }
 
 /* ---- lag ---- */
@@ -254,9 +165,8 @@ static void live_status(runner *r, int force)
 
 /* ---- the position ---- */
 
-static void set_acked(runner *r, int64_t off, uint64_t db)
+static void set_acked(runner *r, rmig_live *lv, int64_t off, uint64_t db)
 {
-    rmig_live *lv = r->lv;
     if (lv->have_acked && off <= lv->acked)
         return;
     lv->acked = off;
@@ -267,21 +177,22 @@ static void set_acked(runner *r, int64_t off, uint64_t db)
     if (lv->snap_pending && off >= lv->full_off) {
         lv->snap_pending = 0;
         lv->snap_applied_s = (double)(mono_ms() - lv->snap_start_ms) / 1000.0;
-        say(r, "snapshot applied: %llu keys in %.2f s; now applying the stream", (unsigned long long)lv->snap_keys,
+        rmig__live_say(r, "snapshot applied: %llu keys in %.2f s; now applying the stream", (unsigned long long)lv->snap_keys,
             lv->snap_applied_s);
     }
     if (lv->phase == PH_CATCHUP && !lv->snap_pending && lag_seconds(lv) < 1.0 &&
         (!lv->ps || rmig_psync_received(lv->ps) - off < (1 << 20))) {
         lv->phase = PH_LIVE;
-        say(r, "caught up with %s: live (lag under 1 s)", lv->ps ? rmig_psync_name(lv->ps) : lv->host);
+        rmig__live_say(r, "caught up with %s: live (lag under 1 s)", lv->ps ? rmig_psync_name(lv->ps) : lv->host);
     }
 }
 
 /* The stream is applied up to offset (run.c: every record written before
  * that point is answered). */
-void rmig__live_applied(runner *r, int64_t offset, uint64_t sdb)
+void rmig__live_applied(runner *r, int src, int64_t offset, uint64_t sdb)
 {
-    set_acked(r, offset, sdb);
+    if (src >= 0 && src < r->nlv)
+        set_acked(r, r->lvs[src], offset, sdb);
 }
 
 /* ---- writing commands ---- */
@@ -431,8 +342,64 @@ static int is(const rmig_respcmd *c, int i, const char *s)
     return c->lens[i] == n && !strncasecmp((const char *)c->argv[i], s, n);
 }
 
+/* ---- keys migrated between the masters of a cluster source ----
+ *
+ * MIGRATE moves a key from master A to master B: B's stream gets
+ * RESTORE-ASKING key (B propagates it before it answers A), A's stream a
+ * DEL key (once B has answered). The two streams reach rmig in either
+ * order; applied as RESTORE then DEL, the key would be lost. So a
+ * RESTORE-ASKING waits (its source stops there, the others go on) until
+ * another master's DEL of that key has been taken, within 2 s before it
+ * or any time after, or for 5 s at most (a MIGRATE ... COPY has no DEL). */
+
+#define DEL_RING 4096
+
+static uint64_t key_hash(const uint8_t *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ULL;
+    return h;
+}
+
+static void note_deleted(runner *r, rmig_live *lv, const uint8_t *k, size_t n)
+{
+    rmig_live *z = r->lvs[0]; /* the first source keeps what all share */
+    if (!z->del_ring && !(z->del_ring = calloc(DEL_RING, sizeof *z->del_ring)))
+        return;
+    struct deleted *d = &z->del_ring[z->del_head++ % DEL_RING];
+    d->hash = key_hash(k, n);
+    d->ms = mono_ms();
+    d->src = lv->idx;
+}
+
+static int must_wait(runner *r, rmig_live *lv, const uint8_t *k, size_t n)
+{
+    uint64_t h = key_hash(k, n), now = mono_ms();
+    if (!lv->blocked || lv->blocked_hash != h) {
+        lv->blocked_ms = now;
+        lv->blocked_hash = h;
+    }
+    const rmig_live *z = r->lvs[0];
+    for (unsigned i = 0; z->del_ring && i < DEL_RING; i++) {
+        const struct deleted *d = &z->del_ring[i];
+        if (d->hash == h && d->src != lv->idx && d->ms + 2000 >= lv->blocked_ms) {
+            lv->blocked = 0;
+            return 0;
+        }
+    }
+    if (now - lv->blocked_ms > 5000) {
+        lv->blocked = 0;
+        lv->migrate_waits++;
+        return 0;
+    }
+    lv->blocked = 1;
+    return 1;
+}
+
 /* One command of the stream, ending at offset `end`: an entry, or handled
- * here (SELECT, PING, REPLCONF). 0, or -1 with r->err. */
+ * here (SELECT, PING, REPLCONF). 0; 1 when it must wait (lv->blocked); or
+ * -1 with r->err. */
 static int stream_command(runner *r, int64_t end)
 {
     rmig_live *lv = r->lv;
@@ -455,6 +422,12 @@ static int stream_command(runner *r, int64_t end)
             rmig__run_commit(r, end, lv->sdb);
         return 0;
     }
+    int asking = c->argc >= 4 && is(c, 0, "restore-asking");
+    if (asking && r->nlv > 1 && must_wait(r, lv, c->argv[1], c->lens[1]))
+        return 1;
+    if (r->nlv > 1 && (is(c, 0, "del") || is(c, 0, "unlink")))
+        for (int i = 1; i < c->argc; i++)
+            note_deleted(r, lv, c->argv[i], c->lens[i]);
     int multi = is(c, 0, "multi"), exec = is(c, 0, "exec");
     if (multi)
         lv->in_multi = 1;
@@ -462,7 +435,7 @@ static int stream_command(runner *r, int64_t end)
         lv->in_multi = 0;
     if (lv->default_deny && (is(c, 0, "flushall") || is(c, 0, "flushdb"))) {
         if (!lv->denied_flush++)
-            say(r, "the source ran %.*s: not forwarded (add rmig.filter.commands { deny = {} } to forward it)",
+            rmig__live_say(r, "the source ran %.*s: not forwarded (add rmig.filter.commands { deny = {} } to forward it)",
                 (int)c->lens[0], c->argv[0]);
         if (!lv->in_multi)
             rmig__run_commit(r, end, lv->sdb);
@@ -481,7 +454,7 @@ static int stream_command(runner *r, int64_t end)
     e->offset = lv->in_multi ? 0 : end;
     if (multi || exec)
         e->cmd_flags |= RMIG_CMD_TX_MARK; /* the source's own transaction markers */
-    rmig_slice small[16], *a = c->argc <= 16 ? small : malloc((size_t)c->argc * sizeof *a);
+    rmig_slice small[17], *a = c->argc < 16 ? small : malloc((size_t)(c->argc + 1) * sizeof *a);
     uint32_t pos[64], *kp = pos;
     if (!a) {
         snprintf(r->err, sizeof r->err, "out of memory");
@@ -489,6 +462,18 @@ static int stream_command(runner *r, int64_t end)
     }
     for (int i = 0; i < c->argc; i++)
         a[i] = (rmig_slice){c->argv[i], c->lens[i]};
+    int argc = c->argc;
+    if (asking) {
+        /* a key migrated in from another master: RESTORE ... REPLACE here */
+        static const char restore[] = "RESTORE", replace[] = "REPLACE";
+        a[0] = (rmig_slice){(const uint8_t *)restore, 7};
+        int has = 0;
+        for (int i = 4; i < c->argc; i++)
+            has = has || is(c, i, "replace");
+        if (!has)
+            a[argc++] = (rmig_slice){(const uint8_t *)replace, 7};
+        lv->migrated_in++;
+    }
     const rmig_cmdinfo *ci = rmig_cmdtable_find(lv->cmds, c->argv[0], c->lens[0]);
     int nk = 0;
     if (ci) {
@@ -500,10 +485,10 @@ static int stream_command(runner *r, int64_t end)
         if (nk < 0 || !kp)
             nk = 0; /* arguments the table cannot read: the target will say */
     } else if (!lv->unknown++) {
-        say(r, "the source sent %.*s, a command rmig does not know: forwarded as is (no key filter sees it)",
+        rmig__live_say(r, "the source sent %.*s, a command rmig does not know: forwarded as is (no key filter sees it)",
             (int)(c->lens[0] < 40 ? c->lens[0] : 40), c->argv[0]);
     }
-    int rc = rmig_batch_set_argv(&r->b, e, a, (uint32_t)c->argc, kp, (uint32_t)nk);
+    int rc = rmig_batch_set_argv(&r->b, e, a, (uint32_t)argc, kp, (uint32_t)nk);
     e->flags &= ~(uint32_t)RMIG_ENTRY_CHANGED;
     if (a != small)
         free(a);
@@ -540,10 +525,13 @@ static int stream_bytes(runner *r, const uint8_t *p, size_t n)
         }
         if (used == 0)
             break;
+        int rc = stream_command(r, lv->stream_off + used);
+        if (rc < 0)
+            return -1;
+        if (rc > 0)
+            break; /* it waits (lv->blocked); parsed again when it may go */
         lv->sbuf_pos += (size_t)used;
         lv->stream_off += used;
-        if (stream_command(r, lv->stream_off) < 0)
-            return -1;
     }
     int rc = flush_cmds(r);
     return rc < 0 ? -1 : 0;
@@ -597,7 +585,7 @@ static int record(runner *r, int type, const uint8_t *p, size_t n)
             snprintf(r->err, sizeof r->err, "out of memory");
             return -1;
         }
-        say(r, "%s: full sync (replication id %s, offset %lld)", rmig_psync_name(lv->ps), id, (long long)off);
+        rmig__live_say(r, "%s: full sync (replication id %s, offset %lld)", rmig_psync_name(lv->ps), id, (long long)off);
         return 0;
     }
     case RMIG_PSYNC_RDB:
@@ -611,7 +599,7 @@ static int record(runner *r, int type, const uint8_t *p, size_t n)
             rmig_rdb_finish(r->p);
         return 0;
     case RMIG_PSYNC_RDB_ABORT:
-        say(r, "the snapshot transfer was cut; a new full sync follows");
+        rmig__live_say(r, "the snapshot transfer was cut; a new full sync follows");
         if (r->p)
             rmig_rdb_free(r->p);
         r->p = NULL;
@@ -643,11 +631,64 @@ static int record(runner *r, int type, const uint8_t *p, size_t n)
     return 0;
 }
 
+/* Whether the current source must stay current: its snapshot is being
+ * read (the runner has one RDB parser), or a transaction of it is held in
+ * the batch. */
+static int pinned(const runner *r, const rmig_live *lv)
+{
+    return (lv->phase == PH_SNAPSHOT && r->p && !r->rdb_done) || lv->in_multi || r->b.n > 0;
+}
+
+static int has_records(const rmig_live *lv)
+{
+    rmig_spool_stats st;
+    rmig_spool_stats_get(lv->spool, &st);
+    return st.records > 0;
+}
+
+/* The next source with something to take, round robin; -1 when none. */
+static int next_source(const runner *r)
+{
+    for (int i = 1; i <= r->nlv; i++) {
+        int j = (r->lv_i + i) % r->nlv;
+        const rmig_live *c = r->lvs[j];
+        if (!c->done && (has_records(c) || c->blocked))
+            return j;
+    }
+    return -1;
+}
+
+static int all_done(const runner *r)
+{
+    for (int i = 0; i < r->nlv; i++)
+        if (!r->lvs[i]->done)
+            return 0;
+    return 1;
+}
+
+/* A snapshot was read to its end: it counts as applied once every key of
+ * it is answered. In rdb-per-node mode nothing more is taken from it. */
+static void snapshot_read(runner *r, rmig_live *lv)
+{
+    lv->snap_keys = r->read - lv->snap_keys;
+    lv->snap_pending = 1;
+    lv->phase = PH_CATCHUP;
+    rmig__run_commit(r, lv->full_off, 0);
+    if (lv->snapshot_only) {
+        lv->done = 1;
+        if (lv->ps)
+            rmig_psync_close(lv->ps);
+        lv->ps = NULL;
+        rmig__live_say(r, "%s:%d: snapshot read (%llu keys)", lv->host, lv->port, (unsigned long long)lv->snap_keys);
+    }
+}
+
 void rmig__live_idle(runner *r)
 {
-    rmig_live *lv = r->lv;
     char err[400];
+    int took = 0; /* records taken from the current source in this turn */
     while (rmig__run_room(r) && !r->eof && !r->failed) {
+        rmig_live *lv = r->lv;
         if (r->p && !r->rdb_done && lv->phase == PH_SNAPSHOT) {
             int rc = rmig__run_rdb_pump(r);
             if (rc < 0) {
@@ -655,18 +696,13 @@ void rmig__live_idle(runner *r)
                 return;
             }
             if (r->rdb_done) {
-                /* the snapshot is read; it counts as applied once every
-                 * key of it is answered */
-                lv->snap_keys = r->read - lv->snap_keys;
-                lv->snap_pending = 1;
-                lv->phase = PH_CATCHUP;
-                rmig__run_commit(r, lv->full_off, 0);
+                snapshot_read(r, lv);
                 continue;
             }
             if (rc == 1)
                 break;
         }
-        if (lv->stopping && !lv->in_multi) {
+        if ((lv->stopping && !lv->in_multi) || (r->nlv && all_done(r))) {
             if (flush_cmds(r) < 0) {
                 fail_as_is(r);
                 return;
@@ -674,16 +710,34 @@ void rmig__live_idle(runner *r)
             r->eof = 1;
             break;
         }
+        if (lv->blocked && stream_bytes(r, NULL, 0) < 0) { /* still waiting? */
+            fail_as_is(r);
+            return;
+        }
+        if ((lv->done || lv->blocked || took >= 64 || !has_records(lv)) && !pinned(r, lv)) {
+            /* several sources (a cluster's masters) take turns between
+             * records, never inside a snapshot or a transaction */
+            int j = next_source(r);
+            if (j >= 0 && j != r->lv_i) {
+                r->lv_i = j;
+                r->lv = r->lvs[j];
+                took = 0;
+                continue;
+            }
+            if (lv->done || lv->blocked)
+                break;
+        }
         int type;
         const uint8_t *p;
         size_t n;
         int got = rmig_spool_next(lv->spool, &type, &p, &n, err, sizeof err);
         if (got < 0) {
-            fail(r, "spool: %s", err);
+            fail(r, "spool of %s:%d: %s", lv->host, lv->port, err);
             return;
         }
         if (got == 0)
             break;
+        took++;
         if (record(r, type, p, n) < 0) {
             fail_as_is(r);
             return;
@@ -694,21 +748,23 @@ void rmig__live_idle(runner *r)
         rmig__run_finish(r);
         return;
     }
+    if (r->lv->blocked)
+        uv_timer_start(&r->lvs[0]->unblock, rmig__live_on_unblock, 100, 0); /* its deadline, or the others' records */
     rmig__run_stop_idle(r); /* new records or replies start it again */
 }
 
 /* ---- the source's events, time, signals ---- */
 
-static void on_psync(rmig_psync *ps, void *ud, int ev, const char *msg)
+void rmig__live_on_psync(rmig_psync *ps, void *ud, int ev, const char *msg)
 {
-    runner *r = ud;
-    (void)ps;
+    rmig_live *lv = ud;
+    runner *r = lv->r;
     if (ev == RMIG_PSYNC_EV_DATA) {
-        lag_note(r->lv, rmig_psync_received(ps));
+        lag_note(lv, rmig_psync_received(ps));
         if (!r->eof && rmig__run_room(r) && r->ready)
             rmig__run_start_idle(r);
     } else if (ev == RMIG_PSYNC_EV_INFO) {
-        say(r, "%s", msg);
+        rmig__live_say(r, "%s", msg);
     } else {
         fail(r, "source: %s%s", msg,
              strstr(msg, "budget") ? " (source.spool_budget; the state file keeps what was applied: run again to "
@@ -716,26 +772,34 @@ static void on_psync(rmig_psync *ps, void *ud, int ev, const char *msg)
     }
 }
 
-static void on_tick(uv_timer_t *t)
+void rmig__live_on_tick(uv_timer_t *t)
 {
     runner *r = t->data;
-    state_save(r);
+    for (int i = 0; i < r->nlv; i++) {
+        rmig_live *lv = r->lvs[i];
+        state_save(r, lv);
+        if (lv->phase == PH_CATCHUP && !lv->done)
+            set_acked(r, lv, lv->acked, lv->acked_db); /* re-judges catching up vs live */
+    }
     live_status(r, 0);
-    if (r->lv->phase == PH_CATCHUP)
-        set_acked(r, r->lv->acked, r->lv->acked_db); /* re-judges catching up vs live */
 }
 
-static void on_signal(uv_signal_t *s, int signum)
+void rmig__live_on_unblock(uv_timer_t *t)
+{
+    rmig__run_start_idle(t->data);
+}
+
+void rmig__live_on_signal(uv_signal_t *s, int signum)
 {
     runner *r = s->data;
-    rmig_live *lv = r->lv;
-    if (lv->stopping) {
+    if (r->lv->stopping) {
         fail(r, "stopped by a second %s before the target answered; the state file holds what was applied",
              signum == SIGINT ? "SIGINT" : "SIGTERM");
         return;
     }
-    lv->stopping = 1;
-    say(r, "%s: stopping at the next command boundary once the target has answered (again to stop at once)",
+    for (int i = 0; i < r->nlv; i++)
+        r->lvs[i]->stopping = 1;
+    rmig__live_say(r, "%s: stopping at the next command boundary once the target has answered (again to stop at once)",
         signum == SIGINT ? "SIGINT" : "SIGTERM");
     rmig__run_start_idle(r);
 }
@@ -749,218 +813,22 @@ static void on_handle_closed(uv_handle_t *h)
 
 void rmig__live_finish(runner *r)
 {
-    rmig_live *lv = r->lv;
-    if (!lv || lv->finished)
-        return;
-    lv->finished = 1;
-    state_save(r);
-    if (lv->ps)
-        rmig_psync_close(lv->ps);
-    lv->ps = NULL;
-    if (lv->handles_open) {
-        uv_close((uv_handle_t *)&lv->tick, on_handle_closed);
-        uv_close((uv_handle_t *)&lv->sigint, on_handle_closed);
-        uv_close((uv_handle_t *)&lv->sigterm, on_handle_closed);
-        lv->handles_open = 0;
-    }
-}
-
-/* Options, state and checkpoint; -2 for a configuration error. */
-int rmig__live_open(runner *r, lua_State *L, int pipe, int src, int sink)
-{
-    rmig_live *lv = r->lv = calloc(1, sizeof *lv);
-    if (!lv) {
-        snprintf(r->err, sizeof r->err, "out of memory");
-        return -1;
-    }
-    lv->acked = lv->saved = -1;
-    lv->resume_off = -1;
-    rmig_respcmd_init(&lv->rc, 0);
-    rmig_out_init(&lv->sbuf, -1);
-    const char *addr = rmig_vm_str(L, src, "addr"), *pw_env = rmig_vm_str(L, src, "password_env");
-    rmig_target_split_addr(addr, lv->host, sizeof lv->host, &lv->port);
-    lv->user = rmig_vm_str(L, src, "user");
-    lv->password = rmig_vm_str(L, src, "password");
-    if (pw_env && !(lv->password = getenv(pw_env))) {
-        snprintf(r->err, sizeof r->err, "source.password_env names %s, which is not set in the environment", pw_env);
-        return -2;
-    }
-    lv->tlsp = rmig_vm_tls(L, src, &lv->tls);
-    const char *state = rmig_vm_str(L, src, "state"), *sdir = rmig_vm_str(L, src, "spool_dir");
-    if (state)
-        snprintf(lv->state_path, sizeof lv->state_path, "%s", state);
-    if (sdir)
-        snprintf(lv->spool_dir, sizeof lv->spool_dir, "%s", sdir);
-    else if (state)
-        snprintf(lv->spool_dir, sizeof lv->spool_dir, "%s.spool", state);
-    else
-        snprintf(lv->spool_dir, sizeof lv->spool_dir, "rmig-spool");
-    lv->exactly_once = rmig_vm_bool(L, sink, "exactly_once", 0);
-    lv->ckpt_key = rmig_vm_str(L, sink, "checkpoint_key");
-    if (!lv->ckpt_key)
-        lv->ckpt_key = "rmig:checkpoint";
-    /* FLUSHALL/FLUSHDB are not forwarded unless a commands node decides */
-    lv->default_deny = 1;
-    lua_getfield(L, pipe, "nodes");
-    for (size_t j = 1; lua_istable(L, -1) && j <= lua_objlen(L, -1); j++) {
-        lua_rawgeti(L, -1, (int)j);
-        const char *ctor = lua_istable(L, -1) ? rmig_vm_str(L, lua_gettop(L), "constructor") : NULL;
-        if (ctor && !strcmp(ctor, "rmig.filter.commands"))
-            lv->default_deny = 0;
-        lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
-
-    /* where to start: the target's checkpoint (exactly_once), else the
-     * state file, else a full sync */
-    char replid[41] = "";
-    int64_t off = -1;
-    uint64_t db = 0;
-    if (lv->state_path[0]) {
-        rmig_state st;
-        int got = rmig_state_load(lv->state_path, &st, r->err, sizeof r->err);
-        if (got < 0)
-            return -1;
-        if (got) {
-            memcpy(replid, st.replid, sizeof replid);
-            off = st.offset;
-            db = st.db;
+    for (int i = 0; i < r->nlv; i++) {
+        rmig_live *lv = r->lvs[i];
+        if (lv->finished)
+            continue;
+        lv->finished = 1;
+        state_save(r, lv);
+        if (lv->ps)
+            rmig_psync_close(lv->ps);
+        lv->ps = NULL;
+        if (lv->handles_open) {
+            uv_close((uv_handle_t *)&lv->tick, on_handle_closed);
+            uv_close((uv_handle_t *)&lv->unblock, on_handle_closed);
+            uv_close((uv_handle_t *)&lv->sigint, on_handle_closed);
+            uv_close((uv_handle_t *)&lv->sigterm, on_handle_closed);
+            lv->handles_open = 0;
         }
     }
-    if (lv->exactly_once) {
-        char thost[256];
-        int tport;
-        const char *taddr = rmig_vm_str(L, sink, "addr"), *tpw = rmig_vm_str(L, sink, "password");
-        const char *tpw_env = rmig_vm_str(L, sink, "password_env");
-        if (tpw_env)
-            tpw = getenv(tpw_env);
-        rmig_tls_opts ttls, *ttlsp = rmig_vm_tls(L, sink, &ttls);
-        rmig_target_split_addr(taddr, thost, sizeof thost, &tport);
-        ckpt k = {0};
-        const char *get[] = {"GET", lv->ckpt_key};
-        if (rmig_target_call(thost, tport, rmig_vm_str(L, sink, "user"), tpw, ttlsp, 2, get, ckpt_reply, &k, r->err,
-                             sizeof r->err) < 0)
-            return -1;
-        if (k.found) {
-            if (off >= 0 && (strcmp(k.replid, replid) || k.off != off))
-                say(r, "the target's checkpoint (%s %lld) and the state file (%s %lld) differ: the checkpoint, "
-                    "written with the data, wins", k.replid, k.off, replid, (long long)off);
-            snprintf(replid, sizeof replid, "%s", k.replid);
-            off = k.off;
-            db = k.db;
-        } else if (off >= 0) {
-            say(r, "exactly_once: the target has no checkpoint key %s; a full sync makes one", lv->ckpt_key);
-            off = -1;
-        }
-    }
-    if (off >= 0) {
-        snprintf(lv->replid, sizeof lv->replid, "%s", replid);
-        lv->resume_off = lv->stream_off = lv->acked = lv->saved = off;
-        lv->resume_db = lv->sdb = lv->acked_db = db;
-        lv->have_acked = 1;
-        lv->phase = PH_CATCHUP;
-    }
-
-    lv->cmds = rmig_cmdtable_new();
-    if (!lv->cmds) {
-        snprintf(r->err, sizeof r->err, "out of memory");
-        return -1;
-    }
-    /* the source's own command table, when it answers COMMAND */
-    const char *cmd[] = {"COMMAND"};
-    char err[512];
-    if (rmig_target_call(lv->host, lv->port, lv->user, lv->password, lv->tlsp, 1, cmd, command_reply, lv->cmds, err,
-                         sizeof err) < 0) {
-        snprintf(r->err, sizeof r->err, "source: %s", err);
-        return -1;
-    }
-    unsigned swept = rmig_spool_sweep(lv->spool_dir);
-    if (swept)
-        say(r, "removed %u spool files an earlier run left in %s", swept, lv->spool_dir);
-    rmig_spool_opts so = {.dir = lv->spool_dir,
-                          .mem_bytes = (size_t)rmig_vm_int(L, src, "spool_memory", 32 << 20),
-                          .disk_budget = (uint64_t)rmig_vm_int(L, src, "spool_budget", 0)};
-    lv->spool = rmig_spool_new(&so, err, sizeof err);
-    if (!lv->spool) {
-        snprintf(r->err, sizeof r->err, "spool: %s", err);
-        return -2;
-    }
-    const char *pc = rmig_vm_str(L, src, "psync_command"), *sc = rmig_vm_str(L, src, "sync_command");
-    snprintf(lv->psync_name, sizeof lv->psync_name, "%s", pc ? pc : "PSYNC");
-    snprintf(lv->sync_name, sizeof lv->sync_name, "%s", sc ? sc : "SYNC");
-    lv->psync_cmd = lv->psync_name;
-    lv->sync_cmd = lv->sync_name;
-    lv->snap_start_ms = mono_ms();
-    lv->psync_timeout_ms = (int)rmig_vm_int(L, src, "timeout_s", 60) * 1000;
-    lv->psync_deadline_ms = (int)rmig_vm_int(L, src, "retry_deadline_s", 300) * 1000;
-    if (lv->exactly_once)
-        r->retry_deadline_s = 0; /* a lost target is not replayed blindly: the checkpoint decides (see on_state) */
-    return 0;
 }
 
-int rmig__live_start(runner *r)
-{
-    rmig_live *lv = r->lv;
-    rmig_psync_opts o = {.host = lv->host, .port = lv->port, .user = lv->user, .password = lv->password,
-                         .tls = lv->tlsp, .psync_cmd = lv->psync_cmd, .sync_cmd = lv->sync_cmd,
-                         .replid = lv->resume_off >= 0 ? lv->replid : NULL, .offset = lv->resume_off,
-                         .timeout_ms = lv->psync_timeout_ms, .retry_deadline_ms = lv->psync_deadline_ms};
-    lv->ps = rmig_psync_new(&r->loop, &o, lv->spool, on_psync, r);
-    if (!lv->ps) {
-        snprintf(r->err, sizeof r->err, "out of memory");
-        return -1;
-    }
-    uv_timer_init(&r->loop, &lv->tick);
-    uv_signal_init(&r->loop, &lv->sigint);
-    uv_signal_init(&r->loop, &lv->sigterm);
-    lv->tick.data = lv->sigint.data = lv->sigterm.data = r;
-    uv_timer_start(&lv->tick, on_tick, 1000, 1000);
-    uv_signal_start(&lv->sigint, on_signal, SIGINT);
-    uv_signal_start(&lv->sigterm, on_signal, SIGTERM);
-    lv->handles_open = 1;
-    if (lv->resume_off >= 0)
-        say(r, "resuming after offset %lld of %s (db %llu)%s", (long long)lv->resume_off, lv->replid,
-            (unsigned long long)lv->resume_db, lv->exactly_once ? ", from the target's checkpoint" : "");
-    return rmig_psync_start(lv->ps);
-}
-
-void rmig__live_summary(runner *r)
-{
-    rmig_live *lv = r->lv;
-    printf("  live: %llu commands applied; %llu full and %llu partial syncs; applied up to offset %lld of %s\n",
-           (unsigned long long)r->cmds, (unsigned long long)lv->full_syncs, (unsigned long long)lv->partial_syncs,
-           (long long)lv->acked, lv->replid[0] ? lv->replid : "-");
-    if (lv->snap_applied_s > 0)
-        printf("  the snapshot was applied in %.2f s\n", lv->snap_applied_s);
-    if (lv->state_path[0] && lv->saved >= 0 && strlen(lv->replid) == 40)
-        printf("  state saved in %s: rmig run again resumes from there\n", lv->state_path);
-    else if (lv->state_path[0])
-        printf("  no state saved: %s\n", strlen(lv->replid) == 40 ? "the snapshot was not applied yet"
-                                                                  : "the source gives no replication id (SYNC)");
-    if (lv->denied_flush)
-        printf("  %llu FLUSHALL/FLUSHDB from the source were not forwarded\n", (unsigned long long)lv->denied_flush);
-    if (lv->unknown)
-        printf("  %llu commands unknown to rmig's table were forwarded as they were\n", (unsigned long long)lv->unknown);
-    if (lv->held)
-        printf("  %llu transactions of the source were too big for one exactly-once batch (applied at-least-once)\n",
-               (unsigned long long)lv->held);
-    rmig_spool_stats st;
-    rmig_spool_stats_get(lv->spool, &st);
-    if (st.peak_disk_bytes) {
-        char b[32];
-        printf("  the spool used up to %s of disk\n", rmig_progress_bytes(b, sizeof b, (double)st.peak_disk_bytes));
-    }
-}
-
-void rmig__live_free(runner *r)
-{
-    rmig_live *lv = r->lv;
-    if (!lv)
-        return;
-    rmig_spool_free(lv->spool);
-    rmig_cmdtable_free(lv->cmds);
-    rmig_respcmd_free(&lv->rc);
-    rmig_out_close(&lv->sbuf);
-    free(lv);
-    r->lv = NULL;
-}

@@ -95,6 +95,27 @@ rmig.source.psync = constructor {
   check = check_endpoint,
 }
 
+rmig.source.cluster = constructor {
+  name = "rmig.source.cluster", kind = "source", impl = "c",
+  options = with_endpoint("source cluster (any node)", {
+    mode = { type = "enum", values = { "psync", "rdb-per-node" }, default = "psync",
+             help = "psync: every master's snapshot then its command stream, until stopped; rdb-per-node: every master's snapshot only, then the run ends" },
+    state = { type = "string",
+              help = "state file prefix: each master's position is saved in STATE.<host>_<port>, from which a run started again resumes" },
+    spool_dir = { type = "string", help = "where the spools go, one directory per master (default: beside the state files, else ./rmig-spool)" },
+    spool_memory = { type = "integer", min = 65536, default = 32 * 1024 * 1024,
+                     help = "bytes of each master's stream held in memory before they are spooled to disk" },
+    spool_budget = { type = "integer", min = 1048576, default = 16 * 1024 * 1024 * 1024,
+                     help = "disk each master's spool may use (compressed bytes)" },
+    psync_command = { type = "string", default = "PSYNC", help = "the name of PSYNC on the masters" },
+    sync_command = { type = "string", default = "SYNC", help = "the name of SYNC on the masters" },
+    timeout_s = { type = "integer", min = 1, default = 60, help = "silence from a master that counts as a lost connection" },
+    retry_deadline_s = { type = "integer", min = 1, default = 300,
+                         help = "how long a lost master connection is retried before the run fails" },
+  }),
+  check = check_endpoint,
+}
+
 -- Built-in filters (executed in C) -----------------------------------------
 
 rmig.filter.keys = constructor {
