@@ -79,7 +79,7 @@ int rmig_check_main(int argc, char **argv)
     lua_getfield(L, src, "options");
     const char *rdb = rmig_vm_str(L, -1, "path");
     const char *ctor = rmig_vm_str(L, src, "constructor"), *where = rmig_vm_str(L, src, "where");
-    int live = ctor && !strcmp(ctor, "rmig.source.psync");
+    int live = ctor && (!strcmp(ctor, "rmig.source.psync") || !strcmp(ctor, "rmig.source.cluster"));
     uint64_t size = 0;
     int sv = 0;
     if (live) {
@@ -157,6 +157,12 @@ int rmig_check_main(int argc, char **argv)
         int rdb_source = ctor && !strcmp(ctor, "rmig.source.rdb") && sv > 0;
         int crc = rmig_check_cluster_target(L, so, rdb_source ? rdb : NULL, err, sizeof err);
         rc = crc > rc ? crc : rc;
+        if (live) {
+            lua_getfield(L, pipe, "source");
+            lua_getfield(L, -1, "options");
+            rmig_check_cross_slot(L, lua_gettop(L));
+            lua_pop(L, 2);
+        }
     } else if (rmig_target_probe(host, port, user, pw, tlsp, &ti, err, sizeof err) < 0) {
         printf("target    cannot be reached: %s\n", err);
         rc = 1;

@@ -21,4 +21,9 @@ int rmig_check_live_source(lua_State *L, int opts, const char *where, int *rdb_v
  * err holds the reason, already printed. */
 int rmig_check_cluster_target(lua_State *L, int sink_opts, const char *rdb_path, char *err, size_t errlen);
 
+/* A live source feeding a cluster target: the multi-key write commands its
+ * INFO commandstats shows, split per slot by rmig or refused when their
+ * keys span slots. Always 0 (a finding, not a failure). */
+int rmig_check_cross_slot(lua_State *L, int opts);
+
 #endif

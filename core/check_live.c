@@ -4,6 +4,8 @@
  * source's backlog still holds that position, else a full sync). */
 #include "check.h"
 
+#include "cluster.h"
+#include "cmdtable.h"
 #include "state.h"
 #include "target.h"
 #include "vm.h"
@@ -55,29 +57,20 @@ static int on_command_info(const redisReply *r, void *ud, char *err, size_t errl
     return 0;
 }
 
-int rmig_check_live_source(lua_State *L, int opts, const char *where, int *rdb_version)
+/* One master: reachable, PSYNC known, its replication position, and
+ * whether the state file (if any) allows a partial resync. */
+static int check_master(const char *ctor, const char *addr, const char *host, int port, const char *user,
+                        const char *pw, const rmig_tls_opts *tlsp, const char *psync, const char *state,
+                        const char *where, int *rdb_version)
 {
-    const char *addr = rmig_vm_str(L, opts, "addr"), *user = rmig_vm_str(L, opts, "user");
-    const char *pw = rmig_vm_str(L, opts, "password"), *pw_env = rmig_vm_str(L, opts, "password_env");
-    const char *state = rmig_vm_str(L, opts, "state"), *psync = rmig_vm_str(L, opts, "psync_command");
-    if (!psync)
-        psync = "PSYNC";
-    if (pw_env && !(pw = getenv(pw_env))) {
-        printf("source    rmig.source.psync %s  [%s]\n          source.password_env names %s, which is not set\n", addr,
-               where, pw_env);
-        return 2;
-    }
-    rmig_tls_opts tls, *tlsp = rmig_vm_tls(L, opts, &tls);
-    char host[256], err[1024];
-    int port = 0;
-    rmig_target_split_addr(addr, host, sizeof host, &port);
+    char err[1024];
     rmig_target_info ti;
     if (rmig_target_probe(host, port, user, pw, tlsp, &ti, err, sizeof err) < 0) {
-        printf("source    rmig.source.psync %s  [%s]\n          cannot be reached: %s\n", addr, where, err);
+        printf("source    %s %s  [%s]\n          cannot be reached: %s\n", ctor, addr, where, err);
         return 1;
     }
     *rdb_version = ti.rdb_version;
-    printf("source    rmig.source.psync %s: %s %s, RDB %d, %llu keys  [%s]\n", addr, ti.valkey[0] ? "Valkey" : "Redis",
+    printf("source    %s %s: %s %s, RDB %d, %llu keys  [%s]\n", ctor, addr, ti.valkey[0] ? "Valkey" : "Redis",
            ti.valkey[0] ? ti.valkey : ti.redis, ti.rdb_version, (unsigned long long)ti.keys, where);
     repl_info ri = {0};
     const char *info[] = {"INFO", "replication"};
@@ -116,4 +109,116 @@ int rmig_check_live_source(lua_State *L, int opts, const char *where, int *rdb_v
         printf("state     none (source.state): a run that stops cannot resume; it starts again with a full sync\n");
     }
     return rc;
+}
+
+int rmig_check_live_source(lua_State *L, int opts, const char *where, int *rdb_version)
+{
+    const char *addr = rmig_vm_str(L, opts, "addr"), *user = rmig_vm_str(L, opts, "user");
+    const char *pw = rmig_vm_str(L, opts, "password"), *pw_env = rmig_vm_str(L, opts, "password_env");
+    const char *state = rmig_vm_str(L, opts, "state"), *psync = rmig_vm_str(L, opts, "psync_command");
+    const char *mode = rmig_vm_str(L, opts, "mode");
+    const char *ctor = mode ? "rmig.source.cluster" : "rmig.source.psync"; /* only the cluster source has a mode */
+    if (!psync)
+        psync = "PSYNC";
+    if (pw_env && !(pw = getenv(pw_env))) {
+        printf("source    %s %s  [%s]\n          source.password_env names %s, which is not set\n", ctor, addr, where,
+               pw_env);
+        return 2;
+    }
+    rmig_tls_opts tls, *tlsp = rmig_vm_tls(L, opts, &tls);
+    char host[256], err[1024];
+    int port = 0;
+    rmig_target_split_addr(addr, host, sizeof host, &port);
+    if (!mode)
+        return check_master(ctor, addr, host, port, user, pw, tlsp, psync, state, where, rdb_version);
+    rmig_cluster_map m = {0};
+    if (rmig_cluster_map_fetch(host, port, user, pw, tlsp, &m, err, sizeof err) < 0) {
+        printf("source    %s %s  [%s]\n          %s\n", ctor, addr, where, err);
+        return strstr(err, "not a cluster") ? 2 : 1;
+    }
+    printf("source    %s %s: %d masters, %s  [%s]\n", ctor, addr, m.nmasters,
+           strcmp(mode, "rdb-per-node") ? "each read like a replica (snapshot, then its stream), in turns"
+                                        : "a snapshot of each, then the run ends", where);
+    if (m.unassigned)
+        printf("risk      %u slots of the source have no master\n", m.unassigned);
+    int rc = 0;
+    for (int i = 0; i < m.nmasters; i++) {
+        const rmig_cluster_node *n = &m.nodes[i];
+        char a[300], st[900];
+        snprintf(a, sizeof a, "%s:%d", n->host, n->port);
+        snprintf(st, sizeof st, "%s.%s_%d", state ? state : "", n->host, n->port);
+        int mrc = check_master("  master", a, n->host, n->port, user, pw, tlsp, psync,
+                               state && strcmp(mode, "rdb-per-node") ? st : NULL, where, rdb_version);
+        rc = mrc > rc ? mrc : rc;
+    }
+    rmig_cluster_map_free(&m);
+    return rc;
+}
+
+/* ---- commands a cluster target cannot always run ---- */
+
+typedef struct stats_acc {
+    rmig_cmdtable *t;
+    char split[300], whole[600];
+    unsigned long long split_calls, whole_calls;
+} stats_acc;
+
+/* INFO commandstats: the write commands the source ran that may take
+ * several keys, split per slot by rmig (DEL, MSET ...) or not (RENAME ...). */
+static int on_commandstats(const redisReply *r, void *ud, char *err, size_t errlen)
+{
+    (void)err, (void)errlen;
+    stats_acc *a = ud;
+    if (r->type != REDIS_REPLY_STRING)
+        return 0;
+    for (const char *p = r->str; (p = strstr(p, "cmdstat_")) != NULL; p++) {
+        char name[64];
+        unsigned long long calls = 0;
+        if (sscanf(p, "cmdstat_%63[^:]:calls=%llu", name, &calls) != 2 || !calls)
+            continue;
+        for (char *c = name; *c; c++)
+            if (*c == '|')
+                *c = ' '; /* a subcommand: "client|list" */
+        const rmig_cmdinfo *ci = rmig_cmdtable_find(a->t, (const uint8_t *)name, strlen(name));
+        if (!ci || !(ci->flags & RMIG_CMD_WRITE) || !strcmp(name, "migrate"))
+            continue;
+        int several = (ci->flags & RMIG_CMD_MOVABLE) || ci->last < 0 || ci->last > ci->first;
+        if (!several)
+            continue;
+        char *list = (ci->flags & RMIG_CMD_SPLIT) ? a->split : a->whole;
+        size_t cap = (ci->flags & RMIG_CMD_SPLIT) ? sizeof a->split : sizeof a->whole, n = strlen(list);
+        if (n + strlen(name) + 32 < cap)
+            snprintf(list + n, cap - n, "%s%s (%llu)", n ? ", " : "", name, calls);
+        *((ci->flags & RMIG_CMD_SPLIT) ? &a->split_calls : &a->whole_calls) += calls;
+    }
+    return 0;
+}
+
+int rmig_check_cross_slot(lua_State *L, int opts)
+{
+    const char *addr = rmig_vm_str(L, opts, "addr"), *user = rmig_vm_str(L, opts, "user");
+    const char *pw = rmig_vm_str(L, opts, "password"), *pw_env = rmig_vm_str(L, opts, "password_env");
+    if (pw_env)
+        pw = getenv(pw_env);
+    rmig_tls_opts tls, *tlsp = rmig_vm_tls(L, opts, &tls);
+    char host[256], err[512];
+    int port = 0;
+    rmig_target_split_addr(addr, host, sizeof host, &port);
+    stats_acc a = {.t = rmig_cmdtable_new()};
+    const char *cmd[] = {"INFO", "commandstats"};
+    if (!a.t || rmig_target_call(host, port, user, pw, tlsp, 2, cmd, on_commandstats, &a, err, sizeof err) < 0) {
+        rmig_cmdtable_free(a.t);
+        return 0; /* said with the source above */
+    }
+    if (a.split[0])
+        printf("multi-key the source ran %s since its start: split per slot on the cluster\n", a.split);
+    if (a.whole[0])
+        printf("risk      the source (%s) ran %s since its start: on a cluster such a command runs only when its "
+               "keys share a slot (hash tags {...}); rmig reports the others, with their keys, as failed\n", addr,
+               a.whole);
+    else
+        printf("multi-key no write command that a cluster may refuse (keys in several slots) in the source's "
+               "INFO commandstats\n");
+    rmig_cmdtable_free(a.t);
+    return 0;
 }
