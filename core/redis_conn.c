@@ -726,6 +726,37 @@ static void on_connect(uv_connect_t *req, int status)
  * the db the oldest unanswered unit began in, then the log from that unit's
  * first command on. Replies to the part of the unit that was answered
  * before are skipped. */
+size_t rmig_redis_unanswered(const rmig_redis *c, const char **bytes, size_t *n, uint64_t *tags, size_t cap)
+{
+    /* as replay() would send them: from the unit of the first unanswered
+     * command, whose answered commands are RMIG_REDIS_TAG_SKIP */
+    size_t k = 0, first = SIZE_MAX;
+    for (size_t i = 0; i < c->ring_len; i++) {
+        const pending *p = &c->ring[(c->ring_head + i) % c->ring_cap];
+        if (internal(p->tag))
+            continue;
+        if (p->nolog || p->broken)
+            return SIZE_MAX; /* a streamed command: its bytes are gone */
+        if (first == SIZE_MAX) {
+            first = i;
+            for (uint32_t s = 0; s < p->unit_idx && k < cap; s++)
+                tags[k++] = RMIG_REDIS_TAG_SKIP;
+        }
+        if (k < cap)
+            tags[k] = p->tag;
+        k++;
+    }
+    if (first == SIZE_MAX) {
+        *bytes = NULL;
+        *n = 0;
+        return 0;
+    }
+    uint64_t start = c->ring[(c->ring_head + first) % c->ring_cap].unit_pos;
+    *bytes = c->log.buf + (start - c->log_base);
+    *n = (size_t)(c->log_base + c->log.len - start);
+    return k;
+}
+
 static void replay(rmig_redis *c)
 {
     pending *keep = malloc((c->ring_len + 2) * sizeof *keep);

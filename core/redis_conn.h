@@ -47,6 +47,8 @@ enum { RMIG_REDIS_READY = 1, RMIG_REDIS_FAILED = 2, RMIG_REDIS_RETRYING = 3, RMI
 /* The tag of the SELECTs rmig_redis_select writes; their replies come to
  * the reply callback like any other. */
 #define RMIG_REDIS_TAG_SELECT (UINT64_MAX - 1)
+/* The tag rmig_redis_unanswered gives a command of a unit answered already. */
+#define RMIG_REDIS_TAG_SKIP (UINT64_MAX - 3)
 
 /* A reply to the command tagged tag (r is freed after the call returns). */
 typedef void (*rmig_redis_reply_cb)(rmig_redis *c, void *ud, uint64_t tag, const redisReply *r);
@@ -122,6 +124,16 @@ int rmig_redis_room(const rmig_redis *c);
 /* 1 while a streamed command or a unit is being written: another
  * command written now would land inside it. */
 int rmig_redis_midway(const rmig_redis *c);
+
+/* The commands that have no reply yet, as they would be sent again after
+ * a reconnection, to send them elsewhere (a cluster master that died and
+ * whose replica took over): their bytes (from the unit of the first; valid
+ * until the connection is used again) and the tag of each command in
+ * them, in order (RMIG_REDIS_TAG_SKIP for the first unit's commands that
+ * were answered). Returns how many commands (tags beyond cap are not
+ * written), or SIZE_MAX when a streamed command is among them (its bytes
+ * were never kept). */
+size_t rmig_redis_unanswered(const rmig_redis *c, const char **bytes, size_t *n, uint64_t *tags, size_t cap);
 
 /* Commands sent or queued that have no reply yet. */
 uint64_t rmig_redis_pending(const rmig_redis *c);

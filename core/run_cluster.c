@@ -18,6 +18,10 @@
  *   importing master: ASKING, then the command, there; the map stays.
  * - TRYAGAIN, CLUSTERDOWN, LOADING, READONLY: sent again after a backoff,
  *   to the master of its slot then, until sink.retry_deadline_s.
+ * - A master lost: its connection is opened again (redis_conn.h) while
+ *   nothing new is sent; if it died and its replica took over its slots
+ *   (the map, read every second, says so), its unanswered commands go to
+ *   the new master, in order, and the old connection is closed.
  * A unit (a key's native commands, a transaction of the source) is sent on
  * whole, from its first command, when any of its commands is redirected.
  * Commands waiting to be sent on are parked in order; new commands wait
@@ -63,7 +67,6 @@ typedef struct parked {
     int from;
     int slot;              /* -1 when the bytes name no key */
     uint64_t due_ms, first_ms;
-    int attempts;
     char why[120];         /* R_RETRY: what the master said */
 } parked;
 
@@ -82,7 +85,7 @@ struct rmig_clus {
     const char *db_prefix;
     parked *pk;
     size_t pk_head, pk_len, pk_cap;
-    uv_timer_t timer;
+    uv_timer_t timer, watch;   /* parked commands; connections being opened again */
     int timer_init, closing;
     uint64_t last_refresh_ms, last_say_ms;
     uint64_t moved, asked, retried, refreshes, split, broadcast, tx_whole, tx_split, cross_slot, merged,
@@ -250,13 +253,15 @@ int rmig__cluster_open(runner *r, lua_State *L, int so, const char *host, int po
 }
 
 static void on_timer(uv_timer_t *t);
+static void on_watch(uv_timer_t *t);
 
 int rmig__cluster_connect(runner *r, const rmig_redis_opts *o)
 {
     rmig_clus *c = r->clus;
     c->o = *o;
     uv_timer_init(&r->loop, &c->timer);
-    c->timer.data = r;
+    uv_timer_init(&r->loop, &c->watch);
+    c->timer.data = c->watch.data = r;
     c->timer_init = 1;
     if (apply_map(r) < 0) {
         snprintf(r->err, sizeof r->err, "out of memory");
@@ -544,11 +549,12 @@ void rmig__cluster_function(runner *r, const void *code, size_t n)
 
 /* ---- redirections ---- */
 
-/* The slot of the first key in RESP bytes (after a MULTI), or -1. */
+/* The slot of the first key in RESP bytes (past commands without one:
+ * MULTI, ASKING), or -1. */
 static int bytes_slot(const char *p, size_t n)
 {
     const char *end = p + n;
-    for (int cmd = 0; cmd < 2 && p < end && *p == '*'; cmd++) {
+    for (int cmd = 0; cmd < 64 && p < end && *p == '*'; cmd++) {
         long argc = strtol(p + 1, NULL, 10);
         const char *q = memchr(p, '\n', (size_t)(end - p));
         const char *args[2];
@@ -568,7 +574,7 @@ static int bytes_slot(const char *p, size_t n)
         }
         if (got == 2)
             return (int)rmig_slot_of(args[1], (size_t)lens[1]);
-        if (got == 1 && lens[0] == 5 && !strncasecmp(args[0], "MULTI", 5) && q) {
+        if (got == 1 && argc == 1 && q) {
             p = q + 1;
             continue;
         }
@@ -685,15 +691,19 @@ static void send_on(runner *r, wconn *from, int kind, int slot, const char *host
             c->asked++;
         }
         wconn *to = c->w[p.to];
-        if (!c->pk_len && to->ready && !rmig_redis_midway(to->c)) {
+        if (!c->pk_len && to->ready && !to->retrying && !rmig_redis_midway(to->c)) {
             send_to(r, to, kind == R_ASK, bytes, n, recs, nrec);
             return;
         }
     } else {
+        /* backoff: 50 ms, growing with the time it has been refused */
         c->retried++;
         from->draining = 1;
         p.slot = bytes_slot(bytes, n);
-        p.due_ms = now_ms() + 50;
+        if (nrec && recs[0].retry_since)
+            p.first_ms = recs[0].retry_since;
+        uint64_t waited = p.first_ms < now_ms() ? now_ms() - p.first_ms : 0;
+        p.due_ms = now_ms() + 50 + (waited / 4 < 1000 ? waited / 4 : 1000);
         snprintf(p.why, sizeof p.why, "%s", why);
     }
     p.bytes = malloc(n ? n : 1);
@@ -701,6 +711,8 @@ static void send_on(runner *r, wconn *from, int kind, int slot, const char *host
     if (p.bytes && p.recs) {
         memcpy(p.bytes, bytes, n);
         memcpy(p.recs, recs, nrec * sizeof *recs);
+        for (size_t i = 0; i < nrec; i++)
+            p.recs[i].retry_since = kind == R_RETRY ? p.first_ms : 0;
         p.n = n;
         p.nrec = nrec;
     }
@@ -732,7 +744,7 @@ static void on_timer(uv_timer_t *t)
         parked *p = &c->pk[c->pk_head];
         if (p->due_ms > now)
             break;
-        if (p->kind == R_RETRY && p->attempts > 0 && r->retry_deadline_s >= 0 &&
+        if (p->kind == R_RETRY && r->retry_deadline_s >= 0 &&
             now - p->first_ms > (uint64_t)r->retry_deadline_s * 1000) {
             snprintf(r->err, sizeof r->err, "the cluster kept answering \"%s\" for %d s (sink.retry_deadline_s): "
                      "is it healthy? (redis-cli --cluster check %s:%d)", p->why, r->retry_deadline_s, c->seed,
@@ -747,12 +759,76 @@ static void on_timer(uv_timer_t *t)
                 refresh(r, 0);
             to = p->slot >= 0 ? c->slot_w[p->slot] : p->from;
         }
-        if (to < 0 || !c->w[to]->ready || rmig_redis_midway(c->w[to]->c))
+        if (to < 0 || !c->w[to]->c || !c->w[to]->ready || c->w[to]->retrying || rmig_redis_midway(c->w[to]->c))
             break; /* not connected yet, or a streamed value or unit is being written to it */
         send_to(r, c->w[to], p->kind == R_ASK, p->bytes, p->n, p->recs, p->nrec);
         pop_parked(c);
     }
     if (!c->pk_len)
+        uv_timer_stop(t);
+    if (rmig__run_room(r) && !r->eof)
+        rmig__run_start_idle(r);
+}
+
+/* A master that was lost and serves no slots any more (its replica took
+ * over): its unanswered commands go to the master of their slot now, in
+ * order, with their records; the connection is closed. 1 when done. */
+static int takeover(runner *r, wconn *w)
+{
+    rmig_clus *c = r->clus;
+    size_t cap = w->rec_len + 4096;
+    uint64_t *tags = malloc(cap * sizeof *tags);
+    const char *bytes;
+    size_t n, k = tags ? rmig_redis_unanswered(w->c, &bytes, &n, tags, cap) : SIZE_MAX;
+    int slot = k && k != SIZE_MAX ? bytes_slot(bytes, n) : -1;
+    wconn *to = slot >= 0 ? c->w[c->slot_w[slot]] : NULL;
+    size_t recs = 0;
+    for (size_t i = 0; k != SIZE_MAX && i < k && i < cap; i++)
+        recs += tags[i] < TAG_ASKING;
+    if (k == SIZE_MAX || k > cap || recs != w->rec_len || (k && (!to || to == w || !to->c || !to->ready ||
+                                                                   rmig_redis_midway(to->c)))) {
+        free(tags);
+        return 0; /* not yet (or a value streamed in pieces was cut: the deadline decides) */
+    }
+    say(r, "%s:%d serves no slots any more (its replica took over): its %zu unanswered commands go to %s:%d",
+        w->host, w->port, w->rec_len, to ? to->host : "-", to ? to->port : 0);
+    if (k) {
+        wconn *was = r->cw;
+        rmig__run_use(r, to);
+        rmig_out_mem(rmig_redis_out(to->c), bytes, n);
+        for (size_t i = 0; i < k; i++) {
+            if (tags[i] < TAG_ASKING) {
+                keyrec kr = rmig__run_rec_pop(w);
+                rmig__run_rec_again(r, &kr);
+                rmig_redis_done(to->c, r->tag++);
+            } else {
+                rmig_redis_done(to->c, TAG_ASKING); /* its reply goes nowhere */
+            }
+        }
+        rmig__run_use(r, was);
+    }
+    free(tags);
+    c->moved++;
+    rmig_redis_close(w->c, NULL);
+    w->c = NULL;
+    w->ready = w->retrying = w->draining = 0;
+    return 1;
+}
+
+static void on_watch(uv_timer_t *t)
+{
+    runner *r = t->data;
+    rmig_clus *c = r->clus;
+    int waiting = 0;
+    for (int i = 0; i < c->nw; i++) {
+        wconn *w = c->w[i];
+        if (!w->retrying || !w->c)
+            continue;
+        refresh(r, 0);
+        if (w->master || !takeover(r, w))
+            waiting = 1;
+    }
+    if (!waiting)
         uv_timer_stop(t);
     if (rmig__run_room(r) && !r->eof)
         rmig__run_start_idle(r);
@@ -843,7 +919,7 @@ int rmig__cluster_room(const runner *r)
         return 0;
     for (int i = 0; i < c->nw; i++) {
         const wconn *w = c->w[i];
-        if (w->draining || (w->master && (!w->ready || !rmig_redis_room(w->c))))
+        if (w->draining || (w->master && (!w->c || !w->ready || w->retrying || !rmig_redis_room(w->c))))
             return 0;
     }
     return 1;
@@ -865,6 +941,7 @@ int rmig__cluster_state(runner *r, wconn *w, int state, const char *err)
     if (state == RMIG_REDIS_READY) {
         int again = w->ready;
         w->ready = 1;
+        w->retrying = 0;
         if (again) {
             say(r, "connected to %s:%d again; its unanswered commands were sent again", w->host, w->port);
         } else if (r->ready) {
@@ -882,8 +959,10 @@ int rmig__cluster_state(runner *r, wconn *w, int state, const char *err)
         return 1;
     }
     if (state == RMIG_REDIS_RETRYING) {
-        /* a failover may be under way: the map tells where its slots went */
-        refresh(r, 1);
+        /* a master lost: if it died, its replica takes over its slots
+         * (watch, every second) */
+        w->retrying = 1;
+        uv_timer_start(&c->watch, on_watch, 1000, 1000);
         return 0;
     }
     if (state == RMIG_REDIS_FAILED && !w->master && rmig_redis_pending(w->c) == 0) {
@@ -907,8 +986,10 @@ void rmig__cluster_close(runner *r)
         c->w[i]->c = NULL;
     }
     r->c = NULL;
-    if (c->timer_init)
+    if (c->timer_init) {
         uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+        uv_close((uv_handle_t *)&c->watch, on_timer_closed);
+    }
 }
 
 void rmig__cluster_counts(const runner *r, uint64_t *reconnects, uint64_t *torn)

@@ -44,6 +44,7 @@ typedef struct keyrec {
     uint64_t sdb;
     uint64_t epoch;        /* live sources: the stretch of the stream it belongs to (run.c) */
     int tx;                /* cluster sink: a command of one of the source's MULTI/EXEC blocks */
+    uint64_t retry_since;  /* cluster sink: when it was first refused with TRYAGAIN, CLUSTERDOWN ... (ms) */
 } keyrec;
 
 typedef struct rmig_live rmig_live;
@@ -61,6 +62,7 @@ typedef struct wconn {
     int port;
     int ready;
     int master;            /* cluster: serves slots in the current map */
+    int retrying;          /* cluster: the connection was lost and is being opened again */
     int unit_failed;       /* native mode: the key being answered met an error */
     keyrec *recs;
     size_t rec_head, rec_len, rec_cap;
