@@ -350,7 +350,9 @@ static int is(const rmig_respcmd *c, int i, const char *s)
  * order; applied as RESTORE then DEL, the key would be lost. So a
  * RESTORE-ASKING waits (its source stops there, the others go on) until
  * another master's DEL of that key has been taken, within 2 s before it
- * or any time after, or for 5 s at most (a MIGRATE ... COPY has no DEL). */
+ * or any time after, or for 5 s at most (a MIGRATE ... COPY has no DEL).
+ * Each DEL answers one RESTORE-ASKING: a key moved A to B and back within
+ * the window pairs each move's restore with its own DEL. */
 
 #define DEL_RING 4096
 
@@ -380,10 +382,13 @@ static int must_wait(runner *r, rmig_live *lv, const uint8_t *k, size_t n)
         lv->blocked_ms = now;
         lv->blocked_hash = h;
     }
-    const rmig_live *z = r->lvs[0];
+    rmig_live *z = r->lvs[0];
     for (unsigned i = 0; z->del_ring && i < DEL_RING; i++) {
-        const struct deleted *d = &z->del_ring[i];
+        struct deleted *d = &z->del_ring[i];
         if (d->hash == h && d->src != lv->idx && d->ms + 2000 >= lv->blocked_ms) {
+            /* each DEL answers one move: the same key may move again
+             * (A to B and back) within the window */
+            d->hash = 0;
             lv->blocked = 0;
             return 0;
         }
