@@ -73,6 +73,8 @@ static void reserve(rmig_out *o, size_t n)
 
 void rmig_out_mem(rmig_out *o, const void *p, size_t n)
 {
+    if (n == 0)
+        return; /* p may be NULL then (memcpy must not see it) */
     reserve(o, n);
     memcpy(o->buf + o->len, p, n);
     o->len += n;
