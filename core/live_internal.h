@@ -28,8 +28,10 @@ struct rmig_live {
     struct deleted {
         uint64_t hash, ms;
         int src;
-    } *del_ring;              /* the first source's: keys DEL'd lately by any source */
-    unsigned del_head;
+    } *del_ring, *drop_ring;  /* the first source's: keys DEL'd lately by any source; keys restored
+                                 before their DEL came, whose DEL is not to be applied */
+    unsigned del_head, drop_head;
+    uint64_t migrate_dropped; /* DELs of migrated keys left out (their restore went first) */
     /* options */
     char host[256];
     int port;

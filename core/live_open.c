@@ -324,7 +324,10 @@ static void source_summary(runner *r, rmig_live *lv)
     if (lv->migrated_in)
         printf("  %llu keys migrated in from another master%s (RESTORE-ASKING, applied after the other's DEL%s)\n",
                (unsigned long long)lv->migrated_in, who,
-               lv->migrate_waits ? "; some waited 5 s for a DEL that never came" : "");
+               lv->migrate_waits ? "; some went before it, and that DEL was left out" : "");
+    if (lv->idx == 0 && lv->migrate_dropped)
+        printf("  %llu DELs of migrated keys left out (their restore had gone first)\n",
+               (unsigned long long)lv->migrate_dropped);
     rmig_spool_stats st;
     rmig_spool_stats_get(lv->spool, &st);
     if (st.peak_disk_bytes) {

@@ -726,11 +726,13 @@ static void on_connect(uv_connect_t *req, int status)
  * the db the oldest unanswered unit began in, then the log from that unit's
  * first command on. Replies to the part of the unit that was answered
  * before are skipped. */
-size_t rmig_redis_unanswered(const rmig_redis *c, const char **bytes, size_t *n, uint64_t *tags, size_t cap)
+size_t rmig_redis_unanswered(const rmig_redis *c, const char **bytes, rmig_redis_cmd *cmds, size_t cap)
 {
     /* as replay() would send them: from the unit of the first unanswered
-     * command, whose answered commands are RMIG_REDIS_TAG_SKIP */
+     * command, whose answered commands come first as one RMIG_REDIS_TAG_SKIP
+     * entry holding their bytes, then one entry per command */
     size_t k = 0, first = SIZE_MAX;
+    uint64_t start = 0;
     for (size_t i = 0; i < c->ring_len; i++) {
         const pending *p = &c->ring[(c->ring_head + i) % c->ring_cap];
         if (internal(p->tag))
@@ -739,21 +741,18 @@ size_t rmig_redis_unanswered(const rmig_redis *c, const char **bytes, size_t *n,
             return SIZE_MAX; /* a streamed command: its bytes are gone */
         if (first == SIZE_MAX) {
             first = i;
-            for (uint32_t s = 0; s < p->unit_idx && k < cap; s++)
-                tags[k++] = RMIG_REDIS_TAG_SKIP;
+            start = p->unit_pos;
+            *bytes = c->log.buf + (start - c->log_base);
+            if (p->unit_idx && k < cap)
+                cmds[k] = (rmig_redis_cmd){RMIG_REDIS_TAG_SKIP, (size_t)(p->pos - start), p->unit_idx, p->unit_pos};
+            k += p->unit_idx != 0;
         }
         if (k < cap)
-            tags[k] = p->tag;
+            cmds[k] = (rmig_redis_cmd){p->tag, p->bytes, 1, p->unit_pos};
         k++;
     }
-    if (first == SIZE_MAX) {
+    if (first == SIZE_MAX)
         *bytes = NULL;
-        *n = 0;
-        return 0;
-    }
-    uint64_t start = c->ring[(c->ring_head + first) % c->ring_cap].unit_pos;
-    *bytes = c->log.buf + (start - c->log_base);
-    *n = (size_t)(c->log_base + c->log.len - start);
     return k;
 }
 

@@ -127,13 +127,22 @@ int rmig_redis_midway(const rmig_redis *c);
 
 /* The commands that have no reply yet, as they would be sent again after
  * a reconnection, to send them elsewhere (a cluster master that died and
- * whose replica took over): their bytes (from the unit of the first; valid
- * until the connection is used again) and the tag of each command in
- * them, in order (RMIG_REDIS_TAG_SKIP for the first unit's commands that
- * were answered). Returns how many commands (tags beyond cap are not
- * written), or SIZE_MAX when a streamed command is among them (its bytes
- * were never kept). */
-size_t rmig_redis_unanswered(const rmig_redis *c, const char **bytes, size_t *n, uint64_t *tags, size_t cap);
+ * whose replica took over). *bytes points at them (valid until the
+ * connection is used again); each entry of cmds is one command in order:
+ * its tag, its length (0 for the later commands written at once with the
+ * first, which holds their bytes), how many commands it stands for (the
+ * first entry may be RMIG_REDIS_TAG_SKIP: the commands of the first unit
+ * that were answered), and the start of its unit (equal for the commands
+ * of one unit). Returns how many entries (beyond cap not written), or
+ * SIZE_MAX when a streamed command is among them (its bytes were never
+ * kept). */
+typedef struct rmig_redis_cmd {
+    uint64_t tag;
+    size_t len;
+    uint32_t count;
+    uint64_t unit;
+} rmig_redis_cmd;
+size_t rmig_redis_unanswered(const rmig_redis *c, const char **bytes, rmig_redis_cmd *cmds, size_t cap);
 
 /* Commands sent or queued that have no reply yet. */
 uint64_t rmig_redis_pending(const rmig_redis *c);

@@ -514,10 +514,17 @@ static void resend_replace(runner *r, const keyrec *k, uint64_t db, const char *
     if (!nl || p[0] != '*')
         return;
     long argc = strtol(p + 1, NULL, 10);
+    /* p is in the connection's log, which the SELECT may move: a copy */
+    size_t rest = n - (size_t)(nl + 1 - p);
+    char *copy = malloc(rest ? rest : 1);
+    if (!copy)
+        return;
+    memcpy(copy, nl + 1, rest);
     rmig_redis_select(r->c, db);
     rmig_out *o = rmig_redis_out(r->c);
     rmig_resp_array(o, (size_t)argc + 1);
-    rmig_out_mem(o, nl + 1, n - (size_t)(nl + 1 - p));
+    rmig_out_mem(o, copy, rest);
+    free(copy);
     rmig_resp_bulk_str(o, "REPLACE");
     rmig__run_rec_again(r, k);
     rmig_redis_done(r->c, r->tag++);
@@ -636,6 +643,8 @@ void rmig__run_on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply 
     }
     if (was)
         rmig__run_use(r, was);
+    if (r->clus && w->draining && w->c && rmig_redis_pending(w->c) == 0)
+        w->draining = 0; /* (whatever tag its last reply had) */
     if (r->abort_on_error && r->failed_keys && !r->failed) {
         snprintf(r->err, sizeof r->err, "stopped at the first refused key, as sink.on_error = \"abort\" asks "
                  "(with \"continue\", refused keys are counted and the run goes on)");

@@ -178,7 +178,7 @@ int rmig__run_big_end(runner *r)
         rmig__run_native_done(r, &r->cur, rmig_chunked_commands(r->big) - before);
     rmig_chunked_free(r->big);
     r->big = NULL;
-    if (!rmig_redis_unit_end(r->c))
+    if (!rmig_redis_unit_end(r->c) && !(r->clus && rmig__cluster_unit_settled(r, r->cw)))
         rmig__run_unit_answered(r, r->cur.db, NULL, 0);
     return rc;
 }

@@ -111,9 +111,9 @@ static void say(runner *r, const char *fmt, ...)
 static int find_conn(const rmig_clus *c, const char *host, int port)
 {
     for (int i = 0; i < c->nw; i++)
-        if (c->w[i]->port == port && !strcmp(c->w[i]->host, host))
+        if (c->w[i]->c && c->w[i]->port == port && !strcmp(c->w[i]->host, host))
             return i;
-    return -1;
+    return -1; /* (a closed one is not used again: a new connection is opened) */
 }
 
 /* A connection to host:port, opened now unless it exists. -1 (memory). */
@@ -165,9 +165,16 @@ static int apply_map(runner *r)
         c->w[i]->master = 0;
     for (int m = 0; m < c->map.nmasters; m++)
         c->w[idx[m]]->master = 1;
-    for (int s = 0; s < RMIG_SLOTS; s++)
-        if (c->map.slot[s] >= 0)
-            c->slot_w[s] = (int16_t)idx[c->map.slot[s]];
+    for (int s = 0; s < RMIG_SLOTS; s++) {
+        if (c->map.slot[s] < 0)
+            continue;
+        int16_t was = c->slot_w[s], now = (int16_t)idx[c->map.slot[s]];
+        /* commands in flight to the slot's old master may come back MOVED:
+         * nothing new goes out until they are answered (order per key) */
+        if (was >= 0 && was != now && c->w[was]->c && rmig_redis_pending(c->w[was]->c))
+            c->w[was]->draining = 1;
+        c->slot_w[s] = now;
+    }
     return 0;
 }
 
@@ -184,8 +191,8 @@ static void refresh(runner *r, int force)
     for (int i = 0; i <= c->nw; i++) {
         const char *host = i == c->nw ? c->seed : c->w[i]->host;
         int port = i == c->nw ? c->seed_port : c->w[i]->port;
-        if (i < c->nw && !c->w[i]->master)
-            continue;
+        if (i < c->nw && (!c->w[i]->master || !c->w[i]->c || c->w[i]->retrying))
+            continue; /* (a lost master would only make the loop wait for its timeout) */
         if (rmig_cluster_map_fetch(host, port, c->user, c->password, c->has_tls ? &c->tls : NULL, &c->map, err,
                                    sizeof err) == 0) {
             c->refreshes++;
@@ -497,6 +504,7 @@ int rmig__cluster_transaction(runner *r, uint32_t i, uint32_t *end)
         }
     }
     int rc = 0;
+    r->b.e[i].db = r->b.e[j].db = 0; /* (a cluster has db 0 only: no SELECT inside the block) */
     if (kept && !many) {
         rmig__run_use(r, c->w[slot >= 0 ? c->slot_w[slot] : 0]);
         rmig_redis_unit_begin(r->c);
@@ -596,6 +604,8 @@ static int redirect_kind(const redisReply *rep, const wconn *w, int *slot, char 
         if (!colon)
             return R_RETRY;
         *slot = atoi(s + (moved ? 6 : 4));
+        if (*slot < 0 || *slot >= RMIG_SLOTS)
+            return R_NONE; /* not a redirection of rmig's command (a script's error text, say) */
         size_t hl = (size_t)(colon - a - 1);
         if (hl == 0) /* "MOVED 3999 :6381": the host of the node that said it */
             snprintf(host, cap, "%s", w->host);
@@ -754,6 +764,8 @@ static void on_timer(uv_timer_t *t)
             return;
         }
         int to = p->to;
+        if (p->kind == R_MOVED || (p->kind == R_ASK && (to < 0 || !c->w[to]->c)))
+            to = c->slot_w[p->slot]; /* where the slot is now (its master may have changed again) */
         if (p->kind == R_RETRY) {
             if (!strncmp(p->why, "CLUSTERDOWN", 11) || !strncmp(p->why, "READONLY", 8) || !strncmp(p->why, "MASTERDOWN", 10))
                 refresh(r, 0);
@@ -761,7 +773,7 @@ static void on_timer(uv_timer_t *t)
         }
         if (to < 0 || !c->w[to]->c || !c->w[to]->ready || c->w[to]->retrying || rmig_redis_midway(c->w[to]->c))
             break; /* not connected yet, or a streamed value or unit is being written to it */
-        send_to(r, c->w[to], p->kind == R_ASK, p->bytes, p->n, p->recs, p->nrec);
+        send_to(r, c->w[to], p->kind == R_ASK && to == p->to, p->bytes, p->n, p->recs, p->nrec);
         pop_parked(c);
     }
     if (!c->pk_len)
@@ -776,42 +788,65 @@ static void on_timer(uv_timer_t *t)
 static int takeover(runner *r, wconn *w)
 {
     rmig_clus *c = r->clus;
-    size_t cap = w->rec_len + 4096;
-    uint64_t *tags = malloc(cap * sizeof *tags);
-    const char *bytes;
-    size_t n, k = tags ? rmig_redis_unanswered(w->c, &bytes, &n, tags, cap) : SIZE_MAX;
-    int slot = k && k != SIZE_MAX ? bytes_slot(bytes, n) : -1;
+    size_t cap = w->rec_len + w->ur_len + 4096;
+    rmig_redis_cmd *cmds = malloc(cap * sizeof *cmds);
+    const char *bytes = NULL;
+    size_t k = cmds && !rmig_redis_midway(w->c) && !(r->cw == w && (r->big || r->big_restore))
+                   ? rmig_redis_unanswered(w->c, &bytes, cmds, cap)
+                   : SIZE_MAX;
+    size_t total = 0, recs = 0;
+    for (size_t i = 0; k != SIZE_MAX && i < k && i < cap; i++) {
+        total += cmds[i].len;
+        recs += cmds[i].tag < TAG_ASKING;
+    }
+    int slot = k && k != SIZE_MAX && k <= cap ? bytes_slot(bytes, total) : -1;
     wconn *to = slot >= 0 ? c->w[c->slot_w[slot]] : NULL;
-    size_t recs = 0;
-    for (size_t i = 0; k != SIZE_MAX && i < k && i < cap; i++)
-        recs += tags[i] < TAG_ASKING;
-    if (k == SIZE_MAX || k > cap || recs != w->rec_len || (k && (!to || to == w || !to->c || !to->ready ||
-                                                                   rmig_redis_midway(to->c)))) {
-        free(tags);
+    if (k == SIZE_MAX || k > cap || recs != w->rec_len ||
+        (k && (!to || to == w || !to->c || !to->ready || to->retrying || rmig_redis_midway(to->c)))) {
+        free(cmds);
         return 0; /* not yet (or a value streamed in pieces was cut: the deadline decides) */
     }
     say(r, "%s:%d serves no slots any more (its replica took over): its %zu unanswered commands go to %s:%d",
         w->host, w->port, w->rec_len, to ? to->host : "-", to ? to->port : 0);
-    if (k) {
-        wconn *was = r->cw;
+    /* command by command, units kept as units, so that the new master's
+     * connection can send them again or on as the old one would have */
+    wconn *was = r->cw == w ? to : r->cw;
+    const char *at = bytes;
+    for (size_t i = 0; i < k; i++) {
         rmig__run_use(r, to);
-        rmig_out_mem(rmig_redis_out(to->c), bytes, n);
-        for (size_t i = 0; i < k; i++) {
-            if (tags[i] < TAG_ASKING) {
-                keyrec kr = rmig__run_rec_pop(w);
-                rmig__run_rec_again(r, &kr);
-                rmig_redis_done(to->c, r->tag++);
-            } else {
-                rmig_redis_done(to->c, TAG_ASKING); /* its reply goes nowhere */
+        int unit = i + 1 < k && cmds[i + 1].unit == cmds[i].unit;
+        if (unit && (i == 0 || cmds[i - 1].unit != cmds[i].unit))
+            rmig_redis_unit_begin(to->c);
+        rmig_out_mem(rmig_redis_out(to->c), at, cmds[i].len);
+        at += cmds[i].len;
+        if (cmds[i].tag == RMIG_REDIS_TAG_SKIP) {
+            /* the answered start of a unit: its records wait in w->ur */
+            for (uint32_t q = 0; q < cmds[i].count; q++) {
+                if (q < w->ur_len) {
+                    rmig__run_rec_again(r, &w->ur[q]);
+                    rmig_redis_done(to->c, r->tag++);
+                } else {
+                    rmig_redis_done(to->c, TAG_ASKING);
+                }
             }
+            w->ur_len = 0;
+            w->ur_redir = 0;
+        } else if (cmds[i].tag < TAG_ASKING) {
+            keyrec kr = rmig__run_rec_pop(w);
+            rmig__run_rec_again(r, &kr);
+            rmig_redis_done(to->c, r->tag++);
+        } else {
+            rmig_redis_done(to->c, TAG_ASKING); /* ASKING, FUNCTION LOAD: its reply goes nowhere */
         }
-        rmig__run_use(r, was);
+        if (i > 0 && cmds[i - 1].unit == cmds[i].unit && !unit)
+            rmig_redis_unit_end(to->c);
     }
-    free(tags);
+    rmig__run_use(r, was);
+    free(cmds);
     c->moved++;
     rmig_redis_close(w->c, NULL);
     w->c = NULL;
-    w->ready = w->retrying = w->draining = 0;
+    w->ready = w->retrying = w->draining = w->unit_failed = 0;
     return 1;
 }
 
@@ -864,6 +899,7 @@ static int reply_inner(runner *r, wconn *w, keyrec *k, const redisReply *rep)
         if (!rmig_redis_unit_last(w->c))
             return redirected || (k->tx && rep->type == REDIS_REPLY_ERROR && !strncmp(rep->str, "EXECABORT", 9));
         if (redirected) {
+            w->unit_failed = 0; /* its errors, if any, were the redirections */
             size_t n;
             const char *bytes = rmig_redis_unit_bytes(w->c, &n);
             if (!n) {
@@ -908,6 +944,24 @@ int rmig__cluster_reply(runner *r, wconn *w, keyrec *k, const redisReply *rep)
     if (w->draining && rmig_redis_pending(w->c) == 0)
         w->draining = 0;
     return rc;
+}
+
+/* A unit whose commands were all answered before it ended (a big key
+ * written in pieces): no reply said it was the last, so its records are
+ * settled here. 1 when it was redirected (the key is reported failed). */
+int rmig__cluster_unit_settled(runner *r, wconn *w)
+{
+    int redirected = w->ur_redir != 0;
+    if (redirected && w->ur_len) {
+        static const char why[] = "its slot moved while it was written in pieces; run again for this key";
+        rmig__run_report_key(r, &w->ur[0], why, (int)sizeof why - 1);
+        r->failed_keys++;
+    }
+    for (size_t i = 0; i < w->ur_len; i++)
+        rmig__run_answered(r, &w->ur[i]);
+    w->ur_len = 0;
+    w->ur_redir = 0;
+    return redirected;
 }
 
 int rmig__cluster_room(const runner *r)
@@ -967,6 +1021,9 @@ int rmig__cluster_state(runner *r, wconn *w, int state, const char *err)
     }
     if (state == RMIG_REDIS_FAILED && !w->master && rmig_redis_pending(w->c) == 0) {
         say(r, "%s; it serves no slots any more, so the run goes on without it", err);
+        rmig_redis_close(w->c, NULL);
+        w->c = NULL;
+        w->ready = w->retrying = w->draining = 0;
         return 1;
     }
     return 0;

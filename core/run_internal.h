@@ -214,6 +214,7 @@ int rmig__cluster_transaction(runner *r, uint32_t i, uint32_t *end);
 void rmig__cluster_function(runner *r, const void *code, size_t n);
 int rmig__cluster_reply(runner *r, wconn *w, keyrec *k, const redisReply *rep);
 int rmig__cluster_room(const runner *r);
+int rmig__cluster_unit_settled(runner *r, wconn *w);
 uint64_t rmig__cluster_pending(const runner *r);
 int rmig__cluster_state(runner *r, wconn *w, int state, const char *err);
 void rmig__cluster_close(runner *r);

@@ -350,9 +350,12 @@ static int is(const rmig_respcmd *c, int i, const char *s)
  * order; applied as RESTORE then DEL, the key would be lost. So a
  * RESTORE-ASKING waits (its source stops there, the others go on) until
  * another master's DEL of that key has been taken, within 2 s before it
- * or any time after, or for 5 s at most (a MIGRATE ... COPY has no DEL).
- * Each DEL answers one RESTORE-ASKING: a key moved A to B and back within
- * the window pairs each move's restore with its own DEL. */
+ * or any time after. Each DEL answers one RESTORE-ASKING: a key moved A to
+ * B and back within the window pairs each move's restore with its own DEL.
+ * When the other sources have nothing more to give for 0.5 s (two masters
+ * trading keys both wait; a MIGRATE ... COPY has no DEL), the restore goes
+ * first and the other master's DEL of that key, should it come within a
+ * minute, is left out. */
 
 #define DEL_RING 4096
 
@@ -364,15 +367,48 @@ static uint64_t key_hash(const uint8_t *p, size_t n)
     return h;
 }
 
-static void note_deleted(runner *r, rmig_live *lv, const uint8_t *k, size_t n)
+static struct deleted *ring_slot(struct deleted **ring, unsigned *head)
+{
+    if (!*ring && !(*ring = calloc(DEL_RING, sizeof **ring)))
+        return NULL;
+    return &(*ring)[(*head)++ % DEL_RING];
+}
+
+/* A DEL of key k taken from lv: 1 when it must be left out (the key's
+ * restore from another master was applied first, see must_wait), else it
+ * is noted for a RESTORE-ASKING still to come. */
+static int note_deleted(runner *r, rmig_live *lv, const uint8_t *k, size_t n)
 {
     rmig_live *z = r->lvs[0]; /* the first source keeps what all share */
-    if (!z->del_ring && !(z->del_ring = calloc(DEL_RING, sizeof *z->del_ring)))
-        return;
-    struct deleted *d = &z->del_ring[z->del_head++ % DEL_RING];
-    d->hash = key_hash(k, n);
-    d->ms = mono_ms();
-    d->src = lv->idx;
+    uint64_t h = key_hash(k, n), now = mono_ms();
+    for (unsigned i = 0; z->drop_ring && i < DEL_RING; i++) {
+        struct deleted *d = &z->drop_ring[i];
+        if (d->hash == h && d->src != lv->idx && d->ms + 60000 >= now) {
+            d->hash = 0;
+            z->migrate_dropped++;
+            return 1;
+        }
+    }
+    struct deleted *d = ring_slot(&z->del_ring, &z->del_head);
+    if (d)
+        *d = (struct deleted){h, now, lv->idx};
+    return 0;
+}
+
+/* The other sources cannot bring the DEL now: nothing waits in their
+ * spools (or they wait themselves), and they are past their snapshots. */
+static int others_idle(const runner *r, const rmig_live *lv)
+{
+    for (int i = 0; i < r->nlv; i++) {
+        const rmig_live *o = r->lvs[i];
+        rmig_spool_stats st;
+        if (o == lv || o->done)
+            continue;
+        rmig_spool_stats_get(o->spool, &st);
+        if ((st.records && !o->blocked) || o->phase < PH_CATCHUP)
+            return 0;
+    }
+    return 1;
 }
 
 static int must_wait(runner *r, rmig_live *lv, const uint8_t *k, size_t n)
@@ -393,7 +429,13 @@ static int must_wait(runner *r, rmig_live *lv, const uint8_t *k, size_t n)
             return 0;
         }
     }
-    if (now - lv->blocked_ms > 5000) {
+    if (now - lv->blocked_ms > 500 && others_idle(r, lv)) {
+        /* the DEL has not come (two masters swapping keys wait for each
+         * other; a MIGRATE ... COPY has none): the restore goes first, and
+         * the other master's DEL of the key, when it comes, is left out */
+        struct deleted *d = ring_slot(&z->drop_ring, &z->drop_head);
+        if (d)
+            *d = (struct deleted){h, now, lv->idx};
         lv->blocked = 0;
         lv->migrate_waits++;
         return 0;
@@ -430,9 +472,21 @@ static int stream_command(runner *r, int64_t end)
     int asking = c->argc >= 4 && is(c, 0, "restore-asking");
     if (asking && r->nlv > 1 && must_wait(r, lv, c->argv[1], c->lens[1]))
         return 1;
-    if (r->nlv > 1 && (is(c, 0, "del") || is(c, 0, "unlink")))
-        for (int i = 1; i < c->argc; i++)
-            note_deleted(r, lv, c->argv[i], c->lens[i]);
+    if (r->nlv > 1 && (is(c, 0, "del") || is(c, 0, "unlink"))) {
+        int kept = 1;
+        for (int i = 1; i < c->argc; i++) {
+            if (note_deleted(r, lv, c->argv[i], c->lens[i]))
+                continue; /* a migrated key whose restore went first */
+            c->argv[kept] = c->argv[i];
+            c->lens[kept++] = c->lens[i];
+        }
+        c->argc = kept;
+        if (kept == 1) {
+            if (!lv->in_multi)
+                rmig__run_commit(r, end, lv->sdb);
+            return 0;
+        }
+    }
     int multi = is(c, 0, "multi"), exec = is(c, 0, "exec");
     if (multi)
         lv->in_multi = 1;

@@ -629,7 +629,10 @@ def scenario_failover(ctx, d):
 def scenario_kill(ctx, d):
     """A master killed outright (SIGKILL) during the load: its replica takes
     over after the node timeout; rmig sends what the dead master had not
-    answered to the new one. A cluster of its own (this one stays damaged)."""
+    answered to the new one. A cluster of its own (this one stays damaged).
+    The victim is paused for writes and its replica caught up first (WAIT),
+    since what a master acknowledged but never replicated is lost to any
+    client (asynchronous replication)."""
     rep = ctx.rep
     cl = Cluster(os.path.join(ctx.tmp, 'cluster-kill'), masters=3, replicas=1)
     try:
@@ -641,6 +644,14 @@ def scenario_kill(ctx, d):
             r.stop()
             return
         victim = cl.masters()[1][1]
+        # Redis replicates asynchronously: writes a master acknowledged but
+        # had not passed on when it died are lost whoever wrote them. So the
+        # victim first stops answering writes (rmig's keep coming and stay
+        # unanswered: those are the ones rmig must send to the new master),
+        # its replica gets all it acknowledged (WAIT), then it dies.
+        vc = cl.conn(victim)
+        vc.call('CLIENT', 'PAUSE', 20000, 'WRITE')
+        vc.call('WAIT', 1, 5000)
         cl.server(victim).proc.kill()
         rep.ok('%s: master %d killed (rmig %s)' % (what, victim, 'still running' if r.alive() else 'already done'))
         rc = r.wait(120)
