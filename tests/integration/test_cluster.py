@@ -836,6 +836,38 @@ def scenario_live(ctx, d):
     src.stop()
 
 
+def scenario_live_migrate(ctx, d):
+    """Live standalone -> cluster while the target cluster moves the slots
+    the writer is writing to (MOVED and ASK in the middle of the stream)."""
+    rep = ctx.rep
+    what = 'live standalone -> cluster, target slots migrating'
+    cl = cluster_a(ctx)
+    src, s, r, ok = live_start(ctx, d, cl, 'live_migrate')
+    if not rep.check(ok, '%s: rmig joins the source as a replica' % what, r.tail()):
+        r.stop()
+        return
+    w = LiveWriter(src.port, ctx.seed + 7, keys=30).start()
+    time.sleep(1.5)
+    slots = sorted({slot_of(b'w:str:1'), slot_of(b'w:ctr:2'), slot_of(b'w:hash:3'), slot_of(b'w:list:4')})
+    done, during, moved, errs = migrate_during(ctx, cl, r, slots, pause=0.05, batch=2, max_rounds=4)
+    time.sleep(1)
+    ops = w.stop()
+    rep.check(not errs and done >= len(slots), '%s: %d migrations of slots %r (%d keys moved)' % (what, done, slots, moved),
+              '; '.join(errs[:3]))
+    rep.check(ops > 500 and not w.errors, '%s: the writer wrote %d ops' % (what, ops), '; '.join(w.errors[:5]))
+    why = wait_caught_up(cl, s, r)
+    rep.check(not why, '%s: the cluster catches up with the source (combined DEBUG DIGEST)' % what,
+              why + '; ' + r.tail())
+    rc = r.stop()
+    summary(r)
+    rep.check(rc == 0, '%s: SIGTERM: exit 0' % what, 'rc %r; %s' % (rc, r.tail()))
+    m = re.search(r'(\d+) MOVED and (\d+) ASK redirections', r.stdout())
+    rep.check(m and int(m.group(1)) + int(m.group(2)) > 0, '%s: rmig followed MOVED/ASK redirections (%s)'
+              % (what, m.group(0) if m else 'none'), r.stdout()[-500:])
+    compare(rep, what, cl, s)
+    src.stop()
+
+
 def scenario_crossslot(ctx, d):
     rep = ctx.rep
     what = 'cross-slot commands on the live source'
@@ -1541,6 +1573,7 @@ SCENARIOS = [
     ('errors', scenario_errors),
     ('migrate', scenario_migrate),
     ('live', scenario_live),
+    ('live_migrate', scenario_live_migrate),
     ('crossslot', scenario_crossslot),
     ('replicas', scenario_replicas),
     ('failover', scenario_failover),
