@@ -32,6 +32,7 @@ struct rmig_live {
                                  before their DEL came, whose DEL is not to be applied */
     unsigned del_head, drop_head;
     uint64_t migrate_dropped; /* DELs of migrated keys left out (their restore went first) */
+    uint64_t last_map_ms;     /* the first source's: when the source cluster's masters were last checked */
     /* options */
     char host[256];
     int port;

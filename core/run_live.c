@@ -831,9 +831,45 @@ void rmig__live_on_psync(rmig_psync *ps, void *ud, int ev, const char *msg)
     }
 }
 
+/* A cluster source's masters, every 10 s: a master that is new (a
+ * failover, or slots resharded to a new node) would not be read, so the
+ * run stops and says to run it again (every master resumes from its state
+ * file; a new one starts with its snapshot). */
+static void check_masters(runner *r)
+{
+    rmig_live *z = r->lvs[0];
+    uint64_t now = mono_ms();
+    if (r->live != 2 || z->snapshot_only || now - z->last_map_ms < 10000)
+        return;
+    z->last_map_ms = now;
+    rmig_cluster_map m = {0};
+    char err[512];
+    for (int i = 0; i < r->nlv; i++) {
+        const rmig_live *lv = r->lvs[i];
+        if (rmig_cluster_map_fetch(lv->host, lv->port, z->user, z->password, z->tlsp, &m, err, sizeof err) < 0)
+            continue;
+        for (int k = 0; k < m.nmasters; k++) {
+            int known = 0;
+            for (int j = 0; j < r->nlv; j++)
+                known |= r->lvs[j]->port == m.nodes[k].port && !strcmp(r->lvs[j]->host, m.nodes[k].host);
+            if (!known) {
+                fail(r, "the source cluster has a master rmig does not read, %s:%d (a failover, or slots moved to a "
+                     "new node): run again; every master resumes from its state file, the new one starts with its "
+                     "snapshot", m.nodes[k].host, m.nodes[k].port);
+                break;
+            }
+        }
+        break;
+    }
+    rmig_cluster_map_free(&m);
+}
+
 void rmig__live_on_tick(uv_timer_t *t)
 {
     runner *r = t->data;
+    check_masters(r);
+    if (r->failed)
+        return;
     for (int i = 0; i < r->nlv; i++) {
         rmig_live *lv = r->lvs[i];
         state_save(r, lv);

@@ -1483,6 +1483,43 @@ def scenario_c2c_rdb(ctx, d):
     compare_c2c(rep, what, src, dst)
 
 
+def scenario_c2c_failover(ctx, d):
+    """A source master fails over during a live run: rmig stops and says to
+    run again (it does not read the new master); run again, every master
+    (the new one with a snapshot) is read, and the target equals the source."""
+    rep = ctx.rep
+    what = 'cluster -> cluster, a source master fails over'
+    src = Cluster(os.path.join(ctx.tmp, 'src-cluster-failover'), masters=3, replicas=1, config=SOURCE_CLUSTER_CONFIG)
+    try:
+        dst = cluster_a(ctx)
+        fill_cluster(src, random.Random(ctx.seed + 50), 3000, 5000, 'fo:')
+        state = os.path.join(d, 'state')
+        r = c2c_run(ctx, d, src, dst.masters()[0][1], 'failover1', state)
+        names = addr_names(src)
+        if not wait_for(lambda: set(caught_up(r, names)) >= set(names), 60, r, 0.1):
+            rep.fail('%s: rmig catches up with every master' % what, r.tail())
+            r.stop()
+            return
+        replica = src.replicas_of(src.masters()[0][1])[0][1]
+        src.failover(replica)
+        rc = r.wait(40)
+        rep.check(rc == 1 and 'does not read' in r.stderr(), '%s: rmig stops (exit 1) naming the new master' % what,
+                  'rc %r; %s' % (rc, r.tail()))
+        if rc is None:
+            r.stop()
+        r2 = c2c_run(ctx, d, src, dst.masters()[0][1], 'failover2', state)
+        names = addr_names(src)
+        ok = wait_for(lambda: set(caught_up(r2, names)) >= set(names), 60, r2, 0.1)
+        rep.check(ok, '%s: run again: caught up with every master, the new one included' % what, r2.tail())
+        time.sleep(1)
+        rc = r2.stop()
+        summary(r2)
+        rep.check(rc == 0, '%s: SIGTERM: exit 0' % what, 'rc %r; %s' % (rc, r2.tail()))
+        compare_c2c(rep, what, src, dst)
+    finally:
+        src.stop()
+
+
 def scenario_c2c_errors(ctx, d):
     rep = ctx.rep
     plain = source_server(ctx, 'c2c-not-a-cluster')
@@ -1582,6 +1619,7 @@ SCENARIOS = [
     ('c2c_resume', scenario_c2c_resume),
     ('c2c_migrate', scenario_c2c_migrate),
     ('c2c_rdb', scenario_c2c_rdb),
+    ('c2c_failover', scenario_c2c_failover),
     ('c2c_errors', scenario_c2c_errors),
 ]
 
