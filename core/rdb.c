@@ -263,7 +263,7 @@ static int step_header(rmig_rdb *p, rmig_rdb_event *ev)
     return RMIG_RDB_EV_BEGIN;
 }
 
-static int kind_of(int t)
+int rmig_rdb_type_kind(int t)
 {
     switch (t) {
     case 0: return RMIG_KIND_STRING;
@@ -299,7 +299,7 @@ static int start_key(rmig_rdb *p, cur *c, int t, rmig_rdb_event *ev)
     p->key_off = rmig__rdb_off(p);
     rmig__rdb_take(p, c);
     p->type = t;
-    p->kind = kind_of(t);
+    p->kind = rmig_rdb_type_kind(t);
     p->k_expire = p->expire_ms;
     p->k_idle = p->idle_s;
     p->k_freq = p->freq;

@@ -294,6 +294,8 @@ double rmig_rdb_score(const rmig_rdb_event *ev);
 
 /* Names: "string", "list", … for a kind; "HASH_LISTPACK"… for a type byte. */
 const char *rmig_rdb_kind_name(int kind);
+/* The kind (enum rmig_rdb_kind) of an RDB type byte, or -1 for an unknown one. */
+int rmig_rdb_type_kind(int rdb_type);
 const char *rmig_rdb_type_name(int rdb_type, int version);
 
 #endif

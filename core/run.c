@@ -329,6 +329,7 @@ void rmig__run_finish(runner *r)
     rmig__run_stop_idle(r);
     if (r->live)
         rmig__live_finish(r);
+    rmig__scan_finish(r);
     if (r->clus) {
         rmig__cluster_counts(r, &r->reconnects, &r->torn);
         rmig__cluster_close(r);
@@ -461,6 +462,10 @@ static void on_idle(uv_idle_t *h)
     runner *r = h->data;
     if (r->live) {
         rmig__live_idle(r);
+        return;
+    }
+    if (r->scan) {
+        rmig__scan_idle(r);
         return;
     }
     while (rmig__run_room(r) && !r->eof && !r->failed) {
@@ -719,6 +724,9 @@ int rmig_run_main(int argc, char **argv)
     int src = lua_gettop(L);
     const char *rdb = r->live ? rmig_vm_str(L, src, "addr") : rmig_vm_str(L, src, "path");
     int verify_crc = rmig_vm_bool(L, src, "verify_crc", 1);
+    int scan = sctor && !strcmp(sctor, "rmig.source.scan");
+    if (scan)
+        rdb = rmig_vm_str(L, src, "addr");
     lua_getfield(L, pipe, "sink");
     const char *kctor = rmig_vm_str(L, -1, "constructor");
     int cluster = kctor && !strcmp(kctor, "rmig.sink.cluster");
@@ -784,6 +792,15 @@ int rmig_run_main(int argc, char **argv)
         }
         goto connect;
     }
+    if (scan) {
+        int src_rc = rmig__scan_open(r, L, src, &r->source_version);
+        if (src_rc < 0) {
+            fprintf(stderr, "rmig run: %s\n", r->err);
+            rc = src_rc == -2 ? 2 : 1;
+            goto out;
+        }
+        goto decided;
+    }
     r->in = rmig_input_open(rdb, r->err, sizeof r->err);
     if (!r->in) {
         fprintf(stderr, "rmig run: source: %s\n", r->err);
@@ -814,6 +831,7 @@ int rmig_run_main(int argc, char **argv)
         }
         r->source_version = e.version;
     }
+decided:
     r->optimistic = r->optimistic && !strcmp(mode, "replace");
     r->native = !strcmp(restore, "never") ||
                 (strcmp(restore, "always") && !rmig_target_restores(r->target_version, r->source_version));
@@ -859,6 +877,11 @@ connect:
             fprintf(stderr, "rmig run: %s\n", r->err);
             goto out;
         }
+    } else if (scan) {
+        fprintf(stderr, "rmig run: SCAN of %s -> %s as %s (source RDB %d, target RDB %d), %d node step(s)\n", rdb,
+                addr, r->native ? "native commands" : "RESTORE payloads", r->source_version, r->target_version,
+                rmig_steps_count(r->steps));
+        rmig__scan_start(r);
     } else {
         fprintf(stderr, "rmig run: %s -> %s as %s (file RDB %d, target RDB %d), %d node step(s)\n", rdb, addr,
                 r->native      ? "native commands"
@@ -900,6 +923,8 @@ connect:
         printf("  %llu keys existed on the target and were re-sent with REPLACE\n", (unsigned long long)r->resent);
     if (r->clus)
         rmig__cluster_summary(r);
+    if (r->scan)
+        rmig__scan_summary(r);
     if (r->live)
         rmig__live_summary(r);
     fflush(stdout);
@@ -928,6 +953,7 @@ out:
     free(r->w0.ur);
     free(r->ep);
     rmig__cluster_free(r);
+    rmig__scan_free(r);
     if (r->dl)
         fclose(r->dl);
     rmig_vm_free(r->vm);

@@ -49,6 +49,7 @@ typedef struct keyrec {
 
 typedef struct rmig_live rmig_live;
 typedef struct rmig_clus rmig_clus;
+typedef struct rmig_scan rmig_scan;
 struct runner;
 
 /* One connection to the target (every master of a cluster has one) and the
@@ -96,6 +97,7 @@ typedef struct runner {
     wconn *cw;
     wconn w0;              /* rmig.sink.redis: the one connection */
     rmig_clus *clus;       /* rmig.sink.cluster: the masters' connections (run_cluster.c) */
+    rmig_scan *scan;       /* rmig.source.scan: the source's connection and cursors (run_scan.c) */
     int ready, failed, eof, idle_on, native, mode_replace, skip_existing;
     int optimistic;        /* replace mode into an empty target: RESTORE without REPLACE,
                               re-sent with REPLACE on BUSYKEY (REPLACE costs the target ~16 %) */
@@ -195,6 +197,16 @@ int rmig__live_write_cmd(runner *r, const rmig_entry *e);
 void rmig__live_finish(runner *r);
 void rmig__live_summary(runner *r);
 void rmig__live_free(runner *r);
+
+/* run_scan.c: rmig.source.scan (SCAN + DUMP). open reads the options at
+ * index src and the source's dbs and RDB version; idle sends more SCANs
+ * and ends the run when all are done. 0, or -1 (-2) with r->err. */
+int rmig__scan_open(runner *r, lua_State *L, int src, int *source_version);
+int rmig__scan_start(runner *r);
+void rmig__scan_idle(runner *r);
+void rmig__scan_finish(runner *r);
+void rmig__scan_summary(const runner *r);
+void rmig__scan_free(runner *r);
 
 /* run_cluster.c: rmig.sink.cluster. open discovers the masters and opens a
  * connection to each (the sink's options at index so); route points the

@@ -95,6 +95,17 @@ rmig.source.psync = constructor {
   check = check_endpoint,
 }
 
+rmig.source.scan = constructor {
+  name = "rmig.source.scan", kind = "source", impl = "c",
+  options = with_endpoint("source server", {
+    dbs = { type = "table", help = "the dbs to read (default: every db the source's INFO keyspace lists)" },
+    match = { type = "string", help = "SCAN MATCH pattern: only keys matching it are read" },
+    count = { type = "integer", min = 1, default = 1000, help = "SCAN COUNT: keys asked per SCAN" },
+    rate = { type = "integer", min = 0, default = 0, help = "keys per second at most (0: no limit), to spare a busy source" },
+  }),
+  check = check_endpoint,
+}
+
 rmig.source.cluster = constructor {
   name = "rmig.source.cluster", kind = "source", impl = "c",
   options = with_endpoint("source cluster (any node)", {
