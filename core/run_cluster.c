@@ -262,69 +262,58 @@ static size_t db_prefix(const rmig_clus *c, uint64_t db, char *buf, size_t cap)
     return k > 0 && (size_t)k < cap ? (size_t)k : 0;
 }
 
-static int prefixed(runner *r, const void *key, size_t n, uint64_t db, const uint8_t **out, size_t *outn)
+/* The entry's name (at < 0) or its command key number `at` with the prefix
+ * of the entry's db. 0, or -1 (memory). */
+static int prefix_one(runner *r, rmig_entry *e, int at)
 {
+    const uint8_t *key = at < 0 ? e->key : e->argv[e->keys[at]].p;
+    size_t n = at < 0 ? e->key_len : (size_t)e->argv[e->keys[at]].n;
     char pre[160];
-    size_t pn = db_prefix(r->clus, db, pre, sizeof pre);
+    size_t pn = db_prefix(r->clus, e->db, pre, sizeof pre);
     uint8_t *buf = malloc(pn + n + 1);
-    if (!buf)
-        return -1;
-    memcpy(buf, pre, pn);
-    memcpy(buf + pn, key, n);
-    *out = buf;
-    *outn = pn + n;
-    return 0;
-}
-
-int rmig__cluster_route(runner *r, rmig_entry *e)
-{
-    rmig_clus *c = r->clus;
-    if (e->db != 0) {
-        if (c->dbs == DBS_ERROR)
-            return db_error(r, e->key, e->key_len, e->db);
-        if (c->dbs == DBS_PREFIX) {
-            const uint8_t *k;
-            size_t kn;
-            if (prefixed(r, e->key, e->key_len, e->db, &k, &kn) < 0 || rmig_batch_set_key(&r->b, e, k, kn) < 0) {
-                snprintf(r->err, sizeof r->err, "out of memory");
-                return -1;
-            }
-            free((void *)k);
-            c->prefixed++;
-        } else {
-            c->merged++;
-        }
-        e->db = 0;
+    int rc = -1;
+    if (buf) {
+        memcpy(buf, pre, pn);
+        memcpy(buf + pn, key, n);
+        rc = at < 0 ? rmig_batch_set_key(&r->b, e, buf, pn + n) : rmig_batch_set_key_at(&r->b, e, (uint32_t)at, buf, pn + n);
+        free(buf);
     }
-    rmig__run_use(r, c->w[c->slot_w[rmig_slot_of(e->key, e->key_len)]]);
-    return 0;
+    if (rc < 0)
+        snprintf(r->err, sizeof r->err, "out of memory");
+    return rc < 0 ? -1 : 0;
 }
 
-/* A command's db to 0 by the policy (its keys prefixed). 0, or -1. */
-static int cmd_db(runner *r, rmig_entry *e)
+/* An entry (a key, or a command and its keys) of a db other than 0 into db
+ * 0 by sink.dbs. 0, or -1 with r->err. */
+static int db_zero(runner *r, rmig_entry *e)
 {
     rmig_clus *c = r->clus;
+    int cmd = e->kind == RMIG_ENTRY_CMD;
     if (e->db == 0)
         return 0;
-    if (c->dbs == DBS_ERROR)
-        return db_error(r, e->argc > 1 ? e->argv[1].p : e->argv[0].p, e->argc > 1 ? e->argv[1].n : e->argv[0].n,
-                        e->db);
+    if (c->dbs == DBS_ERROR) {
+        const rmig_slice *a = cmd ? &e->argv[e->argc > 1 ? 1 : 0] : NULL;
+        return db_error(r, cmd ? a->p : e->key, cmd ? (size_t)a->n : e->key_len, e->db);
+    }
     if (c->dbs == DBS_PREFIX) {
-        for (uint32_t i = 0; i < e->nkeys; i++) {
-            const rmig_slice *a = &e->argv[e->keys[i]];
-            const uint8_t *k;
-            size_t kn;
-            if (prefixed(r, a->p, a->n, e->db, &k, &kn) < 0 || rmig_batch_set_key_at(&r->b, e, i, k, kn) < 0) {
-                snprintf(r->err, sizeof r->err, "out of memory");
+        if (!cmd && prefix_one(r, e, -1) < 0)
+            return -1;
+        for (uint32_t i = 0; cmd && i < e->nkeys; i++)
+            if (prefix_one(r, e, (int)i) < 0)
                 return -1;
-            }
-            free((void *)k);
-        }
         c->prefixed++;
     } else {
         c->merged++;
     }
     e->db = 0;
+    return 0;
+}
+
+int rmig__cluster_route(runner *r, rmig_entry *e)
+{
+    if (db_zero(r, e) < 0)
+        return -1;
+    rmig__run_use(r, r->clus->w[r->clus->slot_w[rmig_slot_of(e->key, e->key_len)]]);
     return 0;
 }
 
@@ -419,7 +408,7 @@ int rmig__cluster_write_cmd(runner *r, rmig_entry *e)
     int rc = 0;
     /* a MULTI or EXEC whose block a full batch cut: its commands went one by one */
     if (!(e->cmd_flags & RMIG_CMD_TX_MARK))
-        rc = cmd_db(r, e) < 0 ? -1 : write_one(r, e, 0);
+        rc = db_zero(r, e) < 0 ? -1 : write_one(r, e, 0);
     if (rc == 0 && e->offset > 0)
         rmig__run_commit(r, e->offset, e->stream_db);
     return rc;
@@ -445,7 +434,7 @@ int rmig__cluster_transaction(runner *r, uint32_t i, uint32_t *end)
         rmig_entry *e = &r->b.e[k];
         if (e->flags & RMIG_ENTRY_DROPPED)
             continue;
-        if (cmd_db(r, e) < 0)
+        if (db_zero(r, e) < 0)
             return -1;
         kept++;
         if (e->nkeys == 0)

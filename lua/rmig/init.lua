@@ -76,21 +76,27 @@ end
 
 -- rmig.source.psync: rmig joins a live master as its replica, applies the
 -- snapshot, then the command stream until it is stopped (SIGINT/SIGTERM).
+-- The options of a source read like a replica (rmig.source.psync, and each
+-- master of rmig.source.cluster); `each` words the per-master ones.
+local function replica_options(what, each, own)
+  own.spool_memory = { type = "integer", min = 65536, default = 32 * 1024 * 1024,
+                       help = "bytes of " .. each .. "stream held in memory before they are spooled to disk" }
+  own.spool_budget = { type = "integer", min = 1048576, default = 16 * 1024 * 1024 * 1024,
+                       help = "disk " .. each .. "spool may use (compressed bytes); past it the run stops rather than fall behind" }
+  own.psync_command = { type = "string", default = "PSYNC", help = "the name of PSYNC on the source (managed services rename it)" }
+  own.sync_command = { type = "string", default = "SYNC", help = "the name of SYNC on the source (for servers without PSYNC)" }
+  own.timeout_s = { type = "integer", min = 1, default = 60, help = "silence from the source that counts as a lost connection" }
+  own.retry_deadline_s = { type = "integer", min = 1, default = 300,
+                           help = "how long a lost source connection is retried before the run fails" }
+  return with_endpoint(what, own)
+end
+
 rmig.source.psync = constructor {
   name = "rmig.source.psync", kind = "source", impl = "c",
-  options = with_endpoint("source master", {
+  options = replica_options("source master", "the ", {
     state = { type = "string",
               help = "state file (replication id, offset, db), saved as the stream is applied; a run started again with it resumes with a partial resync" },
     spool_dir = { type = "string", help = "where the spool's lz4 segments go (default: beside the state file, else ./rmig-spool)" },
-    spool_memory = { type = "integer", min = 65536, default = 32 * 1024 * 1024,
-                     help = "bytes of the stream held in memory before they are spooled to disk" },
-    spool_budget = { type = "integer", min = 1048576, default = 16 * 1024 * 1024 * 1024,
-                     help = "disk the spool may use (compressed bytes); past it the run stops rather than fall behind" },
-    psync_command = { type = "string", default = "PSYNC", help = "the name of PSYNC on the source (managed services rename it)" },
-    sync_command = { type = "string", default = "SYNC", help = "the name of SYNC on the source (for servers without PSYNC)" },
-    timeout_s = { type = "integer", min = 1, default = 60, help = "silence from the source that counts as a lost connection" },
-    retry_deadline_s = { type = "integer", min = 1, default = 300,
-                         help = "how long a lost source connection is retried before the run fails" },
   }),
   check = check_endpoint,
 }
@@ -108,21 +114,12 @@ rmig.source.scan = constructor {
 
 rmig.source.cluster = constructor {
   name = "rmig.source.cluster", kind = "source", impl = "c",
-  options = with_endpoint("source cluster (any node)", {
+  options = replica_options("source cluster (any node)", "each master's ", {
     mode = { type = "enum", values = { "psync", "rdb-per-node" }, default = "psync",
              help = "psync: every master's snapshot then its command stream, until stopped; rdb-per-node: every master's snapshot only, then the run ends" },
     state = { type = "string",
               help = "state file prefix: each master's position is saved in STATE.<host>_<port>, from which a run started again resumes" },
     spool_dir = { type = "string", help = "where the spools go, one directory per master (default: beside the state files, else ./rmig-spool)" },
-    spool_memory = { type = "integer", min = 65536, default = 32 * 1024 * 1024,
-                     help = "bytes of each master's stream held in memory before they are spooled to disk" },
-    spool_budget = { type = "integer", min = 1048576, default = 16 * 1024 * 1024 * 1024,
-                     help = "disk each master's spool may use (compressed bytes)" },
-    psync_command = { type = "string", default = "PSYNC", help = "the name of PSYNC on the masters" },
-    sync_command = { type = "string", default = "SYNC", help = "the name of SYNC on the masters" },
-    timeout_s = { type = "integer", min = 1, default = 60, help = "silence from a master that counts as a lost connection" },
-    retry_deadline_s = { type = "integer", min = 1, default = 300,
-                         help = "how long a lost master connection is retried before the run fails" },
   }),
   check = check_endpoint,
 }
@@ -281,53 +278,46 @@ rmig.node = constructor {
 -- Sinks --------------------------------------------------------------------
 
 
+-- The options every Redis writer takes (rmig.sink.redis, rmig.sink.cluster),
+-- with a sink's own ones; `per` says what window and window_bytes count.
+local function writer_options(own, per, retried)
+  own.mode = { type = "enum", values = { "replace", "skip-existing", "fail-on-existing" }, default = "replace" }
+  own.restore = { type = "enum", values = { "auto", "always", "never" }, default = "auto",
+                  help = "RESTORE payloads (auto: when the target's RDB version allows) or native commands" }
+  own.window = { type = "integer", min = 1, default = 4096, help = "commands in flight at most" .. per }
+  own.window_bytes = { type = "integer", min = 1024, default = 8 * 1024 * 1024,
+                       help = "bytes in flight at most" .. per .. " (rmig holds about four times this)" }
+  own.chunk_bytes = { type = "integer", min = 1024, default = 8 * 1024 * 1024,
+                      help = "values bigger than this go out in chunks" }
+  own.on_error = { type = "enum", values = { "abort", "continue" }, default = "continue",
+                   help = "what a target error on one key does" }
+  own.dead_letter = { type = "string", help = "file for the commands the target refused (RESP, replayable)" }
+  own.retry_deadline_s = { type = "integer", min = 0, default = 300,
+                           help = "how long " .. retried .. " is retried before the run fails" }
+  return with_endpoint("target", own)
+end
+
 rmig.sink.redis = constructor {
   name = "rmig.sink.redis", kind = "sink", impl = "c",
-  options = with_endpoint("target", {
-    mode = { type = "enum", values = { "replace", "skip-existing", "fail-on-existing" }, default = "replace" },
-    restore = { type = "enum", values = { "auto", "always", "never" }, default = "auto",
-                help = "RESTORE payloads (auto: when the target's RDB version allows) or native commands" },
-    window = { type = "integer", min = 1, default = 4096, help = "commands in flight at most" },
-    window_bytes = { type = "integer", min = 1024, default = 8 * 1024 * 1024,
-                     help = "bytes in flight at most (rmig holds about four times this)" },
-    chunk_bytes = { type = "integer", min = 1024, default = 8 * 1024 * 1024,
-                    help = "values bigger than this go out in chunks" },
-    on_error = { type = "enum", values = { "abort", "continue" }, default = "continue",
-                 help = "what a target error on one key does" },
-    dead_letter = { type = "string", help = "file for the commands the target refused (RESP, replayable)" },
-    retry_deadline_s = { type = "integer", min = 0, default = 300,
-                         help = "how long a lost connection is retried before the run fails" },
+  options = writer_options({
     exactly_once = { type = "boolean", default = false,
                      help = "live sources: apply the stream in MULTI/EXEC batches with a checkpoint key, so no command runs twice after a crash (standalone targets)" },
     checkpoint_key = { type = "string", default = "rmig:checkpoint",
                        help = "with exactly_once: the key (db 0 of the target) holding the applied position" },
-  }),
+  }, "", "a lost connection"),
   check = check_endpoint,
 }
 
 rmig.sink.cluster = constructor {
   name = "rmig.sink.cluster", kind = "sink", impl = "c",
-  options = with_endpoint("target", {
-    mode = { type = "enum", values = { "replace", "skip-existing", "fail-on-existing" }, default = "replace" },
-    restore = { type = "enum", values = { "auto", "always", "never" }, default = "auto",
-                help = "RESTORE payloads (auto: when the target's RDB version allows) or native commands" },
-    window = { type = "integer", min = 1, default = 4096, help = "commands in flight at most, per master" },
-    window_bytes = { type = "integer", min = 1024, default = 8 * 1024 * 1024,
-                     help = "bytes in flight at most, per master" },
-    chunk_bytes = { type = "integer", min = 1024, default = 8 * 1024 * 1024,
-                    help = "values bigger than this go out in chunks" },
-    on_error = { type = "enum", values = { "abort", "continue" }, default = "continue",
-                 help = "what a target error on one key does" },
-    dead_letter = { type = "string", help = "file for the commands the target refused (RESP, replayable)" },
-    retry_deadline_s = { type = "integer", min = 0, default = 300,
-                         help = "how long a lost connection, TRYAGAIN, CLUSTERDOWN or LOADING is retried before the run fails" },
+  options = writer_options({
     dbs = { type = "enum", values = { "error", "merge", "prefix" }, default = "error",
             help = "keys of a source db other than 0 (a cluster has only db 0): an error unless a rmig.filter.db maps them, merged into db 0, or prefixed (db_prefix)" },
     db_prefix = { type = "string", default = "db%d:",
                   help = "with dbs = \"prefix\": the prefix of a key from db N (%d is N)" },
     multi = { type = "enum", values = { "split", "fail" }, default = "split",
               help = "live sources: a MULTI/EXEC whose keys span slots goes command by command (split) or is reported failed (fail)" },
-  }),
+  }, ", per master", "a lost connection, TRYAGAIN, CLUSTERDOWN or LOADING"),
   check = function(o)
     local why = check_endpoint(o)
     if why then return why end
