@@ -72,6 +72,7 @@ struct rmig_redis {
     int streaming, stream_broken; /* a streamed command is being written; the connection was lost meanwhile */
     rmig_out sink;               /* where a broken streamed command's pieces go */
     int loading;                 /* the server said LOADING: wait for it, even on a first connection */
+    int subscriber;              /* published messages come as RMIG_REDIS_TAG_PUSH */
     uint64_t retry_started, backoff_ms;
     char retry_err[700];
     redisReader *reader;
@@ -565,6 +566,18 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     }
 }
 
+/* A published message: ["message", channel, payload] or ["pmessage",
+ * pattern, channel, payload]. */
+static int is_message(const redisReply *r)
+{
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 || r->element[0]->type != REDIS_REPLY_STRING)
+        return 0;
+    const redisReply *k = r->element[0];
+    return (k->len == 7 && !memcmp(k->str, "message", 7)) || (k->len == 8 && !memcmp(k->str, "pmessage", 8));
+}
+
+void rmig_redis_subscriber(rmig_redis *c) { c->subscriber = 1; }
+
 static void replies(rmig_redis *c, const char *data, size_t n)
 {
     if (redisReaderFeed(c->reader, data, n) != REDIS_OK) {
@@ -581,6 +594,14 @@ static void replies(rmig_redis *c, const char *data, size_t n)
             return;
         redisReply *r = reply;
         c->replied = 1;
+        if (c->subscriber && is_message(r)) {
+            if (c->on_reply)
+                c->on_reply(c, c->ud, RMIG_REDIS_TAG_PUSH, r);
+            freeReplyObject(r);
+            if (c->state != C_READY)
+                return; /* (closed by the callback) */
+            continue;
+        }
         if (c->ring_len == 0) {
             freeReplyObject(r);
             fail(c, "%s sent a reply to no command", c->name);

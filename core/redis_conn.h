@@ -50,6 +50,10 @@ enum { RMIG_REDIS_READY = 1, RMIG_REDIS_FAILED = 2, RMIG_REDIS_RETRYING = 3, RMI
 /* The tag rmig_redis_unanswered gives a command of a unit answered already. */
 #define RMIG_REDIS_TAG_SKIP (UINT64_MAX - 3)
 
+/* The tag a subscriber connection's published messages come with (see
+ * rmig_redis_subscriber). */
+#define RMIG_REDIS_TAG_PUSH (UINT64_MAX - 16)
+
 /* A reply to the command tagged tag (r is freed after the call returns). */
 typedef void (*rmig_redis_reply_cb)(rmig_redis *c, void *ud, uint64_t tag, const redisReply *r);
 /* Connected and ready, or failed (err says why: refused, timed out, AUTH
@@ -149,6 +153,11 @@ uint64_t rmig_redis_pending(const rmig_redis *c);
 /* "host:port", for messages. */
 const char *rmig_redis_name(const rmig_redis *c);
 
+/* Makes c a subscriber connection: a published message (a "message" or
+ * "pmessage" array, which answers no command and may come before the reply
+ * to a command sent after SUBSCRIBE) goes to the reply callback with tag
+ * RMIG_REDIS_TAG_PUSH instead of being taken for a reply. */
+void rmig_redis_subscriber(rmig_redis *c);
 /* Closes the connection; on_close (may be NULL) runs once it is freed. */
 void rmig_redis_close(rmig_redis *c, rmig_redis_close_cb on_close);
 

@@ -277,7 +277,9 @@ int rmig__run_write_entries(runner *r, uint32_t from)
             continue;
         }
         if (e->kind == RMIG_ENTRY_CMD) {
-            if ((r->clus ? rmig__cluster_write_cmd(r, e) : rmig__live_write_cmd(r, e)) < 0)
+            if ((r->clus ? rmig__cluster_write_cmd(r, e)
+                 : r->lv ? rmig__live_write_cmd(r, e)
+                         : rmig__run_write_cmd_args(r, e, NULL, 0, 0)) < 0) /* (a scan source's DEL, HSET ...) */
                 return -1;
             continue;
         }
@@ -881,7 +883,10 @@ connect:
         fprintf(stderr, "rmig run: SCAN of %s -> %s as %s (source RDB %d, target RDB %d), %d node step(s)\n", rdb,
                 addr, r->native ? "native commands" : "RESTORE payloads", r->source_version, r->target_version,
                 rmig_steps_count(r->steps));
-        rmig__scan_start(r);
+        if (rmig__scan_start(r) < 0) {
+            fprintf(stderr, "rmig run: %s\n", r->err);
+            goto out;
+        }
     } else {
         fprintf(stderr, "rmig run: %s -> %s as %s (file RDB %d, target RDB %d), %d node step(s)\n", rdb, addr,
                 r->native      ? "native commands"

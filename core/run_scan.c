@@ -1,164 +1,165 @@
-/* run_scan.c - `rmig run` from a live server read by SCAN + DUMP
+/* run_scan.c - `rmig run` from live servers read by SCAN + DUMP
  * (rmig.source.scan), for sources that refuse SYNC/PSYNC (managed
  * services).
  *
- * One connection to the source (redis_conn.h). Per db of the source's
- * keyspace (or sink dbs listed in source.dbs): SCAN cursor MATCH COUNT,
- * then for every key returned a pipelined DUMP and PTTL. The replies come
- * in order: a DUMP payload (type byte, value, RDB version, CRC64) with its
- * PTTL makes the same KEY entry the RDB source makes (raw value, absolute
- * expiry), so every node and sink works unchanged. A key gone between SCAN
- * and DUMP (nil) is skipped and counted. New SCANs go out only while the
- * target has room and few source commands are waiting, so memory stays
- * bounded; source.rate (ops/s) spaces them further for a busy source.
+ * Every server is read on a connection of its own: one, or every master of
+ * a cluster in parallel. Per db of a server's keyspace (or the dbs listed
+ * in source.dbs): SCAN cursor MATCH COUNT, then for every key returned
+ * MEMORY USAGE (when big keys are looked for) and a pipelined DUMP + PTTL.
+ * The replies come in order: a DUMP payload (type byte, value, RDB
+ * version, CRC64) with its PTTL makes the same KEY entry the RDB source
+ * makes (raw value, absolute expiry), so every node and sink works
+ * unchanged. A key gone between SCAN and DUMP is skipped and counted; a
+ * key using more than big_bytes is copied in chunks (scan_big.c).
  *
- * Not yet (issue 6): values too big for one DUMP copied in chunks, a
- * cluster source scanned master by master, the keyspace-notification tail
- * (live = true), scan cursors saved for resume. */
-#include "run_internal.h"
+ * Ordering: every read of a server goes on its one connection, so two
+ * reads of a key (the scan's, a notification's) are answered in the order
+ * they were sent and their entries follow that order to the target.
+ *
+ * With live = true every server's keyspace notifications are subscribed
+ * before its scan starts (scan_tail.c): a key they name is read again, and
+ * one gone by then becomes a DEL. The run then goes on until SIGINT or
+ * SIGTERM, and ends once what was notified is read and answered.
+ *
+ * New SCANs go out only while the target has room and few reads are
+ * waiting, so memory stays bounded; source.rate (keys/s per server) spaces
+ * them further. With source.state the cursors are saved every 5 s (once
+ * everything read before them is answered by the target) and at a stop,
+ * and a run started again resumes from them. */
+#include "scan_internal.h"
 
+#include "cluster.h"
+#include "slot.h"
 #include "rdb.h"
 #include "resp.h"
 #include "target.h"
 #include "vm.h"
 
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-#define SCAN_INFLIGHT 4 /* SCAN rounds (with their DUMPs) waiting at most */
+#define SAVE_EVERY_MS 5000
 
-enum { T_SELECT = 1, T_SCAN, T_DUMP, T_PTTL };
+uint64_t rmig__scan_ms(void) { return uv_hrtime() / 1000000; }
 
-struct rmig_scan {
-    rmig_redis *c;
-    char host[256];
-    int port;
-    const char *user, *password;
-    rmig_tls_opts tls, *tlsp;
-    uint64_t dbs[16];
-    int ndb, dbi;              /* the db being scanned: dbs[dbi] */
-    char cursor[32];           /* "0" at the start of a db */
-    int scanning, db_done;     /* a SCAN is out; the db's cursor came back to 0 */
-    const char *match;
-    long count;
-    double rate;               /* keys/s, 0: no limit */
-    uint64_t start_ms;
-    /* replies: the current key's DUMP waits for its PTTL */
-    redisReply *dump, held;   /* the DUMP waiting for its PTTL (held: a copy) */
-    char *held_buf;
-    size_t held_cap;
-    char key[512];
-    size_t key_len;
-    uint64_t outstanding;      /* DUMP+PTTL pairs sent, not answered */
-    uint64_t vanished, scanned, rounds;
-    int ready;
-};
-
-static uint64_t ms_now(void) { return uv_hrtime() / 1000000; }
-
-static void source_fail(runner *r, const char *fmt, const char *a, const char *b)
+void rmig__scan_fail(runner *r, const char *fmt, ...)
 {
     if (r->failed)
         return;
-    snprintf(r->err, sizeof r->err, fmt, a, b);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->err, sizeof r->err, fmt, ap);
+    va_end(ap);
     r->failed = 1;
     rmig__run_finish(r);
 }
 
-static void send_scan(runner *r)
-{
-    rmig_scan *s = r->scan;
-    const char *argv[7] = {"SCAN", s->cursor, "COUNT", NULL, NULL, NULL, NULL};
-    char count[24];
-    snprintf(count, sizeof count, "%ld", s->count);
-    argv[3] = count;
-    int argc = 4;
-    if (s->match) {
-        argv[argc++] = "MATCH";
-        argv[argc++] = s->match;
-    }
-    rmig_resp_cmd(rmig_redis_out(s->c), (size_t)argc, argv);
-    rmig_redis_done(s->c, T_SCAN);
-    s->scanning = 1;
-    s->rounds++;
-}
+/* ---- the arguments of the command being answered ---- */
 
-static void next_db(runner *r)
+const char *rmig__scan_arg(rmig_redis *c, int i, size_t *len)
 {
-    rmig_scan *s = r->scan;
-    s->dbi++;
-    s->db_done = 0;
-    snprintf(s->cursor, sizeof s->cursor, "0");
-    if (s->dbi < s->ndb)
-        rmig_redis_select(s->c, s->dbs[s->dbi]);
-}
-
-/* More SCANs while the target has room and the source is not far ahead. */
-void rmig__scan_idle(runner *r)
-{
-    rmig_scan *s = r->scan;
-    if (!s->ready || r->failed)
-        return;
-    if (!s->scanning && s->db_done && s->outstanding == 0)
-        next_db(r); /* (the keys of this db all answered: an entry takes the db being scanned) */
-    if (s->dbi >= s->ndb && !s->scanning && s->outstanding == 0) {
-        if (!r->eof) {
-            if (rmig__run_flush_batch(r) < 0) {
-                r->failed = 1;
-                rmig__run_finish(r);
-                return;
-            }
-            r->eof = 1;
+    size_t n;
+    const char *p = rmig_redis_command(c, &n), *end = p ? p + n : NULL;
+    if (!p || *p != '*')
+        return NULL;
+    p = memchr(p, '\n', n);
+    for (int k = 0; p && p + 1 < end; k++) {
+        p++; /* at "$<len>\r\n" */
+        char *q;
+        long l = strtol(p + 1, &q, 10);
+        if (*p != '$' || l < 0 || q + 2 + l > end)
+            return NULL;
+        if (k == i) {
+            *len = (size_t)l;
+            return q + 2;
         }
-        if (rmig__run_pending(r) == 0)
-            rmig__run_finish(r);
-        rmig__run_stop_idle(r);
-        return;
+        p = q + 2 + l + 1; /* at the '\n' after the argument */
     }
-    double elapsed = (double)(ms_now() - s->start_ms) / 1000.0;
-    int slow = s->rate > 0 && (double)s->scanned > s->rate * (elapsed + 0.1);
-    if (!s->scanning && !s->db_done && s->dbi < s->ndb && !slow && rmig__run_room(r) &&
-        s->outstanding < (uint64_t)s->count * SCAN_INFLIGHT)
-        send_scan(r);
-    rmig__run_stop_idle(r); /* replies (source or target) start it again */
-    if (slow)
-        rmig__run_start_idle(r); /* (polls until the rate allows the next SCAN) */
+    return NULL;
 }
 
-/* A DUMP with its PTTL: a KEY entry of the batch. */
-static int key_entry(runner *r, const redisReply *dump, long long pttl)
+/* ---- entries ---- */
+
+/* Room in the batch for one more entry (flushing it to the nodes and the
+ * target when full). 0, or -1 with r->err. */
+static int batch_room(runner *r)
 {
-    rmig_scan *s = r->scan;
-    const uint8_t *p = (const uint8_t *)dump->str;
-    size_t n = dump->len;
-    if (n < 11) {
-        source_fail(r, "source %s: a DUMP payload too short (%s)", s->host, "under 11 bytes");
+    if (r->b.n >= BATCH_KEYS || r->b.arena_len > BATCH_BYTES)
+        return rmig__run_flush_batch(r);
+    return 0;
+}
+
+int rmig__scan_emit(runner *r, uint64_t db, uint32_t argc, const char *const *argv, const size_t *lens)
+{
+    rmig_slice sl[64], *a = argc <= 64 ? sl : malloc(argc * sizeof *a);
+    rmig_entry *e = NULL;
+    int rc = -1;
+    if (!a || batch_room(r) < 0 || !(e = rmig_batch_add(&r->b)))
+        goto out;
+    for (uint32_t i = 0; i < argc; i++) {
+        a[i].p = rmig_batch_copy(&r->b, argv[i], lens[i]);
+        a[i].n = lens[i];
+        if (!a[i].p && lens[i])
+            goto out;
+    }
+    static const uint32_t first = 1;
+    e->kind = RMIG_ENTRY_CMD;
+    e->db = e->stream_db = db;
+    e->idle_s = -1;
+    e->freq = -1;
+    e->expire_ms = -1;
+    if (rmig_batch_set_argv(&r->b, e, a, argc, &first, argc > 1 ? 1 : 0) < 0)
+        goto out;
+    e->flags &= ~(uint32_t)RMIG_ENTRY_CHANGED;
+    rc = 0;
+out:
+    if (rc < 0 && !r->err[0])
+        snprintf(r->err, sizeof r->err, "out of memory holding a batch");
+    if (a != sl)
+        free(a);
+    return rc;
+}
+
+/* A DUMP with its PTTL: a KEY entry of the batch. 0, or -1 with r->err. */
+static int key_entry(snode *n, uint64_t db, const char *key, size_t klen, const char *p8, size_t len, long long pttl)
+{
+    runner *r = n->r;
+    const uint8_t *p = (const uint8_t *)p8;
+    if (len < 11) {
+        snprintf(r->err, sizeof r->err, "source %s:%d: the DUMP of key '%.*s' is too short (%zu bytes)", n->host,
+                 n->port, (int)(klen < 100 ? klen : 100), key, len);
         return -1;
     }
-    int version = p[n - 10] | (p[n - 9] << 8);
     int kind = rmig_rdb_type_kind(p[0]);
     if (kind < 0) {
-        char t[16];
-        snprintf(t, sizeof t, "%d", p[0]);
-        source_fail(r, "source %s: a DUMP payload of unknown type %s", s->host, t);
+        snprintf(r->err, sizeof r->err, "source %s:%d: the DUMP of key '%.*s' has an unknown type (%d)", n->host,
+                 n->port, (int)(klen < 100 ? klen : 100), key, p[0]);
         return -1;
     }
+    if (batch_room(r) < 0)
+        return -1;
     rmig_entry *e = rmig_batch_add(&r->b);
-    if (!e)
-        return -2;
+    if (!e) {
+        snprintf(r->err, sizeof r->err, "out of memory holding a batch");
+        return -1;
+    }
     e->kind = RMIG_ENTRY_KEY;
-    e->db = s->dbs[s->dbi < s->ndb ? s->dbi : s->ndb - 1];
-    e->key = rmig_batch_copy(&r->b, s->key, s->key_len);
-    e->key_len = (uint32_t)s->key_len;
+    e->db = db;
+    e->key = rmig_batch_copy(&r->b, key, klen);
+    e->key_len = (uint32_t)klen;
     e->type = kind;
     e->rdb_type = p[0];
-    e->rdb_version = version;
+    e->rdb_version = p[len - 10] | (p[len - 9] << 8);
     e->expire_ms = pttl >= 0 ? rmig__run_now_ms() + pttl : -1;
     e->idle_s = -1;
     e->freq = -1;
-    e->value = rmig_batch_copy(&r->b, p + 1, n - 11);
-    e->value_len = n - 11;
+    e->value = rmig_batch_copy(&r->b, p + 1, len - 11);
+    e->value_len = len - 11;
     if (!e->key || !e->value) {
         snprintf(r->err, sizeof r->err, "out of memory holding a batch");
         return -1;
@@ -167,120 +168,510 @@ static int key_entry(runner *r, const redisReply *dump, long long pttl)
     return 0;
 }
 
-static void on_source_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *rep)
+/* A key read that was gone: nothing for the scan, a DEL for a
+ * notification (deleted, expired, renamed away, moved). */
+static void gone(snode *n, uint64_t db, const char *key, size_t len, unsigned flags)
 {
-    runner *r = ud;
-    rmig_scan *s = r->scan;
-    (void)c;
-    if (r->failed)
-        return;
-    if (rep->type == REDIS_REPLY_ERROR && tag != T_DUMP) {
-        char why[300];
-        snprintf(why, sizeof why, "%.*s", (int)(rep->len < 250 ? rep->len : 250), rep->str);
-        source_fail(r, "source %s refused a command: %s", s->host, why);
+    if (!(flags & T_TAIL)) {
+        n->vanished++;
         return;
     }
-    if (tag == T_SCAN) {
-        s->scanning = 0;
-        if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 || rep->element[1]->type != REDIS_REPLY_ARRAY) {
-            source_fail(r, "source %s: %s", s->host, "an unexpected SCAN reply");
+    const char *argv[2] = {"DEL", key};
+    size_t lens[2] = {3, len};
+    n->deleted++;
+    if (rmig__scan_emit(n->r, db, 2, argv, lens) < 0) {
+        n->r->failed = 1;
+        rmig__run_finish(n->r);
+    }
+}
+
+/* ---- reads ---- */
+
+static void send_dump(snode *n, uint64_t db, const char *key, size_t len, unsigned flags)
+{
+    rmig_redis_select(n->c, db);
+    rmig_out *o = rmig_redis_out(n->c);
+    rmig_resp_array(o, 2);
+    rmig_resp_bulk_str(o, "DUMP");
+    rmig_resp_bulk(o, key, len);
+    rmig_redis_done(n->c, T_MAKE(T_DUMP, flags, db));
+    o = rmig_redis_out(n->c);
+    rmig_resp_array(o, 2);
+    rmig_resp_bulk_str(o, "PTTL");
+    rmig_resp_bulk(o, key, len);
+    rmig_redis_done(n->c, T_MAKE(T_PTTL, flags, db));
+}
+
+void rmig__scan_read(snode *n, uint64_t db, const char *key, size_t len, unsigned flags)
+{
+    if (n->probe[0] && len == strlen(n->probe) && !memcmp(key, n->probe, len))
+        return; /* rmig's own notification probe */
+    n->outstanding++;
+    if (!n->s->big_bytes || !n->memory_ok) {
+        send_dump(n, db, key, len, flags);
+        return;
+    }
+    rmig_redis_select(n->c, db);
+    rmig_out *o = rmig_redis_out(n->c);
+    rmig_resp_array(o, 3);
+    rmig_resp_bulk_str(o, "MEMORY");
+    rmig_resp_bulk_str(o, "USAGE");
+    rmig_resp_bulk(o, key, len);
+    rmig_redis_done(n->c, T_MAKE(T_SIZE, flags, db));
+}
+
+static void send_scan(snode *n)
+{
+    rmig_scan *s = n->s;
+    char count[24];
+    snprintf(count, sizeof count, "%ld", s->count);
+    const char *argv[6] = {"SCAN", n->cursor, "COUNT", count, "MATCH", s->match};
+    rmig_redis_select(n->c, n->dbs[n->dbi]);
+    rmig_resp_cmd(rmig_redis_out(n->c), s->match ? 6 : 4, argv);
+    rmig_redis_done(n->c, T_MAKE(T_SCAN, 0, n->dbs[n->dbi]));
+    n->scanning = 1;
+    n->rounds++;
+}
+
+static void next_db(snode *n)
+{
+    n->dbi++;
+    n->db_done = 0;
+    snprintf(n->cursor, sizeof n->cursor, "0");
+    if (n->dbi >= n->ndb)
+        n->scan_done = 1;
+}
+
+static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *rep)
+{
+    snode *n = ud;
+    runner *r = n->r;
+    rmig_scan *s = n->s;
+    if (r->failed)
+        return;
+    int kind = T_KIND(tag);
+    unsigned flags = (unsigned)(tag & T_TAIL);
+    uint64_t db = T_DB(tag);
+    if (tag == RMIG_REDIS_TAG_SELECT || kind == T_PROBE) {
+        if (rep->type == REDIS_REPLY_ERROR)
+            rmig__scan_fail(r, "source %s:%d refused %s: %.*s", n->host, n->port,
+                            kind == T_PROBE ? "the write of rmig's notification probe key" : "SELECT",
+                            (int)(rep->len < 300 ? rep->len : 300), rep->str);
+        return;
+    }
+    if (kind >= T_BTYPE && kind <= T_BXGROUPS) {
+        rmig__big_reply(n, tag, rep);
+        rmig__run_start_idle(r);
+        return;
+    }
+    if (rep->type == REDIS_REPLY_ERROR && kind == T_SIZE) {
+        /* MEMORY refused (a managed service may): every key by DUMP */
+        n->memory_ok = 0;
+        fprintf(stderr, "rmig run: source %s:%d refused MEMORY USAGE (%.*s): big keys are read whole, by DUMP\n",
+                n->host, n->port, (int)(rep->len < 200 ? rep->len : 200), rep->str);
+    } else if (rep->type == REDIS_REPLY_ERROR && kind != T_DUMP) {
+        rmig__scan_fail(r, "source %s:%d refused a command: %.*s", n->host, n->port,
+                        (int)(rep->len < 300 ? rep->len : 300), rep->str);
+        return;
+    }
+    size_t klen = 0;
+    const char *key = NULL;
+    switch (kind) {
+    case T_SCAN: {
+        n->scanning = 0;
+        if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 || rep->element[0]->type != REDIS_REPLY_STRING ||
+            rep->element[1]->type != REDIS_REPLY_ARRAY) {
+            rmig__scan_fail(r, "source %s:%d: an unexpected SCAN reply", n->host, n->port);
             return;
         }
-        snprintf(s->cursor, sizeof s->cursor, "%.*s", (int)rep->element[0]->len, rep->element[0]->str);
-        s->db_done = !strcmp(s->cursor, "0");
+        snprintf(n->cursor, sizeof n->cursor, "%.*s", (int)rep->element[0]->len, rep->element[0]->str);
+        if (!strcmp(n->cursor, "0"))
+            next_db(n);
         const redisReply *keys = rep->element[1];
         for (size_t i = 0; i < keys->elements; i++) {
             const redisReply *k = keys->element[i];
-            rmig_out *o = rmig_redis_out(s->c);
-            rmig_resp_array(o, 2);
-            rmig_resp_bulk_str(o, "DUMP");
-            rmig_resp_bulk(o, k->str, k->len);
-            rmig_redis_done(s->c, T_DUMP);
-            o = rmig_redis_out(s->c);
-            rmig_resp_array(o, 2);
-            rmig_resp_bulk_str(o, "PTTL");
-            rmig_resp_bulk(o, k->str, k->len);
-            rmig_redis_done(s->c, T_PTTL);
-            s->outstanding++;
-            s->scanned++;
+            if (k->type != REDIS_REPLY_STRING)
+                continue;
+            n->scanned++;
+            rmig__scan_read(n, db, k->str, k->len, 0);
         }
-    } else if (tag == T_DUMP) {
-        const char *cmd;
-        size_t n;
-        cmd = rmig_redis_command(s->c, &n);
-        /* the key's name, from "*2\r\n$4\r\nDUMP\r\n$<len>\r\n<key>\r\n" */
-        const char *d = cmd ? memchr(cmd + 4, '$', n > 4 ? n - 4 : 0) : NULL;
-        d = d ? memchr(d + 1, '$', (size_t)(cmd + n - d - 1)) : NULL;
-        long kl = d ? strtol(d + 1, NULL, 10) : -1;
-        const char *kp = d ? memchr(d, '\n', (size_t)(cmd + n - d)) : NULL;
-        if (kl < 0 || !kp || (size_t)kl > sizeof s->key) {
-            source_fail(r, "source %s: %s", s->host, "a key name too long to hold (over 512 bytes)");
+        break;
+    }
+    case T_SIZE:
+        key = rmig__scan_arg(c, 2, &klen);
+        if (!key)
+            break;
+        if (rep->type == REDIS_REPLY_NIL) {
+            n->outstanding--;
+            gone(n, db, key, klen, flags);
+        } else if (rep->type == REDIS_REPLY_INTEGER && (uint64_t)rep->integer > s->big_bytes) {
+            n->outstanding--;
+            rmig__big_queue(n, db, key, klen, flags);
+        } else if (rmig__big_busy(n, db, key, klen)) {
+            n->outstanding--; /* copied in chunks now: read again once that copy ends */
+        } else {
+            /* (the key's bytes are in the connection's log, which the
+             * commands written now may move: a copy) */
+            char kb[512], *kc = klen <= sizeof kb ? kb : malloc(klen);
+            if (!kc) {
+                rmig__scan_fail(r, "out of memory");
+                return;
+            }
+            memcpy(kc, key, klen);
+            send_dump(n, db, kc, klen, flags);
+            if (kc != kb)
+                free(kc);
+        }
+        break;
+    case T_DUMP:
+        n->held_ok = rep->type == REDIS_REPLY_STRING;
+        if (n->held_ok) {
+            /* kept until its PTTL comes (the reply is freed after this call) */
+            if (rep->len > n->held_cap) {
+                free(n->held);
+                n->held_cap = rep->len;
+                n->held = malloc(n->held_cap);
+                if (!n->held) {
+                    n->held_cap = 0;
+                    rmig__scan_fail(r, "out of memory holding a DUMP of %zu bytes", rep->len);
+                    return;
+                }
+            }
+            memcpy(n->held, rep->str, rep->len);
+            n->held_len = rep->len;
+        }
+        break;
+    case T_PTTL:
+        n->outstanding--;
+        key = rmig__scan_arg(c, 1, &klen);
+        if (!key)
+            break;
+        if (flags & T_TAIL)
+            n->reread++;
+        if (!n->held_ok) {
+            gone(n, db, key, klen, flags);
+        } else if (key_entry(n, db, key, klen, n->held, n->held_len,
+                             rep->type == REDIS_REPLY_INTEGER ? rep->integer : -1) < 0) {
+            r->failed = 1;
+            rmig__run_finish(r);
             return;
         }
-        memcpy(s->key, kp + 1, (size_t)kl);
-        s->key_len = (size_t)kl;
-        s->dump = NULL;
-        if (rep->type == REDIS_REPLY_STRING) {
-            /* kept until its PTTL comes (the reply is freed after this call) */
-            if (rep->len > s->held_cap) {
-                free(s->held_buf);
-                s->held_cap = rep->len;
-                s->held_buf = malloc(s->held_cap);
-            }
-            if (!s->held_buf) {
-                source_fail(r, "%s%s", "out of memory", "");
-                return;
-            }
-            memcpy(s->held_buf, rep->str, rep->len);
-            s->held = (redisReply){.type = REDIS_REPLY_STRING, .str = s->held_buf, .len = rep->len};
-            s->dump = &s->held;
-        }
-    } else if (tag == T_PTTL) {
-        s->outstanding--;
-        if (!s->dump) {
-            s->vanished++; /* gone between SCAN and DUMP */
-        } else {
-            int rc = key_entry(r, s->dump, rep->type == REDIS_REPLY_INTEGER ? rep->integer : -1);
-            if (rc == -2 || (rc == 0 && (r->b.n >= BATCH_KEYS || r->b.arena_len > BATCH_BYTES)))
-                rc = rmig__run_flush_batch(r) < 0 ? -1 : (rc == -2 ? key_entry(r, s->dump, rep->integer) : 0);
-            if (rc < 0) {
-                r->failed = 1;
-                rmig__run_finish(r);
-                return;
-            }
-        }
+        break;
+    default:
+        break;
     }
     rmig__run_start_idle(r);
 }
 
-static void on_source_state(rmig_redis *c, void *ud, int state, const char *err, uint64_t unanswered)
+static void on_state(rmig_redis *c, void *ud, int state, const char *err, uint64_t unanswered)
 {
-    runner *r = ud;
+    snode *n = ud;
     (void)c, (void)unanswered;
     if (state == RMIG_REDIS_READY) {
-        if (!r->scan->ready && r->scan->ndb)
-            rmig_redis_select(r->scan->c, r->scan->dbs[0]);
-        r->scan->ready = 1;
-        rmig__run_start_idle(r);
+        n->ready = 1;
+        rmig__run_start_idle(n->r);
     } else if (state == RMIG_REDIS_FAILED) {
-        source_fail(r, "source: %s%s", err, "");
+        rmig__scan_fail(n->r, "source: %s", err);
     }
 }
 
-/* Options (the pipeline's source options at index src), the source's dbs
- * (INFO keyspace, or source.dbs) and its RDB version. 0, -1 with r->err
- * (-2 for a configuration error). */
+/* ---- the state file: where each server's scan is ----
+ *
+ *   rmig-scan-state 1
+ *   node HOST:PORT db DB cursor CURSOR      (dbs below DB are done)
+ *   node HOST:PORT done
+ */
+
+static int save_state(rmig_scan *s, char *err, size_t errlen)
+{
+    char tmp[4200]; /* (a path of up to PATH_MAX) */
+    snprintf(tmp, sizeof tmp, "%s.tmp", s->state);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        snprintf(err, errlen, "source.state: cannot write %.900s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    fprintf(f, "rmig-scan-state 1\n");
+    for (int i = 0; i < s->nn; i++) {
+        snode *n = s->nodes[i];
+        if (n->scan_done)
+            fprintf(f, "node %s:%d done\n", n->host, n->port);
+        else
+            fprintf(f, "node %s:%d db %llu cursor %s\n", n->host, n->port, (unsigned long long)n->dbs[n->dbi],
+                    n->cursor);
+    }
+    int bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
+    bad |= fclose(f) != 0;
+    if (bad || rename(tmp, s->state) < 0) {
+        snprintf(err, errlen, "source.state: cannot write %s: %s", s->state, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* 1 when a state was found and applied, 0 when there is none, -1 with err. */
+static int load_state(rmig_scan *s, char *err, size_t errlen)
+{
+    FILE *f = fopen(s->state, "r");
+    if (!f) {
+        if (errno == ENOENT)
+            return 0;
+        snprintf(err, errlen, "source.state: cannot read %s: %s", s->state, strerror(errno));
+        return -1;
+    }
+    char line[512];
+    int rc = 1;
+    if (!fgets(line, sizeof line, f) || strncmp(line, "rmig-scan-state 1", 17)) {
+        snprintf(err, errlen, "source.state: %s is not a scan state file (rmig-scan-state 1); give another path or delete it",
+                 s->state);
+        rc = -1;
+    }
+    while (rc > 0 && fgets(line, sizeof line, f)) {
+        char addr[300], cursor[64];
+        unsigned long long db;
+        int done = sscanf(line, "node %299s done", addr) == 1 && strstr(line, " done");
+        if (!done && sscanf(line, "node %299s db %llu cursor %63s", addr, &db, cursor) != 3) {
+            snprintf(err, errlen, "source.state: %s: a line is not understood: %.100s", s->state, line);
+            rc = -1;
+            break;
+        }
+        for (int i = 0; i < s->nn; i++) {
+            snode *n = s->nodes[i];
+            char me[300];
+            snprintf(me, sizeof me, "%s:%d", n->host, n->port);
+            if (strcmp(me, addr))
+                continue;
+            if (done) {
+                n->dbi = n->ndb;
+                n->scan_done = 1;
+            } else {
+                while (n->dbi < n->ndb && n->dbs[n->dbi] < db)
+                    n->dbi++;
+                if (n->dbi < n->ndb && n->dbs[n->dbi] == db)
+                    snprintf(n->cursor, sizeof n->cursor, "%s", cursor);
+                n->scan_done = n->dbi >= n->ndb;
+            }
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+/* ---- the run ---- */
+
+static int drained(const rmig_scan *s)
+{
+    for (int i = 0; i < s->nn; i++) {
+        const snode *n = s->nodes[i];
+        if (n->scanning || n->outstanding || !rmig__big_idle(n) || (s->stopping && n->tq_len))
+            return 0;
+    }
+    return 1;
+}
+
+static void end_run(runner *r)
+{
+    if (!r->eof) {
+        if (rmig__run_flush_batch(r) < 0) {
+            r->failed = 1;
+            rmig__run_finish(r);
+            return;
+        }
+        r->eof = 1;
+    }
+    if (rmig__run_pending(r) == 0)
+        rmig__run_finish(r);
+}
+
+void rmig__scan_idle(runner *r)
+{
+    rmig_scan *s = r->scan;
+    if (r->failed)
+        return;
+    int scan_over = 1, waiting = 0;
+    for (int i = 0; i < s->nn; i++) {
+        snode *n = s->nodes[i];
+        if (!n->ready || (s->live && !rmig__tail_ready(n))) {
+            scan_over = 0;
+            continue;
+        }
+        rmig__big_pump(n);
+        uint64_t limit = (uint64_t)s->count * SCAN_INFLIGHT;
+        tkey *k;
+        while (s->live && n->outstanding < limit && rmig__run_room(r) && !r->failed && (k = rmig__tail_next(n))) {
+            rmig__scan_read(n, k->db, k->key, k->len, T_TAIL);
+            free(k);
+        }
+        double elapsed = (double)(rmig__scan_ms() - s->start_ms) / 1000.0;
+        int slow = s->rate > 0 && (double)n->scanned > s->rate * (elapsed + 0.1);
+        waiting |= slow;
+        if (!n->scanning && !n->scan_done && !s->stopping && !s->saving && !slow && rmig__run_room(r) &&
+            n->outstanding < limit && !r->failed)
+            send_scan(n);
+        if (!n->scan_done || n->scanning || n->outstanding || !rmig__big_idle(n))
+            scan_over = 0;
+    }
+    if (r->failed)
+        return;
+    if (scan_over && !s->scan_over) {
+        s->scan_over = 1;
+        s->scan_end_ms = rmig__scan_ms();
+        if (s->live) {
+            rmig_progress_clear(&r->progress);
+            fprintf(stderr, "rmig run: scan complete: %llu keys in %.1f s; following changes (SIGINT or SIGTERM to stop)\n",
+                    (unsigned long long)r->read, (double)(s->scan_end_ms - s->start_ms) / 1000.0);
+        }
+    }
+    if ((s->saving || s->stopping || (s->scan_over && !s->live)) && drained(s)) {
+        /* everything read is in the batch or at the target */
+        if (r->b.n && rmig__run_flush_batch(r) < 0) {
+            r->failed = 1;
+            rmig__run_finish(r);
+            return;
+        }
+        if (s->saving && rmig__run_pending(r) == 0) {
+            if (save_state(s, r->err, sizeof r->err) < 0) {
+                r->failed = 1;
+                rmig__run_finish(r);
+                return;
+            }
+            s->saving = 0;
+            s->last_save_ms = rmig__scan_ms();
+            rmig__run_start_idle(r);
+        }
+        if ((s->stopping || (s->scan_over && !s->live)) && !s->saving) {
+            end_run(r);
+            return;
+        }
+    } else if (r->b.n && !s->saving) {
+        /* live: nothing more is coming for now (no read in flight), so
+         * what was read goes to the target instead of waiting for a full
+         * batch */
+        int quiet = 1;
+        for (int i = 0; i < s->nn; i++)
+            quiet &= s->nodes[i]->outstanding == 0 && rmig__big_idle(s->nodes[i]);
+        if (quiet && rmig__run_flush_batch(r) < 0) {
+            r->failed = 1;
+            rmig__run_finish(r);
+            return;
+        }
+    }
+    rmig__run_stop_idle(r); /* replies (source or target) and the tick start it again */
+    (void)waiting;
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    runner *r = t->data;
+    rmig_scan *s = r->scan;
+    if (r->failed)
+        return;
+    for (int i = 0; i < s->nn; i++)
+        rmig__tail_check_probe(s->nodes[i]);
+    if (s->state && !s->live && !s->saving && !s->stopping && rmig__scan_ms() - s->last_save_ms >= SAVE_EVERY_MS)
+        s->saving = 1;
+    rmig__run_start_idle(r); /* (the rate allows more, a save is due) */
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    runner *r = h->data;
+    rmig_scan *s = r->scan;
+    const char *name = signum == SIGINT ? "SIGINT" : "SIGTERM";
+    rmig_progress_clear(&r->progress);
+    if (s->stopping) {
+        fprintf(stderr, "rmig run: %s again: stopping now\n", name);
+        rmig__scan_fail(r, "stopped by a second %s before what was read was answered%s", name,
+                        s->state && !s->live ? "; the state file holds the last saved cursors" : "");
+        return;
+    }
+    s->stopping = 1;
+    s->saving = s->state && !s->live;
+    for (int i = 0; i < s->nn; i++)
+        rmig__tail_close(s->nodes[i]); /* (no more notifications: those queued are still read) */
+    fprintf(stderr, "rmig run: %s: stopping once what was read is written and answered (again to stop at once)\n",
+            name);
+    rmig__run_start_idle(r);
+}
+
+/* ---- opening ---- */
+
 static int on_keyspace(const redisReply *rep, void *ud, char *err, size_t errlen)
 {
-    rmig_scan *s = ud;
+    snode *n = ud;
     (void)err, (void)errlen;
     if (rep->type != REDIS_REPLY_STRING)
         return 0;
-    for (const char *p = rep->str; (p = strstr(p, "\ndb")) != NULL && s->ndb < 16; p += 3) {
+    for (const char *p = rep->str; (p = strstr(p, "\ndb")) != NULL && n->ndb < 16; p += 3) {
         unsigned long long db;
         if (sscanf(p + 3, "%llu:keys=", &db) == 1)
-            s->dbs[s->ndb++] = db;
+            n->dbs[n->ndb++] = db;
     }
+    return 0;
+}
+
+static int on_memory(const redisReply *rep, void *ud, char *err, size_t errlen)
+{
+    (void)err, (void)errlen;
+    *(int *)ud = rep->type != REDIS_REPLY_ERROR;
+    return 0;
+}
+
+static snode *add_node(rmig_scan *s, runner *r, const char *host, int port)
+{
+    snode **q = realloc(s->nodes, (size_t)(s->nn + 1) * sizeof *q);
+    snode *n = calloc(1, sizeof *n);
+    if (!q || !n) {
+        free(n);
+        if (q)
+            s->nodes = q;
+        return NULL;
+    }
+    s->nodes = q;
+    s->nodes[s->nn] = n;
+    n->idx = s->nn++;
+    n->r = r;
+    n->s = s;
+    snprintf(n->host, sizeof n->host, "%s", host);
+    n->port = port;
+    snprintf(n->cursor, sizeof n->cursor, "0");
+    if (s->live)
+        snprintf(n->probe, sizeof n->probe, "rmig:notify-probe:%d:%d", (int)getpid(), n->idx);
+    return n;
+}
+
+/* A server's dbs, whether it answers MEMORY USAGE, and (live) its
+ * notification settings. 0, or -1 with r->err. */
+static int open_node(runner *r, snode *n)
+{
+    rmig_scan *s = r->scan;
+    char err[700];
+    if (s->dbs_listed) {
+        memcpy(n->dbs, s->dbs, sizeof n->dbs);
+        n->ndb = s->ndb;
+    } else {
+        const char *info[] = {"INFO", "keyspace"};
+        if (rmig_target_call(n->host, n->port, s->user, s->password, s->tlsp, 2, info, on_keyspace, n, err,
+                             sizeof err) < 0) {
+            snprintf(r->err, sizeof r->err, "source: %s", err);
+            return -1;
+        }
+    }
+    if (n->ndb == 0)
+        n->scan_done = 1;
+    if (s->big_bytes) {
+        const char *mem[] = {"MEMORY", "USAGE", "rmig:no-such-key"};
+        if (rmig_target_call(n->host, n->port, s->user, s->password, s->tlsp, 3, mem, on_memory, &n->memory_ok, err,
+                             sizeof err) < 0) {
+            snprintf(r->err, sizeof r->err, "source: %s", err);
+            return -1;
+        }
+        if (!n->memory_ok)
+            fprintf(stderr, "rmig run: source %s:%d refuses MEMORY USAGE: big keys are read whole, by DUMP\n", n->host,
+                    n->port);
+    }
+    if (s->live && rmig__tail_open(s, n, r->err, sizeof r->err) < 0)
+        return -2;
     return 0;
 }
 
@@ -291,84 +682,244 @@ int rmig__scan_open(runner *r, lua_State *L, int src, int *source_version)
         snprintf(r->err, sizeof r->err, "out of memory");
         return -1;
     }
-    const char *addr = rmig_vm_str(L, src, "addr"), *user = rmig_vm_str(L, src, "user");
-    const char *pw = rmig_vm_str(L, src, "password"), *pw_env = rmig_vm_str(L, src, "password_env");
+    const char *addr = rmig_vm_str(L, src, "addr"), *pw = rmig_vm_str(L, src, "password");
+    const char *pw_env = rmig_vm_str(L, src, "password_env");
     if (pw_env && !(pw = getenv(pw_env))) {
         snprintf(r->err, sizeof r->err, "source.password_env names %s, which is not set in the environment", pw_env);
         return -2;
     }
+    s->user = rmig_vm_str(L, src, "user");
+    s->password = pw;
     rmig_tls_opts tls, *tlsp = rmig_vm_tls(L, src, &tls);
-    rmig_target_split_addr(addr, s->host, sizeof s->host, &s->port);
+    if (tlsp) {
+        s->tls = tls;
+        s->tlsp = &s->tls;
+    }
     s->match = rmig_vm_str(L, src, "match");
     s->count = (long)rmig_vm_int(L, src, "count", 1000);
     s->rate = (double)rmig_vm_int(L, src, "rate", 0);
-    snprintf(s->cursor, sizeof s->cursor, "0");
-    rmig_target_info ti;
-    char err[600];
-    if (rmig_target_probe(s->host, s->port, user, pw, tlsp, &ti, err, sizeof err) < 0) {
-        snprintf(r->err, sizeof r->err, "source: %s", err);
-        return -1;
+    s->live = rmig_vm_bool(L, src, "live", 0);
+    s->notify = rmig_vm_str(L, src, "notify");
+    s->big_bytes = (uint64_t)rmig_vm_int(L, src, "big_bytes", 8 << 20);
+    s->state = rmig_vm_str(L, src, "state");
+    if (s->live)
+        r->optimistic = 0; /* a key read again must replace at once, never be re-sent after a later DEL */
+    if (s->live && (r->skip_existing || !r->mode_replace)) {
+        snprintf(r->err, sizeof r->err, "source.live follows changes by copying keys again over what the target holds: "
+                 "it needs sink.mode = \"replace\"");
+        return -2;
     }
-    *source_version = ti.rdb_version;
     lua_getfield(L, src, "dbs");
     for (size_t i = 1; lua_istable(L, -1) && i <= lua_objlen(L, -1) && s->ndb < 16; i++) {
         lua_rawgeti(L, -1, (int)i);
         s->dbs[s->ndb++] = (uint64_t)lua_tointeger(L, -1);
         lua_pop(L, 1);
     }
-    int listed = s->ndb > 0;
     lua_pop(L, 1);
-    const char *info[] = {"INFO", "keyspace"};
-    if (!listed &&
-        rmig_target_call(s->host, s->port, user, pw, tlsp, 2, info, on_keyspace, s, err, sizeof err) < 0) {
+    s->dbs_listed = s->ndb > 0;
+    /* sorted, so "the dbs below the saved one are done" holds */
+    for (int i = 1; i < s->ndb; i++)
+        for (int j = i; j > 0 && s->dbs[j - 1] > s->dbs[j]; j--) {
+            uint64_t t = s->dbs[j];
+            s->dbs[j] = s->dbs[j - 1];
+            s->dbs[j - 1] = t;
+        }
+
+    char host[256], err[700];
+    int port;
+    rmig_target_split_addr(addr, host, sizeof host, &port);
+    rmig_target_info ti;
+    if (rmig_target_probe(host, port, s->user, pw, s->tlsp, &ti, err, sizeof err) < 0) {
         snprintf(r->err, sizeof r->err, "source: %s", err);
         return -1;
     }
-    s->user = user;
-    s->password = pw;
-    if (tlsp) {
-        s->tls = tls;
-        s->tlsp = &s->tls;
+    *source_version = ti.rdb_version;
+    lua_getfield(L, src, "cluster");
+    int want_cluster = lua_isnil(L, -1) ? !strcmp(ti.mode, "cluster") : lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (want_cluster) {
+        rmig_cluster_map m = {0};
+        if (rmig_cluster_map_fetch(host, port, s->user, pw, s->tlsp, &m, err, sizeof err) < 0) {
+            snprintf(r->err, sizeof r->err, "source: %s", err);
+            return -1;
+        }
+        if (s->dbs_listed && (s->ndb != 1 || s->dbs[0] != 0)) {
+            rmig_cluster_map_free(&m);
+            snprintf(r->err, sizeof r->err, "source.dbs: a cluster has only db 0");
+            return -2;
+        }
+        s->dbs[0] = 0;
+        s->ndb = 1;
+        s->dbs_listed = 1;
+        for (int i = 0; i < m.nmasters; i++) {
+            snode *n = add_node(s, r, m.nodes[i].host, m.nodes[i].port);
+            if (!n) {
+                rmig_cluster_map_free(&m);
+                snprintf(r->err, sizeof r->err, "out of memory");
+                return -1;
+            }
+            /* the notification probe must be a key of this master's slots */
+            for (int tag = 0; s->live && tag < 1000000; tag++) {
+                snprintf(n->probe, sizeof n->probe, "rmig:notify-probe:{%d}:%d", tag, (int)getpid());
+                if (m.slot[rmig_slot_of(n->probe, strlen(n->probe))] == i)
+                    break;
+            }
+        }
+        rmig_cluster_map_free(&m);
+    } else if (!add_node(s, r, host, port)) {
+        snprintf(r->err, sizeof r->err, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < s->nn; i++) {
+        int rc = open_node(r, s->nodes[i]);
+        if (rc < 0)
+            return rc;
+    }
+    if (s->state) {
+        int rc = load_state(s, r->err, sizeof r->err);
+        if (rc < 0)
+            return -2;
+        if (rc > 0 && s->live) {
+            /* changes made while no run followed them were not seen: the
+             * scan starts over */
+            fprintf(stderr, "rmig run: source.state %s: a live run scans from the start again (changes made while "
+                    "rmig was stopped were not followed)\n", s->state);
+            for (int i = 0; i < s->nn; i++) {
+                snode *n = s->nodes[i];
+                n->dbi = 0;
+                n->scan_done = n->ndb == 0;
+                snprintf(n->cursor, sizeof n->cursor, "0");
+            }
+        } else if (rc > 0) {
+            s->resumed = 1;
+            fprintf(stderr, "rmig run: resuming the scan from %s\n", s->state);
+        }
     }
     return 0;
 }
 
-/* The source connection, on the runner's loop (made after open). */
+/* The connections, timers and signals, on the runner's loop (made after
+ * open). */
 int rmig__scan_start(runner *r)
 {
     rmig_scan *s = r->scan;
-    rmig_redis_opts o = {.host = s->host, .port = s->port, .user = s->user, .password = s->password,
-                         .window = 8192, .window_bytes = 64u << 20, .tls = s->tlsp, .retry_deadline_ms = 60000};
-    s->c = rmig_redis_new(&r->loop, &o, on_source_reply, on_source_state, r);
-    if (!s->c) {
-        snprintf(r->err, sizeof r->err, "out of memory");
-        return -1;
+    s->start_ms = s->last_save_ms = rmig__scan_ms();
+    uv_timer_init(&r->loop, &s->tick);
+    s->tick.data = r;
+    uv_timer_start(&s->tick, on_tick, 50, 50);
+    uv_signal_init(&r->loop, &s->sigint);
+    uv_signal_init(&r->loop, &s->sigterm);
+    s->sigint.data = s->sigterm.data = r;
+    uv_signal_start(&s->sigint, on_signal, SIGINT);
+    uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+    s->handles = 1;
+    for (int i = 0; i < s->nn; i++) {
+        snode *n = s->nodes[i];
+        rmig_redis_opts o = {.host = n->host, .port = n->port, .user = s->user, .password = s->password,
+                             .window = 16384, .window_bytes = 64u << 20, .tls = s->tlsp, .retry_deadline_ms = 60000};
+        n->c = rmig_redis_new(&r->loop, &o, on_reply, on_state, n);
+        if (!n->c) {
+            snprintf(r->err, sizeof r->err, "out of memory");
+            return -1;
+        }
+        if (rmig_redis_connect(n->c) < 0)
+            return -1;
+        if (s->live && rmig__tail_start(n) < 0)
+            return -1;
     }
-    s->start_ms = ms_now();
-    return rmig_redis_connect(s->c);
+    return 0;
 }
 
 void rmig__scan_finish(runner *r)
 {
-    if (r->scan && r->scan->c) {
-        rmig_redis_close(r->scan->c, NULL);
-        r->scan->c = NULL;
+    rmig_scan *s = r->scan;
+    if (!s)
+        return;
+    for (int i = 0; i < s->nn; i++) {
+        snode *n = s->nodes[i];
+        rmig__tail_close(n);
+        if (n->c) {
+            rmig_redis_close(n->c, NULL);
+            n->c = NULL;
+        }
+        if (s->live)
+            rmig__tail_restore(n);
+    }
+    if (s->handles) {
+        s->handles = 0;
+        uv_close((uv_handle_t *)&s->tick, NULL);
+        uv_close((uv_handle_t *)&s->sigint, NULL);
+        uv_close((uv_handle_t *)&s->sigterm, NULL);
+    }
+    if (s->state && !s->live && !r->failed) {
+        char err[600];
+        int complete = 1;
+        for (int i = 0; i < s->nn; i++)
+            complete &= s->nodes[i]->scan_done;
+        if (complete) {
+            /* nothing left to resume: a run started again scans anew */
+            if (remove(s->state) < 0 && errno != ENOENT)
+                fprintf(stderr, "rmig run: source.state: cannot remove %s: %s\n", s->state, strerror(errno));
+        } else if (s->stopping && save_state(s, err, sizeof err) < 0) {
+            fprintf(stderr, "rmig run: %s\n", err);
+        }
     }
 }
 
 void rmig__scan_summary(const runner *r)
 {
     const rmig_scan *s = r->scan;
-    printf("  scan: %llu keys scanned in %d db(s) of %s:%d (%llu SCAN rounds), %llu gone before their DUMP\n",
-           (unsigned long long)s->scanned, s->ndb, s->host, s->port, (unsigned long long)s->rounds,
-           (unsigned long long)s->vanished);
+    uint64_t scanned = 0, vanished = 0, rounds = 0, notified = 0, reread = 0, deleted = 0, chunked = 0, cmds = 0;
+    for (int i = 0; i < s->nn; i++) {
+        const snode *n = s->nodes[i];
+        scanned += n->scanned, vanished += n->vanished, rounds += n->rounds, notified += n->notified;
+        reread += n->reread, deleted += n->deleted, chunked += n->chunked, cmds += n->chunk_cmds;
+    }
+    if (s->nn == 1)
+        printf("  scan: %llu keys scanned in %d db(s) of %s:%d (%llu SCAN rounds), %llu gone before their DUMP\n",
+               (unsigned long long)scanned, s->nodes[0]->ndb, s->nodes[0]->host, s->nodes[0]->port,
+               (unsigned long long)rounds, (unsigned long long)vanished);
+    else
+        printf("  scan: %llu keys scanned on %d masters (%llu SCAN rounds), %llu gone before their DUMP\n",
+               (unsigned long long)scanned, s->nn, (unsigned long long)rounds, (unsigned long long)vanished);
+    if (s->resumed)
+        printf("  the scan resumed from the cursors in %s\n", s->state);
+    if (chunked)
+        printf("  %llu keys bigger than source.big_bytes were copied in chunks (%llu commands)\n",
+               (unsigned long long)chunked, (unsigned long long)cmds);
+    if (r->cmds)
+        printf("  %llu commands (pieces of big keys, DELs of keys gone) were applied by the target\n",
+               (unsigned long long)r->cmds);
+    if (s->live)
+        printf("  live: %llu notifications, %llu keys re-read, %llu deleted on the target (gone from the source)\n",
+               (unsigned long long)notified, (unsigned long long)reread, (unsigned long long)deleted);
+    int complete = 1;
+    for (int i = 0; i < s->nn; i++)
+        complete &= s->nodes[i]->scan_done;
+    if (!complete && !s->live)
+        printf("  the scan was stopped before its end: %s\n",
+               s->state ? "run again with the same source.state to resume it"
+                        : "run again (give source.state to resume rather than start over)");
 }
 
 void rmig__scan_free(runner *r)
 {
-    if (!r->scan)
+    rmig_scan *s = r->scan;
+    if (!s)
         return;
-    free(r->scan->held_buf);
-    free(r->scan);
+    for (int i = 0; i < s->nn; i++) {
+        snode *n = s->nodes[i];
+        rmig__big_free(n);
+        while (n->tq_head) {
+            tkey *k = n->tq_head;
+            n->tq_head = k->next;
+            free(k);
+        }
+        free(n->th);
+        free(n->held);
+        free(n);
+    }
+    free(s->nodes);
+    free(s);
     r->scan = NULL;
 }

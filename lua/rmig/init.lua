@@ -103,11 +103,20 @@ rmig.source.psync = constructor {
 
 rmig.source.scan = constructor {
   name = "rmig.source.scan", kind = "source", impl = "c",
-  options = with_endpoint("source server", {
-    dbs = { type = "table", help = "the dbs to read (default: every db the source's INFO keyspace lists)" },
-    match = { type = "string", help = "SCAN MATCH pattern: only keys matching it are read" },
-    count = { type = "integer", min = 1, default = 1000, help = "SCAN COUNT: keys asked per SCAN" },
-    rate = { type = "integer", min = 0, default = 0, help = "keys per second at most (0: no limit), to spare a busy source" },
+  options = with_endpoint("source server (of a cluster: any node, and every master is read)", {
+    dbs = { type = "table", help = "the dbs to read (default: every db the source's INFO keyspace lists; with live, every db)" },
+    match = { type = "string", help = "SCAN MATCH pattern: only keys matching it are read (and followed, with live)" },
+    count = { type = "integer", min = 1, default = 1000, help = "SCAN COUNT, and the elements asked per chunk of a big key" },
+    rate = { type = "integer", min = 0, default = 0, help = "keys per second at most from each source server (0: no limit), to spare a busy source" },
+    live = { type = "boolean", default = false,
+             help = "follow changes: keyspace notifications are subscribed before the scan, every notified key is read again (a key gone becomes a DEL), until SIGINT/SIGTERM" },
+    notify = { type = "enum", values = { "set", "require" }, default = "set",
+               help = "live: set turns on the notify-keyspace-events flags it needs (CONFIG SET) and puts the old value back at the end; require never changes the source and stops when they are off" },
+    big_bytes = { type = "integer", min = 0, default = 8 * 1024 * 1024,
+                  help = "a key using more memory than this on the source (MEMORY USAGE) is copied in chunks (HSCAN, SSCAN, ZSCAN, LRANGE, XRANGE, GETRANGE) rather than by one DUMP; 0: always DUMP" },
+    cluster = { type = "boolean", help = "read every master of the cluster addr belongs to (default: when addr is a cluster node); false reads addr alone" },
+    state = { type = "string",
+              help = "state file: the scan cursors, saved every 5 s and when stopped; a run started again with it resumes the scan where it was (live runs scan again from the start: changes made meanwhile were not seen)" },
   }),
   check = check_endpoint,
 }

@@ -1,0 +1,460 @@
+/* scan_big.c - rmig.source.scan: a key using more than source.big_bytes
+ * on its server, copied in chunks instead of one DUMP.
+ *
+ * One DUMP of a million-element hash blocks the source while it serializes
+ * tens of MiB and makes rmig hold them whole. Such a key is read in pieces
+ * instead (GETRANGE, LRANGE, HSCAN, SSCAN, ZSCAN, XRANGE; COUNT = source
+ * count elements a piece), each piece becoming a command entry for the
+ * target: DEL first, then SETRANGE / RPUSH / HSET / SADD / ZADD / XADD, then
+ * PEXPIREAT. The next piece is asked only when the target has room, so
+ * memory stays bounded by one piece.
+ *
+ * A copy in pieces is not atomic: a key that changes meanwhile may arrive
+ * mixed. With live = true the change's notification reads the key again,
+ * and that read waits until this copy has ended (rmig__big_busy), so the
+ * last copy is the current one; without live, a key changing during the
+ * scan arrives as some state of it, as with any SCAN. Streams: entries,
+ * last id (with entries-added and max-deleted-id on 7.0 targets) and
+ * consumer groups with their last-delivered id; the groups' pending
+ * entries and consumers are not copied. One key per server at a time. */
+#include "scan_internal.h"
+
+#include "resp.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STR_PIECE ((uint64_t)1 << 20)
+
+static int same(const bigkey *b, uint64_t db, const char *key, size_t len)
+{
+    return b->active && b->db == db && b->len == len && !memcmp(b->key, key, len);
+}
+
+static tkey *queued(snode *n, uint64_t db, const char *key, size_t len)
+{
+    for (tkey *k = n->bq_head; k; k = k->next)
+        if (k->db == db && k->len == len && !memcmp(k->key, key, len))
+            return k;
+    return NULL;
+}
+
+int rmig__big_busy(snode *n, uint64_t db, const char *key, size_t len)
+{
+    if (same(&n->big, db, key, len)) {
+        n->big.again = 1;
+        return 1;
+    }
+    return queued(n, db, key, len) != NULL; /* (its copy starts later and reads it as it is then) */
+}
+
+void rmig__big_queue(snode *n, uint64_t db, const char *key, size_t len, unsigned flags)
+{
+    if (rmig__big_busy(n, db, key, len))
+        return;
+    tkey *k = rmig__tkey_new(db, key, len);
+    if (!k) {
+        rmig__scan_fail(n->r, "out of memory");
+        return;
+    }
+    k->flags = flags;
+    if (n->bq_tail)
+        n->bq_tail->next = k;
+    else
+        n->bq_head = k;
+    n->bq_tail = k;
+    rmig__run_start_idle(n->r);
+}
+
+int rmig__big_idle(const snode *n) { return !n->big.active && !n->bq_head; }
+
+/* ---- the commands ---- */
+
+static void bsend(snode *n, int kind, int argc, const char *const *argv, const size_t *lens)
+{
+    rmig_redis_select(n->c, n->big.db);
+    rmig_out *o = rmig_redis_out(n->c);
+    rmig_resp_array(o, (size_t)argc);
+    for (int i = 0; i < argc; i++)
+        rmig_resp_bulk(o, argv[i], lens[i]);
+    rmig_redis_done(n->c, T_MAKE(kind, n->big.flags, n->big.db));
+}
+
+/* Asks for the key's next piece. */
+static void ask(snode *n)
+{
+    bigkey *b = &n->big;
+    char a[32], z[32], count[24];
+    snprintf(count, sizeof count, "%ld", n->s->count);
+    const char *argv[6];
+    size_t lens[6];
+    int argc = 0;
+#define ARG(s, l) (argv[argc] = (s), lens[argc++] = (l))
+    switch (b->type) {
+    case 's':
+        snprintf(a, sizeof a, "%llu", (unsigned long long)b->pos);
+        snprintf(z, sizeof z, "%llu", (unsigned long long)(b->pos + STR_PIECE - 1));
+        ARG("GETRANGE", 8), ARG(b->key, b->len), ARG(a, strlen(a)), ARG(z, strlen(z));
+        break;
+    case 'l':
+        snprintf(a, sizeof a, "%llu", (unsigned long long)b->pos);
+        snprintf(z, sizeof z, "%llu", (unsigned long long)(b->pos + (uint64_t)n->s->count - 1));
+        ARG("LRANGE", 6), ARG(b->key, b->len), ARG(a, strlen(a)), ARG(z, strlen(z));
+        break;
+    case 'h':
+    case 'S':
+    case 'z':
+        ARG(b->type == 'h' ? "HSCAN" : b->type == 'S' ? "SSCAN" : "ZSCAN", 5), ARG(b->key, b->len);
+        ARG(b->cursor, strlen(b->cursor)), ARG("COUNT", 5), ARG(count, strlen(count));
+        break;
+    case 'x':
+        ARG("XRANGE", 6), ARG(b->key, b->len), ARG(b->cursor, strlen(b->cursor)), ARG("+", 1);
+        ARG("COUNT", 5), ARG(count, strlen(count));
+        break;
+    }
+#undef ARG
+    bsend(n, T_BCHUNK, argc, argv, lens);
+    b->pos |= (uint64_t)1 << 63; /* a piece is out (cleared by its reply) */
+}
+
+static int pending_piece(const bigkey *b) { return (b->pos >> 63) != 0; }
+
+void rmig__big_pump(snode *n)
+{
+    bigkey *b = &n->big;
+    if (!n->ready || n->r->failed)
+        return;
+    if (!b->active && n->bq_head) {
+        tkey *k = n->bq_head;
+        n->bq_head = k->next;
+        if (!n->bq_head)
+            n->bq_tail = NULL;
+        free(b->key);
+        *b = (bigkey){.db = k->db, .len = k->len, .flags = k->flags, .active = 1, .pttl = -3};
+        b->key = malloc(k->len ? k->len : 1);
+        if (!b->key) {
+            free(k);
+            rmig__scan_fail(n->r, "out of memory");
+            return;
+        }
+        memcpy(b->key, k->key, k->len);
+        free(k);
+        const char *argv[2] = {"TYPE", b->key};
+        size_t lens[2] = {4, b->len};
+        bsend(n, T_BTYPE, 2, argv, lens);
+        argv[0] = "PTTL";
+        bsend(n, T_BPTTL, 2, argv, lens);
+        return;
+    }
+    if (b->active && b->type && b->pttl != -3 && !pending_piece(b) && rmig__run_room(n->r))
+        ask(n);
+}
+
+/* A command of the copy for the target. */
+static int emit(snode *n, int argc, const char *const *argv, const size_t *lens)
+{
+    n->chunk_cmds++;
+    return rmig__scan_emit(n->r, n->big.db, (uint32_t)argc, argv, lens);
+}
+
+/* The copy ended (or the key was gone): its expiry, counts, the next. */
+static int done(snode *n, int gone)
+{
+    bigkey *b = &n->big;
+    runner *r = n->r;
+    int rc = 0;
+    if (gone) {
+        if (b->flags & T_TAIL) {
+            const char *argv[2] = {"DEL", b->key};
+            size_t lens[2] = {3, b->len};
+            n->deleted++;
+            rc = rmig__scan_emit(r, b->db, 2, argv, lens);
+        } else {
+            n->vanished++;
+        }
+    } else {
+        if (b->pttl >= 0) {
+            char at[32];
+            snprintf(at, sizeof at, "%lld", (long long)(rmig__run_now_ms() + b->pttl));
+            const char *argv[3] = {"PEXPIREAT", b->key, at};
+            size_t lens[3] = {9, b->len, strlen(at)};
+            rc = emit(n, 3, argv, lens);
+        }
+        n->chunked++;
+        r->read++;
+    }
+    int again = b->again;
+    b->active = 0;
+    if (again && rc == 0)
+        rmig__scan_read(n, b->db, b->key, b->len, T_TAIL); /* changed while it was copied */
+    rmig__run_start_idle(r);
+    return rc;
+}
+
+/* One piece of elements as commands of `cmd` (HSET, SADD, RPUSH, ZADD),
+ * els[0..nel) taken `per` at a time, in groups of at most count elements. */
+static int emit_elements(snode *n, const char *cmd, const redisReply *const *els, size_t nel, int zset)
+{
+    bigkey *b = &n->big;
+    if (!nel)
+        return 0;
+    size_t argc = 2 + nel;
+    const char **argv = malloc(argc * sizeof *argv);
+    size_t *lens = malloc(argc * sizeof *lens);
+    if (!argv || !lens) {
+        free(argv);
+        free(lens);
+        snprintf(n->r->err, sizeof n->r->err, "out of memory");
+        return -1;
+    }
+    argv[0] = cmd, lens[0] = strlen(cmd);
+    argv[1] = b->key, lens[1] = b->len;
+    for (size_t i = 0; i < nel; i++) {
+        /* ZSCAN gives member, score; ZADD takes score, member */
+        const redisReply *e = els[zset ? (i ^ 1) : i];
+        argv[2 + i] = e->str;
+        lens[2 + i] = e->len;
+    }
+    int rc = emit(n, (int)argc, argv, lens);
+    free(argv);
+    free(lens);
+    return rc;
+}
+
+/* The value of field `name` in a flat XINFO reply, or NULL. */
+static const redisReply *field(const redisReply *rep, const char *name)
+{
+    if (rep->type != REDIS_REPLY_ARRAY)
+        return NULL;
+    for (size_t i = 0; i + 1 < rep->elements; i += 2)
+        if (rep->element[i]->type == REDIS_REPLY_STRING && rep->element[i]->len == strlen(name) &&
+            !memcmp(rep->element[i]->str, name, rep->element[i]->len))
+            return rep->element[i + 1];
+    return NULL;
+}
+
+/* A field's value as text (strings, integers). */
+static size_t text(const redisReply *v, char *buf, size_t cap, const char **p)
+{
+    if (!v)
+        return 0;
+    if (v->type == REDIS_REPLY_INTEGER) {
+        *p = buf;
+        return (size_t)snprintf(buf, cap, "%lld", v->integer);
+    }
+    if (v->type == REDIS_REPLY_STRING || v->type == REDIS_REPLY_STATUS) {
+        *p = v->str;
+        return v->len;
+    }
+    return 0;
+}
+
+static int stream_info(snode *n, const redisReply *rep)
+{
+    bigkey *b = &n->big;
+    int v7 = n->r->target_version >= 10;
+    char ib[32], mb[32];
+    const char *last = NULL, *added = NULL, *maxdel = NULL;
+    size_t ll = text(field(rep, "last-generated-id"), NULL, 0, &last);
+    size_t al = text(field(rep, "entries-added"), ib, sizeof ib, &added);
+    size_t ml = text(field(rep, "max-deleted-entry-id"), mb, sizeof mb, &maxdel);
+    if (!ll)
+        return 0;
+    if (b->entries == 0) {
+        /* an empty stream: made by an entry trimmed away at once */
+        const char *argv[7] = {"XADD", b->key, "MAXLEN", "0", last, "f", "v"};
+        size_t lens[7] = {4, b->len, 6, 1, ll, 1, 1};
+        if (emit(n, 7, argv, lens) < 0)
+            return -1;
+    }
+    const char *argv[7] = {"XSETID", b->key, last, "ENTRIESADDED", added, "MAXDELETEDID", maxdel};
+    size_t lens[7] = {6, b->len, ll, 12, al, 12, ml};
+    return emit(n, v7 && al && ml ? 7 : 3, argv, lens);
+}
+
+static int stream_groups(snode *n, const redisReply *rep)
+{
+    bigkey *b = &n->big;
+    int v7 = n->r->target_version >= 10;
+    for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
+        const redisReply *g = rep->element[i];
+        char rb[32];
+        const char *name = NULL, *id = NULL, *read = NULL;
+        size_t nl = text(field(g, "name"), NULL, 0, &name), il = text(field(g, "last-delivered-id"), NULL, 0, &id);
+        size_t rl = text(field(g, "entries-read"), rb, sizeof rb, &read);
+        if (!nl || !il)
+            continue;
+        const char *argv[7] = {"XGROUP", "CREATE", b->key, name, id, "ENTRIESREAD", read};
+        size_t lens[7] = {6, 6, b->len, nl, il, 11, rl};
+        if (emit(n, v7 && rl ? 7 : 5, argv, lens) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* A piece: its commands, and where the next one starts (or the end). */
+static int piece(snode *n, const redisReply *rep)
+{
+    bigkey *b = &n->big;
+    b->pos &= ~((uint64_t)1 << 63);
+    int end = 0;
+    switch (b->type) {
+    case 's': {
+        if (rep->type != REDIS_REPLY_STRING)
+            return -2;
+        if (rep->len) {
+            char at[32];
+            snprintf(at, sizeof at, "%llu", (unsigned long long)b->pos);
+            const char *argv[4] = {"SETRANGE", b->key, at, rep->str};
+            size_t lens[4] = {8, b->len, strlen(at), rep->len};
+            if (emit(n, 4, argv, lens) < 0)
+                return -1;
+        }
+        b->pos += rep->len;
+        end = rep->len < STR_PIECE;
+        break;
+    }
+    case 'l':
+        if (rep->type != REDIS_REPLY_ARRAY)
+            return -2;
+        if (emit_elements(n, "RPUSH", (const redisReply *const *)rep->element, rep->elements, 0) < 0)
+            return -1;
+        b->pos += rep->elements;
+        end = rep->elements < (size_t)n->s->count;
+        break;
+    case 'h':
+    case 'S':
+    case 'z': {
+        if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 || rep->element[1]->type != REDIS_REPLY_ARRAY)
+            return -2;
+        const redisReply *els = rep->element[1];
+        if (emit_elements(n, b->type == 'h' ? "HSET" : b->type == 'S' ? "SADD" : "ZADD",
+                          (const redisReply *const *)els->element, b->type == 'S' ? els->elements : els->elements & ~(size_t)1,
+                          b->type == 'z') < 0)
+            return -1;
+        snprintf(b->cursor, sizeof b->cursor, "%.*s", (int)rep->element[0]->len, rep->element[0]->str);
+        end = !strcmp(b->cursor, "0");
+        break;
+    }
+    case 'x':
+        if (rep->type != REDIS_REPLY_ARRAY)
+            return -2;
+        for (size_t i = 0; i < rep->elements; i++) {
+            const redisReply *en = rep->element[i];
+            if (en->type != REDIS_REPLY_ARRAY || en->elements != 2 || en->element[0]->type != REDIS_REPLY_STRING)
+                continue;
+            const redisReply *fv = en->element[1];
+            size_t nf = fv->type == REDIS_REPLY_ARRAY ? fv->elements : 0;
+            const char **argv = malloc((3 + nf) * sizeof *argv);
+            size_t *lens = malloc((3 + nf) * sizeof *lens);
+            if (!argv || !lens) {
+                free(argv);
+                free(lens);
+                return -1;
+            }
+            argv[0] = "XADD", lens[0] = 4;
+            argv[1] = b->key, lens[1] = b->len;
+            argv[2] = en->element[0]->str, lens[2] = en->element[0]->len;
+            for (size_t j = 0; j < nf; j++)
+                argv[3 + j] = fv->element[j]->str, lens[3 + j] = fv->element[j]->len;
+            int rc = emit(n, (int)(3 + nf), argv, lens);
+            free(argv);
+            free(lens);
+            if (rc < 0)
+                return -1;
+            b->entries++;
+            snprintf(b->cursor, sizeof b->cursor, "(%.*s", (int)en->element[0]->len, en->element[0]->str);
+        }
+        if (rep->elements < (size_t)n->s->count) {
+            /* the entries are copied: the stream's last id, then its groups */
+            const char *argv[3] = {"XINFO", "STREAM", b->key};
+            size_t lens[3] = {5, 6, b->len};
+            bsend(n, T_BXINFO, 3, argv, lens);
+            b->pos |= (uint64_t)1 << 63;
+        }
+        return 0;
+    }
+    if (end)
+        return done(n, 0);
+    return 0;
+}
+
+void rmig__big_reply(snode *n, uint64_t tag, const redisReply *rep)
+{
+    bigkey *b = &n->big;
+    runner *r = n->r;
+    int kind = T_KIND(tag), rc = 0;
+    if (!b->active)
+        return;
+    if (rep->type == REDIS_REPLY_ERROR) {
+        if (rep->len >= 9 && !memcmp(rep->str, "WRONGTYPE", 9) && kind != T_BTYPE) {
+            /* the key became another type while it was copied: read it
+             * again from the start (as a notified key: gone means DEL) */
+            b->active = 0;
+            rmig__scan_read(n, b->db, b->key, b->len, T_TAIL);
+            rmig__run_start_idle(r);
+            return;
+        } else {
+            rmig__scan_fail(r, "source %s:%d refused a command copying key '%.*s' in chunks: %.*s", n->host, n->port,
+                            (int)(b->len < 100 ? b->len : 100), b->key, (int)(rep->len < 300 ? rep->len : 300),
+                            rep->str);
+            return;
+        }
+    } else if (kind == T_BTYPE) {
+        const char *t = rep->type == REDIS_REPLY_STATUS ? rep->str : "none";
+        b->type = !strcmp(t, "string") ? 's' : !strcmp(t, "list") ? 'l' : !strcmp(t, "hash") ? 'h'
+                : !strcmp(t, "set") ? 'S' : !strcmp(t, "zset") ? 'z' : !strcmp(t, "stream") ? 'x' : 0;
+        if (!strcmp(t, "none")) {
+            b->type = 0;
+        } else if (!b->type) {
+            rmig__scan_fail(r, "source %s:%d: key '%.*s' of type %s is too big for one DUMP (source.big_bytes) and has "
+                            "no chunked copy: raise big_bytes", n->host, n->port, (int)(b->len < 100 ? b->len : 100),
+                            b->key, t);
+            return;
+        }
+        snprintf(b->cursor, sizeof b->cursor, b->type == 'x' ? "-" : "0");
+    } else if (kind == T_BPTTL) {
+        b->pttl = rep->type == REDIS_REPLY_INTEGER ? rep->integer : -1;
+        if (!b->type || b->pttl == -2) {
+            rc = done(n, 1);
+        } else {
+            const char *argv[2] = {"DEL", b->key};
+            size_t lens[2] = {3, b->len};
+            rc = emit(n, 2, argv, lens); /* the target's old copy goes; the pieces build it anew */
+        }
+    } else if (kind == T_BCHUNK) {
+        rc = piece(n, rep);
+        if (rc == -2) {
+            rmig__scan_fail(r, "source %s:%d: an unexpected reply copying key '%.*s' in chunks", n->host, n->port,
+                            (int)(b->len < 100 ? b->len : 100), b->key);
+            return;
+        }
+    } else if (kind == T_BXINFO) {
+        rc = stream_info(n, rep);
+        const char *argv[3] = {"XINFO", "GROUPS", b->key};
+        size_t lens[3] = {5, 6, b->len};
+        if (rc == 0)
+            bsend(n, T_BXGROUPS, 3, argv, lens);
+    } else if (kind == T_BXGROUPS) {
+        b->pos &= ~((uint64_t)1 << 63);
+        rc = stream_groups(n, rep);
+        if (rc == 0)
+            rc = done(n, 0);
+    }
+    if (rc < 0 && !r->failed) {
+        r->failed = 1;
+        rmig__run_finish(r);
+    }
+}
+
+void rmig__big_free(snode *n)
+{
+    free(n->big.key);
+    n->big.key = NULL;
+    while (n->bq_head) {
+        tkey *k = n->bq_head;
+        n->bq_head = k->next;
+        free(k);
+    }
+}

@@ -1,0 +1,144 @@
+/* scan_internal.h - what the parts of rmig.source.scan share: the source
+ * (every server read: one, or each master of a cluster), the reads in
+ * flight on each server's connection, the keys its keyspace notifications
+ * named (scan_tail.c) and the key being copied in chunks (scan_big.c). */
+#ifndef RMIG_SCAN_INTERNAL_H
+#define RMIG_SCAN_INTERNAL_H
+
+#include "run_internal.h"
+
+/* Command tags on a server's data connection: the kind in the low byte,
+ * flags above it, the db the command ran in from bit 16 on (a reply says
+ * which db its key is of without a table of what was sent). */
+enum {
+    T_SCAN = 1, T_SIZE, T_DUMP, T_PTTL,          /* the scan and the reads of single keys */
+    T_BTYPE, T_BPTTL, T_BCHUNK, T_BXINFO, T_BXGROUPS, /* a key copied in chunks */
+    T_PROBE, T_NOTIFY_SET,                     /* live: the notification probe, CONFIG SET */
+};
+#define T_KIND(t) ((int)((t) & 0xff))
+#define T_TAIL 0x100u /* a read of a notified key: gone means DEL */
+#define T_DB(t) ((uint64_t)(t) >> 16)
+#define T_MAKE(kind, flags, db) ((uint64_t)(kind) | (uint64_t)(flags) | ((uint64_t)(db) << 16))
+
+#define SCAN_INFLIGHT 4 /* SCAN pages (with their reads) waiting at most, per server */
+
+/* A key waiting to be read again (a notification named it), in a queue
+ * that holds each key once. */
+typedef struct tkey {
+    struct tkey *next;   /* queue order */
+    struct tkey *hnext;  /* hash chain */
+    uint64_t db;
+    uint32_t len;
+    uint32_t hash;
+    unsigned flags;      /* the big-key queue: T_TAIL */
+    char key[];
+} tkey;
+
+/* A key copied in chunks: one at a time per server. */
+typedef struct bigkey {
+    uint64_t db;
+    char *key;
+    size_t len;
+    unsigned flags;      /* T_TAIL */
+    int type;            /* 0 until TYPE answered: 's' string, 'l' list, 'h' hash, 'S' set, 'z' zset, 'x' stream */
+    int64_t pttl;
+    char cursor[64];     /* HSCAN/SSCAN/ZSCAN cursor, XRANGE start */
+    uint64_t pos;        /* GETRANGE / LRANGE position */
+    uint64_t entries;    /* stream entries copied */
+    int again;           /* a notification named it while it was copied: copy it again after */
+    int active;
+} bigkey;
+
+typedef struct snode {
+    runner *r;
+    struct rmig_scan *s;
+    int idx;
+    rmig_redis *c;           /* reads */
+    rmig_redis *sub;         /* live: keyspace notifications */
+    char host[256];
+    int port;
+    uint64_t dbs[16];
+    int ndb, dbi;            /* the db being scanned: dbs[dbi] */
+    char cursor[64];
+    int scanning, db_done, scan_done;
+    int ready, sub_ready, memory_ok;
+    int probe_needed, probe_sent, probe_seen; /* live, CONFIG refused: a key written to see a notification come */
+    uint64_t probe_ms;
+    char probe[64];          /* its name (never copied) */
+    char notify_orig[64];    /* live: notify-keyspace-events before rmig changed it ("" none) */
+    int notify_changed;
+    uint64_t outstanding;    /* reads sent (SIZE, DUMP+PTTL pairs), not answered */
+    /* the DUMP waiting for its PTTL */
+    char *held;
+    size_t held_len, held_cap;
+    int held_ok;
+    /* notified keys to read again */
+    tkey *tq_head, *tq_tail, **th;
+    size_t tq_len, th_cap, tq_bytes;
+    /* keys copied in chunks */
+    bigkey big;
+    tkey *bq_head, *bq_tail; /* waiting big keys (db, name, flags in hash) */
+    uint64_t scanned, vanished, rounds, notified, reread, deleted, chunked, chunk_cmds;
+} snode;
+
+struct rmig_scan {
+    snode **nodes;
+    int nn;
+    const char *user, *password, *match, *state, *notify;
+    rmig_tls_opts tls, *tlsp;
+    uint64_t dbs[16];
+    int ndb, dbs_listed;
+    long count;
+    double rate;                /* keys/s per server, 0: no limit */
+    int live;
+    uint64_t big_bytes;
+    uint64_t start_ms, last_save_ms, scan_end_ms;
+    int scan_over;              /* every server's scan is done */
+    int stopping;               /* SIGINT/SIGTERM: finish what was read, save, end */
+    int saving;                 /* waiting for everything in flight to be answered to save the cursors */
+    int resumed;
+    uv_signal_t sigint, sigterm;
+    uv_timer_t tick;
+    int handles;
+};
+
+/* run_scan.c */
+uint64_t rmig__scan_ms(void);
+void rmig__scan_fail(runner *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Reads key (db) on n: MEMORY USAGE first when big keys are looked for,
+ * then DUMP + PTTL or a copy in chunks. flags: T_TAIL. */
+void rmig__scan_read(snode *n, uint64_t db, const char *key, size_t len, unsigned flags);
+/* A command entry for the batch (its arguments copied): DEL, RPUSH ...;
+ * 0, or -1 with r->err. */
+int rmig__scan_emit(runner *r, uint64_t db, uint32_t argc, const char *const *argv, const size_t *lens);
+/* The i-th argument (0-based) of the command being answered on c. */
+const char *rmig__scan_arg(rmig_redis *c, int i, size_t *len);
+
+/* scan_tail.c: live. open checks (or sets) the notification settings;
+ * start subscribes; ready says the subscription (and the probe, when the
+ * settings could not be read) is confirmed, so the scan may start; next
+ * gives the next key to read again (NULL: none; free it); check_probe
+ * sends the probe and times it out; close ends the subscription (queued
+ * keys stay); restore puts the settings back. */
+int rmig__tail_open(rmig_scan *s, snode *n, char *err, size_t errlen);
+int rmig__tail_start(snode *n);
+tkey *rmig__tail_next(snode *n);
+int rmig__tail_ready(const snode *n);
+void rmig__tail_check_probe(snode *n);
+void rmig__tail_restore(snode *n);
+void rmig__tail_close(snode *n);
+/* A key (db, name) in a queue node of its own (malloc'd). */
+tkey *rmig__tkey_new(uint64_t db, const char *key, size_t len);
+
+/* scan_big.c: a key too big for one DUMP, copied in chunks. queue takes a
+ * key (after its MEMORY USAGE); busy says whether a key is being copied (a
+ * read of it must wait); pump starts the next one; reply takes the answers
+ * of its commands. */
+void rmig__big_queue(snode *n, uint64_t db, const char *key, size_t len, unsigned flags);
+int rmig__big_busy(snode *n, uint64_t db, const char *key, size_t len);
+void rmig__big_pump(snode *n);
+void rmig__big_reply(snode *n, uint64_t tag, const redisReply *rep);
+int rmig__big_idle(const snode *n);
+void rmig__big_free(snode *n);
+
+#endif
