@@ -80,16 +80,18 @@ int rmig_check_main(int argc, char **argv)
     const char *rdb = rmig_vm_str(L, -1, "path");
     const char *ctor = rmig_vm_str(L, src, "constructor"), *where = rmig_vm_str(L, src, "where");
     int live = ctor && (!strcmp(ctor, "rmig.source.psync") || !strcmp(ctor, "rmig.source.cluster"));
+    int scan = ctor && !strcmp(ctor, "rmig.source.scan");
     uint64_t size = 0;
     int sv = 0;
-    if (live) {
-        int lrc = rmig_check_live_source(L, lua_gettop(L), where, &sv);
+    if (live || scan) {
+        int lrc = scan ? rmig_check_scan_source(L, lua_gettop(L), where, &sv)
+                       : rmig_check_live_source(L, lua_gettop(L), where, &sv);
         rc = lrc > rc ? lrc : rc;
     } else {
         sv = source_version(rdb, &size, err, sizeof err);
     }
     lua_pop(L, 1);
-    if (live) {
+    if (live || scan) {
         /* said above */
     } else if (sv < 0) {
         printf("source    %s %s  [%s]\n          cannot be read: %s\n", ctor, rdb, where, err);

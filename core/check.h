@@ -12,6 +12,15 @@ int rmig_check_main(int argc, char **argv);
 #include <stddef.h>
 int rmig_check_live_source(lua_State *L, int opts, const char *where, int *rdb_version);
 
+/* check_scan.c: prints what it finds about a rmig.source.scan source (its
+ * options at index opts of L), each master of a cluster source: version and
+ * whether PSYNC would work instead, notify-keyspace-events against
+ * source.live, MEMORY USAGE, INFO keyspace's key count and a scan time from
+ * a short read-only sample. Its RDB version (that of its DUMP payloads) into
+ * *rdb_version. 0 fine, 1 not reachable or a live run would stop, 2
+ * misconfigured. */
+int rmig_check_scan_source(lua_State *L, int opts, const char *where, int *rdb_version);
+
 /* check_cluster.c: prints what it finds about a rmig.sink.cluster target
  * (its options at index sink_opts of L): the slot layout, the masters'
  * version and proto-max-bulk-len, and, when rdb_path is the source file,

@@ -264,12 +264,30 @@ static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *re
         rmig__run_start_idle(r);
         return;
     }
+    int redirected = rep->type == REDIS_REPLY_ERROR && (kind == T_SIZE || kind == T_DUMP || kind == T_PTTL) &&
+                     (!strncmp(rep->str, "MOVED ", 6) || !strncmp(rep->str, "ASK ", 4) || !strncmp(rep->str, "TRYAGAIN", 8));
+    if (redirected) {
+        /* a cluster source's slot moved since the key was scanned or
+         * notified: its new master has it (and notifies its changes); it
+         * must not count as gone, or a DEL could follow the new master's
+         * copy */
+        if (kind == T_DUMP)
+            n->held_ok = -1;
+        if (kind == T_PTTL && n->held_ok != -1)
+            n->held_ok = -1; /* (its DUMP was answered; the key counts as moved all the same) */
+        if (kind != T_DUMP) {
+            n->outstanding--;
+            n->moved++;
+        }
+        rmig__run_start_idle(r);
+        return;
+    }
     if (rep->type == REDIS_REPLY_ERROR && kind == T_SIZE) {
         /* MEMORY refused (a managed service may): every key by DUMP */
         n->memory_ok = 0;
         fprintf(stderr, "rmig run: source %s:%d refused MEMORY USAGE (%.*s): big keys are read whole, by DUMP\n",
                 n->host, n->port, (int)(rep->len < 200 ? rep->len : 200), rep->str);
-    } else if (rep->type == REDIS_REPLY_ERROR && kind != T_DUMP) {
+    } else if (rep->type == REDIS_REPLY_ERROR && kind != T_DUMP && !(kind == T_PTTL && n->held_ok < 0)) {
         rmig__scan_fail(r, "source %s:%d refused a command: %.*s", n->host, n->port,
                         (int)(rep->len < 300 ? rep->len : 300), rep->str);
         return;
@@ -324,6 +342,12 @@ static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *re
         }
         break;
     case T_DUMP:
+        if (rep->type == REDIS_REPLY_ERROR) {
+            /* (a module type without DUMP, say): reported at its PTTL */
+            n->held_ok = -2;
+            snprintf(n->held_err, sizeof n->held_err, "%.*s", (int)(rep->len < 200 ? rep->len : 200), rep->str);
+            break;
+        }
         n->held_ok = rep->type == REDIS_REPLY_STRING;
         if (n->held_ok) {
             /* kept until its PTTL comes (the reply is freed after this call) */
@@ -348,7 +372,16 @@ static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *re
             break;
         if (flags & T_TAIL)
             n->reread++;
-        if (!n->held_ok) {
+        if (n->held_ok == -1) {
+            n->moved++; /* the DUMP was redirected */
+        } else if (n->held_ok == -2) {
+            keyrec k = {.db = db, .key_len = klen < 80 ? (uint32_t)klen : 80};
+            memcpy(k.key, key, k.key_len);
+            rmig__run_report_key(r, &k, n->held_err, (int)strlen(n->held_err));
+            r->failed_keys++;
+        } else if (!n->held_ok || (rep->type == REDIS_REPLY_INTEGER && rep->integer == -2)) {
+            /* gone before its DUMP, or expired between its DUMP and PTTL
+             * (written without its TTL it would never expire) */
             gone(n, db, key, klen, flags);
         } else if (key_entry(n, db, key, klen, n->held, n->held_len,
                              rep->type == REDIS_REPLY_INTEGER ? rep->integer : -1) < 0) {
@@ -560,12 +593,55 @@ void rmig__scan_idle(runner *r)
     (void)waiting;
 }
 
+/* On a terminal a line redrawn every 250 ms, else one every 5 s. */
+static void status(runner *r)
+{
+    rmig_scan *s = r->scan;
+    uint64_t now = rmig__scan_ms();
+    if (now - s->last_status_ms < (r->progress.tty ? 250u : 5000u))
+        return;
+    if (s->last_status_ms && now > s->last_status_ms)
+        s->read_rate = (double)(r->read - s->last_read) * 1000.0 / (double)(now - s->last_status_ms);
+    s->last_status_ms = now;
+    s->last_read = r->read;
+    uint64_t total = 0, scanned = 0, waiting = 0, reread = 0, deleted = 0;
+    for (int i = 0; i < s->nn; i++) {
+        deleted += s->nodes[i]->deleted;
+        total += s->nodes[i]->keys_total;
+        scanned += s->nodes[i]->scanned;
+        waiting += s->nodes[i]->tq_len;
+        reread += s->nodes[i]->reread;
+    }
+    char line[400], a[32], b[32], rate[32];
+    rmig_progress_count(a, sizeof a, (double)scanned);
+    rmig_progress_count(b, sizeof b, (double)total);
+    rmig_progress_count(rate, sizeof rate, s->read_rate);
+    if (!s->scan_over) {
+        int n = snprintf(line, sizeof line, "scan: %s of ~%s keys, %s keys/s, %llu written, %llu failed", a, b, rate,
+                         (unsigned long long)r->written, (unsigned long long)r->failed_keys);
+        if (s->read_rate > 0 && total > scanned && !s->resumed)
+            snprintf(line + n, sizeof line - (size_t)n, ", ~%.0f s left", (double)(total - scanned) / s->read_rate);
+    } else {
+        snprintf(line, sizeof line, "live: %llu changed keys waiting, %llu re-read, %llu deleted, %llu failed",
+                 (unsigned long long)waiting, (unsigned long long)reread, (unsigned long long)deleted,
+                 (unsigned long long)r->failed_keys);
+    }
+    if (r->progress.tty) {
+        fprintf(stderr, "\r\033[K  %s", line);
+        r->progress.drawn = 1;
+    } else {
+        fprintf(stderr, "rmig: %s\n", line);
+    }
+    fflush(stderr);
+}
+
 static void on_tick(uv_timer_t *t)
 {
     runner *r = t->data;
     rmig_scan *s = r->scan;
     if (r->failed)
         return;
+    status(r);
     for (int i = 0; i < s->nn; i++)
         rmig__tail_check_probe(s->nodes[i]);
     if (s->state && !s->live && !s->saving && !s->stopping && rmig__scan_ms() - s->last_save_ms >= SAVE_EVERY_MS)
@@ -596,15 +672,24 @@ static void on_signal(uv_signal_t *h, int signum)
 
 /* ---- opening ---- */
 
+/* INFO keyspace: the server's dbs (unless listed) and their keys. */
 static int on_keyspace(const redisReply *rep, void *ud, char *err, size_t errlen)
 {
     snode *n = ud;
     (void)err, (void)errlen;
     if (rep->type != REDIS_REPLY_STRING)
         return 0;
-    for (const char *p = rep->str; (p = strstr(p, "\ndb")) != NULL && n->ndb < 16; p += 3) {
-        unsigned long long db;
-        if (sscanf(p + 3, "%llu:keys=", &db) == 1)
+    for (const char *p = rep->str; (p = strstr(p, "\ndb")) != NULL; p += 3) {
+        unsigned long long db, keys;
+        if (sscanf(p + 3, "%llu:keys=%llu", &db, &keys) != 2)
+            continue;
+        int want = !n->s->dbs_listed;
+        for (int i = 0; i < n->ndb; i++)
+            want |= n->dbs[i] == db;
+        if (!want)
+            continue;
+        n->keys_total += keys;
+        if (!n->s->dbs_listed && n->ndb < 16)
             n->dbs[n->ndb++] = db;
     }
     return 0;
@@ -649,13 +734,12 @@ static int open_node(runner *r, snode *n)
     if (s->dbs_listed) {
         memcpy(n->dbs, s->dbs, sizeof n->dbs);
         n->ndb = s->ndb;
-    } else {
-        const char *info[] = {"INFO", "keyspace"};
-        if (rmig_target_call(n->host, n->port, s->user, s->password, s->tlsp, 2, info, on_keyspace, n, err,
-                             sizeof err) < 0) {
-            snprintf(r->err, sizeof r->err, "source: %s", err);
-            return -1;
-        }
+    }
+    const char *info[] = {"INFO", "keyspace"};
+    if (rmig_target_call(n->host, n->port, s->user, s->password, s->tlsp, 2, info, on_keyspace, n, err, sizeof err) <
+        0) {
+        snprintf(r->err, sizeof r->err, "source: %s", err);
+        return -1;
     }
     if (n->ndb == 0)
         n->scan_done = 1;
@@ -706,7 +790,7 @@ int rmig__scan_open(runner *r, lua_State *L, int src, int *source_version)
         r->optimistic = 0; /* a key read again must replace at once, never be re-sent after a later DEL */
     if (s->live && (r->skip_existing || !r->mode_replace)) {
         snprintf(r->err, sizeof r->err, "source.live follows changes by copying keys again over what the target holds: "
-                 "it needs sink.mode = \"replace\"");
+                 "it needs sink.mode = \"replace\", not \"%s\"", r->skip_existing ? "skip-existing" : "fail-on-existing");
         return -2;
     }
     lua_getfield(L, src, "dbs");
@@ -882,6 +966,12 @@ void rmig__scan_summary(const runner *r)
     else
         printf("  scan: %llu keys scanned on %d masters (%llu SCAN rounds), %llu gone before their DUMP\n",
                (unsigned long long)scanned, s->nn, (unsigned long long)rounds, (unsigned long long)vanished);
+    uint64_t moved = 0;
+    for (int i = 0; i < s->nn; i++)
+        moved += s->nodes[i]->moved;
+    if (moved)
+        printf("  %llu keys were on another master when read (their slot moved): that master's copy counts\n",
+               (unsigned long long)moved);
     if (s->resumed)
         printf("  the scan resumed from the cursors in %s\n", s->state);
     if (chunked)
@@ -900,6 +990,8 @@ void rmig__scan_summary(const runner *r)
         printf("  the scan was stopped before its end: %s\n",
                s->state ? "run again with the same source.state to resume it"
                         : "run again (give source.state to resume rather than start over)");
+    else if (!complete)
+        printf("  the scan was stopped before its end: the target lacks keys the scan had not reached; run again\n");
 }
 
 void rmig__scan_free(runner *r)

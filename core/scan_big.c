@@ -395,6 +395,14 @@ void rmig__big_reply(snode *n, uint64_t tag, const redisReply *rep)
             rmig__scan_read(n, b->db, b->key, b->len, T_TAIL);
             rmig__run_start_idle(r);
             return;
+        } else if (!strncmp(rep->str, "MOVED ", 6) || !strncmp(rep->str, "ASK ", 4)) {
+            /* a cluster source's slot moved away: the key's new master has
+             * it and notifies its changes (the pieces sent stay: a later
+             * copy from there starts with a DEL) */
+            b->active = 0;
+            n->moved++;
+            rmig__run_start_idle(r);
+            return;
         } else {
             rmig__scan_fail(r, "source %s:%d refused a command copying key '%.*s' in chunks: %.*s", n->host, n->port,
                             (int)(b->len < 100 ? b->len : 100), b->key, (int)(rep->len < 300 ? rep->len : 300),

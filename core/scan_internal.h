@@ -71,7 +71,8 @@ typedef struct snode {
     /* the DUMP waiting for its PTTL */
     char *held;
     size_t held_len, held_cap;
-    int held_ok;
+    int held_ok;             /* 1 a payload, 0 nil (gone), -1 redirected, -2 refused (held_err) */
+    char held_err[208];
     /* notified keys to read again */
     tkey *tq_head, *tq_tail, **th;
     size_t tq_len, th_cap, tq_bytes;
@@ -79,6 +80,8 @@ typedef struct snode {
     bigkey big;
     tkey *bq_head, *bq_tail; /* waiting big keys (db, name, flags in hash) */
     uint64_t scanned, vanished, rounds, notified, reread, deleted, chunked, chunk_cmds;
+    uint64_t moved;          /* reads redirected (MOVED, ASK): the key's slot moved to another master */
+    uint64_t keys_total;     /* INFO keyspace at the start, in the dbs read */
 } snode;
 
 struct rmig_scan {
@@ -97,6 +100,8 @@ struct rmig_scan {
     int stopping;               /* SIGINT/SIGTERM: finish what was read, save, end */
     int saving;                 /* waiting for everything in flight to be answered to save the cursors */
     int resumed;
+    uint64_t last_status_ms, last_read;
+    double read_rate;
     uv_signal_t sigint, sigterm;
     uv_timer_t tick;
     int handles;

@@ -322,7 +322,15 @@ void rmig__tail_check_probe(snode *n)
         return;
     }
     if (rmig__scan_ms() - n->probe_ms > PROBE_WAIT_MS) {
-        /* (the probe key expires by itself within a minute) */
+        /* the probe key goes now (else it would expire by itself within a
+         * minute) */
+        const char *del[] = {"DEL", n->probe};
+        conf w = {0};
+        char e[700];
+        if (rmig_target_call(n->host, n->port, n->s->user, n->s->password, n->s->tlsp, 2, del, on_config, &w, e,
+                             sizeof e) < 0)
+            fprintf(stderr, "rmig run: source %s:%d: could not delete the probe key %s (%s); it expires within a "
+                    "minute\n", n->host, n->port, n->probe, e);
         rmig__scan_fail(n->r, "source %s:%d: keyspace notifications are off: rmig wrote key %s and no notification came "
                         "in %d s (the source refuses CONFIG, so the setting cannot be read). Set notify-keyspace-events "
                         "to \"KEA\" on the source (on a managed service such as ElastiCache: in its parameter group), "

@@ -2,7 +2,10 @@
 """`rmig check PIPELINE.lua`: a pipeline is loaded and checked, its target
 asked for its version, and the plan printed (which nodes run in C and which
 in Lua, RESTORE or native commands); mistakes in the pipeline exit 2 naming
-the file and line, an unreachable target or source exits 1 naming it.
+the file and line, an unreachable target or source exits 1 naming it. A
+scan source (rmig.source.scan) is told: PSYNC refused or available, its
+notify-keyspace-events against source.live, MEMORY USAGE, its key count and
+a scan time from a short read-only sample.
 
 usage: python3 test_check.py /path/to/rmig
 environment: RMIG_SOURCE_DIR (the repository: sample data and fuzz seeds)
@@ -26,6 +29,131 @@ return rmig.pipeline {
   sink = rmig.sink.redis { addr = "127.0.0.1:%(port)d"%(extra)s },
 }
 '''
+
+
+SCAN_PIPELINE = ('local rmig = require "rmig"\nreturn rmig.pipeline {\n'
+                 '  source = rmig.source.scan { addr = "127.0.0.1:%d"%s },\n'
+                 '  sink = rmig.sink.redis { addr = "127.0.0.1:%d" },\n}\n')
+
+# what a managed service refuses (as in test_scan.py), and MEMORY as some do
+MANAGED = ['--rename-command', 'PSYNC', '', '--rename-command', 'SYNC', '', '--rename-command', 'CONFIG', '',
+           '--rename-command', 'MEMORY', '']
+
+
+def fill_dbs(c, counts):
+    """{db: n} plain keys, then back to db 0."""
+    for db, n in counts.items():
+        c.call('SELECT', db)
+        c.pipeline([['SET', 'user:%d' % i, 'v%d' % i] for i in range(n)])
+    c.call('SELECT', 0)
+
+
+def scan_sources(rmig, rep, tmp, target_port):
+    """rmig check on rmig.source.scan pipelines."""
+    managed = Server(os.path.join(tmp, 'managed'), config=MANAGED, name='managed').start()
+    plain = Server(os.path.join(tmp, 'plain'), name='plain').start()
+    kea = Server(os.path.join(tmp, 'kea'), config=['--notify-keyspace-events', 'KEA'], name='kea').start()
+    try:
+        for srv, counts in ((managed, {0: 20000, 2: 1500}), (plain, {0: 300}), (kea, {0: 700, 4: 50})):
+            c = srv.conn()
+            fill_dbs(c, counts)
+            c.close()
+
+        p = write(tmp, 'scan-managed.lua', SCAN_PIPELINE % (managed.port, '', target_port))
+        rc, out, err = run_rmig(rmig, ['check', p])
+        out = out.decode()
+        rep.check(rc == 0 and 'rmig.source.scan 127.0.0.1:%d: Redis 7.0' % managed.port in out,
+                  'a scan source with SYNC, PSYNC and CONFIG renamed away checks out (exit 0), naming its version',
+                  err + out)
+        rep.check('PSYNC is refused/renamed: rmig.source.scan is the right source' in out,
+                  'a scan source that refuses PSYNC: the plan says scan is the right source', out)
+        rep.check('notify-keyspace-events cannot be read' in out and 'short-lived key write' in out,
+                  'a scan source that refuses CONFIG: its notification settings cannot be read, and a live run '
+                  'probes them', out)
+        rep.check('MEMORY USAGE is refused' in out and 'one DUMP' in out,
+                  'a scan source that refuses MEMORY USAGE: every key is read with one DUMP', out)
+        rep.check('keys      21500 (db 0: 20000, db 2: 1500)' in out,
+                  'the key count of a scan source is what was loaded, per db', out)
+        rep.check('keys/s' in out and 'to scan 21.5k keys: the source side only' in out,
+                  'a scan source: the sampled read rate and the time to scan are in the plan', out)
+
+        p = write(tmp, 'scan-dbs.lua', SCAN_PIPELINE % (managed.port, ', dbs = { 2 }, match = "user:1*", rate = 50',
+                                                        target_port))
+        rc, out, err = run_rmig(rmig, ['check', p])
+        out = out.decode()
+        rep.check(rc == 0 and 'keys      1500 (db 2: 1500) in source.dbs' in out and 'an upper bound' in out,
+                  'source.dbs restricts the key count; source.match makes it an upper bound', err + out)
+        rep.check('source.rate caps it at 50 keys/s' in out and 'about 30 s to scan' in out,
+                  'source.rate caps the estimated rate', out)
+
+        p = write(tmp, 'scan-require.lua', SCAN_PIPELINE % (plain.port, ', live = true, notify = "require"',
+                                                            target_port))
+        rc, out, err = run_rmig(rmig, ['check', p])
+        out = out.decode()
+        rep.check(rc == 1 and 'problem   127.0.0.1:%d: notify-keyspace-events is ""' % plain.port in out
+                  and 'the live run will stop' in out and '"KEA"' in out and 'parameter group' in out,
+                  'live = true with notify = "require" on a source without notifications: exit 1, naming '
+                  'notify-keyspace-events and the value to set', err + out)
+        rep.check('PSYNC is available' in out and 'prefer it' in out and 'MEMORY USAGE works' in out,
+                  'a plain scan source: PSYNC is available and preferred; MEMORY USAGE works', out)
+        rep.check('keys      300 (db 0: 300)' in out and 'every one' in out,
+                  'a small scan source is read whole by the sample, and its count is what was loaded', out)
+
+        p = write(tmp, 'scan-set.lua', SCAN_PIPELINE % (plain.port, ', live = true', target_port))
+        rc, out, err = run_rmig(rmig, ['check', p])
+        rep.check(rc == 0 and 'notify = "set" sets them for the run' in out.decode(),
+                  'live = true with notify = "set" on a source without notifications: rmig sets them, exit 0',
+                  err + out.decode())
+
+        def changes():
+            c = kea.conn()
+            n = [l for l in c.call('INFO', 'persistence').decode().splitlines()
+                 if l.startswith('rdb_changes_since_last_save:')]
+            d = c.call('DEBUG', 'DIGEST')
+            c.close()
+            return n, d
+
+        before = changes()
+        p = write(tmp, 'scan-kea.lua', SCAN_PIPELINE % (kea.port, ', live = true, notify = "require"', target_port))
+        rc, out, err = run_rmig(rmig, ['check', p])
+        after = changes()
+        rep.check(before == after, 'checking a scan source writes nothing to it (no change, same DEBUG DIGEST)',
+                  '%r != %r' % (before, after))
+        out = out.decode()
+        rep.check(rc == 0 and 'notify-keyspace-events is "AKE": live = true works as it is' in out
+                  and 'keys      750 (db 0: 700, db 4: 50)' in out and 'estimate' in out,
+                  'a scan source with notify-keyspace-events KEA: live works as it is, keys and estimate given',
+                  err + out)
+
+        rc, out, err = run_rmig(rmig, ['check', p, '-s', 'source.addr=127.0.0.1:1'])
+        rep.check(rc == 1 and '127.0.0.1:1' in out.decode() and 'refused' in out.decode(),
+                  'an unreachable scan source exits 1 naming it', out.decode() + err)
+        rc, out, err = run_rmig(rmig, ['check', p, '-s', 'source.cluster=true'])
+        rep.check(rc == 2 and 'is not a cluster node' in out.decode(),
+                  'source.cluster = true on a server outside cluster mode exits 2 saying so', out.decode() + err)
+
+        # a cluster node as addr: every master is checked, and the keys summed
+        from cluster_harness import Cluster
+        with Cluster(os.path.join(tmp, 'scan-cluster'), masters=3, replicas=0) as cl:
+            keys = ['k%d' % i for i in range(3000)]
+            owners, by = cl.slot_map(), {}
+            for k, slot in zip(keys, cl.keyslots(keys)):
+                by.setdefault(owners[slot][1], []).append(k)
+            for port, ks in by.items():
+                c = cl.conn(port)
+                c.pipeline([['SET', k, 'v'] for k in ks])
+                c.close()
+            p = write(tmp, 'scan-cluster.lua', SCAN_PIPELINE % (cl.masters()[0][1], '', target_port))
+            rc, out, err = run_rmig(rmig, ['check', p])
+            out = out.decode()
+            rep.check(rc == 0 and 'a cluster of 3 masters, each scanned' in out and out.count('\n  master  ') == 3
+                      and 'keys      3000 over 3 masters' in out and 'masters read in parallel' in out,
+                      'a scan source on a cluster node: every master checked, the keys summed, one estimate',
+                      err + out)
+    finally:
+        managed.stop()
+        plain.stop()
+        kea.stop()
 
 
 def main():
@@ -170,6 +298,7 @@ def main():
         finally:
             live_src.stop()
             renamed.stop()
+        scan_sources(rmig, rep, tmp, srv.port)
     finally:
         srv.stop()
         try:
