@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #define SAVE_EVERY_MS 5000
+#define TOPOLOGY_EVERY_MS 10000
 
 uint64_t rmig__scan_ms(void) { return uv_hrtime() / 1000000; }
 
@@ -94,7 +95,7 @@ static int batch_room(runner *r)
     return 0;
 }
 
-int rmig__scan_emit(runner *r, uint64_t db, uint32_t argc, const char *const *argv, const size_t *lens)
+int rmig__scan_emit(runner *r, uint64_t db, uint32_t argc, const char *const *argv, const size_t *lens, uint32_t key_at)
 {
     rmig_slice sl[64], *a = argc <= 64 ? sl : malloc(argc * sizeof *a);
     rmig_entry *e = NULL;
@@ -107,13 +108,12 @@ int rmig__scan_emit(runner *r, uint64_t db, uint32_t argc, const char *const *ar
         if (!a[i].p && lens[i])
             goto out;
     }
-    static const uint32_t first = 1;
     e->kind = RMIG_ENTRY_CMD;
     e->db = e->stream_db = db;
     e->idle_s = -1;
     e->freq = -1;
     e->expire_ms = -1;
-    if (rmig_batch_set_argv(&r->b, e, a, argc, &first, argc > 1 ? 1 : 0) < 0)
+    if (rmig_batch_set_argv(&r->b, e, a, argc, &key_at, argc > key_at ? 1 : 0) < 0)
         goto out;
     e->flags &= ~(uint32_t)RMIG_ENTRY_CHANGED;
     rc = 0;
@@ -179,13 +179,19 @@ static void gone(snode *n, uint64_t db, const char *key, size_t len, unsigned fl
     const char *argv[2] = {"DEL", key};
     size_t lens[2] = {3, len};
     n->deleted++;
-    if (rmig__scan_emit(n->r, db, 2, argv, lens) < 0) {
+    if (rmig__scan_emit(n->r, db, 2, argv, lens, 1) < 0) {
         n->r->failed = 1;
         rmig__run_finish(n->r);
     }
 }
 
 /* ---- reads ---- */
+
+int rmig__scan_is_probe(const snode *n, const char *key, size_t len)
+{
+    size_t pl = strlen(n->probe);
+    return pl && len >= pl && !memcmp(key, n->probe, pl);
+}
 
 static void send_dump(snode *n, uint64_t db, const char *key, size_t len, unsigned flags)
 {
@@ -204,8 +210,10 @@ static void send_dump(snode *n, uint64_t db, const char *key, size_t len, unsign
 
 void rmig__scan_read(snode *n, uint64_t db, const char *key, size_t len, unsigned flags)
 {
-    if (n->probe[0] && len == strlen(n->probe) && !memcmp(key, n->probe, len))
+    if (rmig__scan_is_probe(n, key, len))
         return; /* rmig's own notification probe */
+    if ((!n->s->big_bytes || !n->memory_ok) && rmig__big_busy(n, db, key, len))
+        return; /* being copied in pieces (MEMORY refused since): read again once that copy ends */
     n->outstanding++;
     if (!n->s->big_bytes || !n->memory_ok) {
         send_dump(n, db, key, len, flags);
@@ -242,6 +250,75 @@ static void next_db(snode *n)
         n->scan_done = 1;
 }
 
+/* The server of a cluster source at host:port, or NULL. */
+static snode *node_at(rmig_scan *s, const char *addr, size_t len)
+{
+    for (int i = 0; i < s->nn; i++) {
+        char me[300];
+        int ml = snprintf(me, sizeof me, "%s:%d", s->nodes[i]->host, s->nodes[i]->port);
+        if ((size_t)ml == len && !memcmp(me, addr, len))
+            return s->nodes[i];
+    }
+    return NULL;
+}
+
+int rmig__scan_redirect(snode *n, uint64_t db, const char *key, size_t len, unsigned flags, const char *err,
+                        size_t errlen)
+{
+    int ask = errlen > 4 && !memcmp(err, "ASK ", 4);
+    if (!ask && !(errlen > 6 && !memcmp(err, "MOVED ", 6)))
+        return 0;
+    /* "MOVED <slot> <host>:<port>" */
+    const char *sp = memchr(err, ' ', errlen), *addr = sp ? memchr(sp + 1, ' ', (size_t)(err + errlen - sp - 1)) : NULL;
+    snode *m = addr ? node_at(n->s, addr + 1, (size_t)(err + errlen - addr - 1)) : NULL;
+    if (!m || !m->c) {
+        n->unfollowed++;
+        if (n->unfollowed <= 5)
+            fprintf(stderr, "rmig run: source %s:%d: key '%.*s' is now served by %.*s, a master rmig does not read "
+                    "(the cluster changed): run again\n", n->host, n->port, (int)(len < 100 ? len : 100), key,
+                    (int)(errlen < 200 ? errlen : 200), err);
+        return 1;
+    }
+    n->moved++;
+    m->outstanding++;
+    /* DUMP + PTTL straight away (a big key goes whole: ASKING holds for
+     * one command, too short for a copy in pieces) */
+    rmig_redis_select(m->c, db);
+    for (int i = 0; i < 2; i++) {
+        if (ask) {
+            rmig_resp_cmd(rmig_redis_out(m->c), 1, (const char *[]){"ASKING"});
+            rmig_redis_done(m->c, T_MAKE(T_ASKING, 0, db));
+        }
+        rmig_out *o = rmig_redis_out(m->c);
+        rmig_resp_array(o, 2);
+        rmig_resp_bulk_str(o, i == 0 ? "DUMP" : "PTTL");
+        rmig_resp_bulk(o, key, len);
+        rmig_redis_done(m->c, T_MAKE(i == 0 ? T_DUMP : T_PTTL, flags, db));
+    }
+    return 1;
+}
+
+int rmig__scan_write(runner *r, uint64_t db, uint32_t argc, const char *const *argv, const size_t *lens,
+                     uint32_t key_at)
+{
+    if (r->b.n && rmig__run_flush_batch(r) < 0)
+        return -1;
+    rmig_slice sl[64], *a = argc <= 64 ? sl : malloc(argc * sizeof *a);
+    if (!a) {
+        snprintf(r->err, sizeof r->err, "out of memory");
+        return -1;
+    }
+    for (uint32_t i = 0; i < argc; i++)
+        a[i] = (rmig_slice){(const uint8_t *)argv[i], lens[i]};
+    rmig_entry e = {.kind = RMIG_ENTRY_CMD, .db = db, .stream_db = db, .argc = argc, .argv = a, .keys = &key_at,
+                    .nkeys = 1, .key = a[key_at].p, .key_len = (uint32_t)lens[key_at], .expire_ms = -1,
+                    .idle_s = -1, .freq = -1};
+    int rc = r->clus ? rmig__cluster_write_cmd(r, &e) : rmig__run_write_cmd_args(r, &e, NULL, 0, 0);
+    if (a != sl)
+        free(a);
+    return rc;
+}
+
 static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *rep)
 {
     snode *n = ud;
@@ -264,22 +341,31 @@ static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *re
         rmig__run_start_idle(r);
         return;
     }
-    int redirected = rep->type == REDIS_REPLY_ERROR && (kind == T_SIZE || kind == T_DUMP || kind == T_PTTL) &&
-                     (!strncmp(rep->str, "MOVED ", 6) || !strncmp(rep->str, "ASK ", 4) || !strncmp(rep->str, "TRYAGAIN", 8));
-    if (redirected) {
+    if (rep->type == REDIS_REPLY_ERROR && (kind == T_SIZE || kind == T_DUMP || kind == T_PTTL) &&
+        (!strncmp(rep->str, "MOVED ", 6) || !strncmp(rep->str, "ASK ", 4))) {
         /* a cluster source's slot moved since the key was scanned or
-         * notified: its new master has it (and notifies its changes); it
-         * must not count as gone, or a DEL could follow the new master's
-         * copy */
-        if (kind == T_DUMP)
+         * notified: it is read again on its new master (never counted as
+         * gone: a DEL could follow the new master's copy) */
+        if (kind == T_DUMP) {
             n->held_ok = -1;
-        if (kind == T_PTTL && n->held_ok != -1)
-            n->held_ok = -1; /* (its DUMP was answered; the key counts as moved all the same) */
-        if (kind != T_DUMP) {
-            n->outstanding--;
-            n->moved++;
+            snprintf(n->held_err, sizeof n->held_err, "%.*s", (int)(rep->len < 200 ? rep->len : 200), rep->str);
+            return;
         }
+        n->outstanding--;
+        const char *why = rep->str;
+        size_t whylen = rep->len, kl;
+        if (kind == T_PTTL && n->held_ok == -1) /* (the DUMP's redirection, the older) */
+            why = n->held_err, whylen = strlen(n->held_err);
+        const char *k = rmig__scan_arg(c, kind == T_SIZE ? 2 : 1, &kl);
+        if (k)
+            rmig__scan_redirect(n, db, k, kl, flags, why, whylen);
         rmig__run_start_idle(r);
+        return;
+    }
+    if (rep->type == REDIS_REPLY_ERROR && (kind == T_DUMP || kind == T_SIZE) && !strncmp(rep->str, "NOPERM", 6)) {
+        rmig__scan_fail(r, "source %s:%d refused %s (%.*s): the source's user needs the permission to run it "
+                        "(+%s)", n->host, n->port, kind == T_DUMP ? "DUMP" : "MEMORY USAGE",
+                        (int)(rep->len < 200 ? rep->len : 200), rep->str, kind == T_DUMP ? "dump" : "memory|usage");
         return;
     }
     if (rep->type == REDIS_REPLY_ERROR && kind == T_SIZE) {
@@ -287,11 +373,15 @@ static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *re
         n->memory_ok = 0;
         fprintf(stderr, "rmig run: source %s:%d refused MEMORY USAGE (%.*s): big keys are read whole, by DUMP\n",
                 n->host, n->port, (int)(rep->len < 200 ? rep->len : 200), rep->str);
-    } else if (rep->type == REDIS_REPLY_ERROR && kind != T_DUMP && !(kind == T_PTTL && n->held_ok < 0)) {
-        rmig__scan_fail(r, "source %s:%d refused a command: %.*s", n->host, n->port,
-                        (int)(rep->len < 300 ? rep->len : 300), rep->str);
+    } else if (rep->type == REDIS_REPLY_ERROR && kind != T_DUMP && kind != T_ASKING) {
+        size_t nl = 0;
+        const char *name = rmig__scan_arg(c, 0, &nl);
+        rmig__scan_fail(r, "source %s:%d refused %.*s: %.*s", n->host, n->port, name ? (int)(nl < 40 ? nl : 40) : 7,
+                        name ? name : "a command", (int)(rep->len < 300 ? rep->len : 300), rep->str);
         return;
     }
+    if (kind == T_ASKING)
+        return;
     size_t klen = 0;
     const char *key = NULL;
     switch (kind) {
@@ -373,7 +463,15 @@ static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *re
         if (flags & T_TAIL)
             n->reread++;
         if (n->held_ok == -1) {
-            n->moved++; /* the DUMP was redirected */
+            /* the DUMP was redirected (its PTTL was not: a slot moving
+             * between the two) */
+            char kb[512], *kc = klen <= sizeof kb ? kb : malloc(klen);
+            if (kc) {
+                memcpy(kc, key, klen);
+                rmig__scan_redirect(n, db, kc, klen, flags, n->held_err, strlen(n->held_err));
+                if (kc != kb)
+                    free(kc);
+            }
         } else if (n->held_ok == -2) {
             keyrec k = {.db = db, .key_len = klen < 80 ? (uint32_t)klen : 80};
             memcpy(k.key, key, k.key_len);
@@ -415,6 +513,17 @@ static void on_state(rmig_redis *c, void *ud, int state, const char *err, uint64
  *   node HOST:PORT done
  */
 
+/* What the cursors are cursors of: source.match and the dbs. */
+static uint32_t options_hash(const rmig_scan *s)
+{
+    uint32_t h = 2166136261u;
+    for (const char *p = s->match ? s->match : ""; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    for (int i = 0; i < s->ndb; i++)
+        h = (h ^ (uint32_t)s->dbs[i]) * 16777619u;
+    return h;
+}
+
 static int save_state(rmig_scan *s, char *err, size_t errlen)
 {
     char tmp[4200]; /* (a path of up to PATH_MAX) */
@@ -424,7 +533,7 @@ static int save_state(rmig_scan *s, char *err, size_t errlen)
         snprintf(err, errlen, "source.state: cannot write %.900s: %s", tmp, strerror(errno));
         return -1;
     }
-    fprintf(f, "rmig-scan-state 1\n");
+    fprintf(f, "rmig-scan-state 1\noptions %08x\n", options_hash(s));
     for (int i = 0; i < s->nn; i++) {
         snode *n = s->nodes[i];
         if (n->scan_done)
@@ -457,6 +566,12 @@ static int load_state(rmig_scan *s, char *err, size_t errlen)
     if (!fgets(line, sizeof line, f) || strncmp(line, "rmig-scan-state 1", 17)) {
         snprintf(err, errlen, "source.state: %s is not a scan state file (rmig-scan-state 1); give another path or delete it",
                  s->state);
+        rc = -1;
+    }
+    unsigned opts = 0;
+    if (rc > 0 && (!fgets(line, sizeof line, f) || sscanf(line, "options %x", &opts) != 1 || opts != options_hash(s))) {
+        snprintf(err, errlen, "source.state: %s was saved by a scan with other source.match or source.dbs options: "
+                 "run with those, or delete it to scan anew", s->state);
         rc = -1;
     }
     while (rc > 0 && fgets(line, sizeof line, f)) {
@@ -524,7 +639,7 @@ void rmig__scan_idle(runner *r)
     int scan_over = 1, waiting = 0;
     for (int i = 0; i < s->nn; i++) {
         snode *n = s->nodes[i];
-        if (!n->ready || (s->live && !rmig__tail_ready(n))) {
+        if (!n->ready || (s->live && !rmig__tail_ready(n) && !s->stopping)) {
             scan_over = 0;
             continue;
         }
@@ -593,6 +708,35 @@ void rmig__scan_idle(runner *r)
     (void)waiting;
 }
 
+/* A cluster source's masters, read again: a master rmig does not read
+ * (a failover, a new shard) has keys no scan or subscription sees, so the
+ * run stops saying to run again. -1 when it stopped. */
+static int check_topology(runner *r)
+{
+    rmig_scan *s = r->scan;
+    rmig_cluster_map m = {0};
+    char err[700];
+    int rc = -1;
+    for (int i = 0; i < s->nn && rc < 0; i++)
+        rc = rmig_cluster_map_fetch(s->nodes[i]->host, s->nodes[i]->port, s->user, s->password, s->tlsp, &m, err,
+                                    sizeof err);
+    if (rc < 0)
+        return 0; /* (unreachable for now: the reads' connections say more) */
+    for (int i = 0; i < m.nmasters; i++) {
+        char addr[300];
+        int al = snprintf(addr, sizeof addr, "%s:%d", m.nodes[i].host, m.nodes[i].port);
+        if (!node_at(s, addr, (size_t)al)) {
+            rmig_cluster_map_free(&m);
+            rmig__scan_fail(r, "source cluster: %s is now a master serving slots and rmig does not read it (a failover "
+                            "or a new shard): run again to read the cluster as it is now%s", addr,
+                            s->state && !s->live ? " (the saved cursors are kept for the masters still there)" : "");
+            return -1;
+        }
+    }
+    rmig_cluster_map_free(&m);
+    return 0;
+}
+
 /* On a terminal a line redrawn every 250 ms, else one every 5 s. */
 static void status(runner *r)
 {
@@ -644,6 +788,11 @@ static void on_tick(uv_timer_t *t)
     status(r);
     for (int i = 0; i < s->nn; i++)
         rmig__tail_check_probe(s->nodes[i]);
+    if (s->cluster && rmig__scan_ms() - s->last_topology_ms >= TOPOLOGY_EVERY_MS) {
+        s->last_topology_ms = rmig__scan_ms();
+        if (check_topology(r) < 0)
+            return;
+    }
     if (s->state && !s->live && !s->saving && !s->stopping && rmig__scan_ms() - s->last_save_ms >= SAVE_EVERY_MS)
         s->saving = 1;
     rmig__run_start_idle(r); /* (the rate allows more, a save is due) */
@@ -689,7 +838,7 @@ static int on_keyspace(const redisReply *rep, void *ud, char *err, size_t errlen
         if (!want)
             continue;
         n->keys_total += keys;
-        if (!n->s->dbs_listed && n->ndb < 16)
+        if (!n->s->dbs_listed && n->ndb < MAX_DBS)
             n->dbs[n->ndb++] = db;
     }
     return 0;
@@ -786,6 +935,13 @@ int rmig__scan_open(runner *r, lua_State *L, int src, int *source_version)
     s->notify = rmig_vm_str(L, src, "notify");
     s->big_bytes = (uint64_t)rmig_vm_int(L, src, "big_bytes", 8 << 20);
     s->state = rmig_vm_str(L, src, "state");
+    if (!r->mode_replace && s->big_bytes) {
+        /* a copy in pieces starts with DEL: it cannot leave an existing
+         * key alone (skip-existing) or refuse it (fail-on-existing) */
+        fprintf(stderr, "rmig run: sink.mode = \"%s\": big keys are read whole, by DUMP (copies in pieces need mode "
+                "\"replace\")\n", r->skip_existing ? "skip-existing" : "fail-on-existing");
+        s->big_bytes = 0;
+    }
     if (s->live)
         r->optimistic = 0; /* a key read again must replace at once, never be re-sent after a later DEL */
     if (s->live && (r->skip_existing || !r->mode_replace)) {
@@ -794,7 +950,7 @@ int rmig__scan_open(runner *r, lua_State *L, int src, int *source_version)
         return -2;
     }
     lua_getfield(L, src, "dbs");
-    for (size_t i = 1; lua_istable(L, -1) && i <= lua_objlen(L, -1) && s->ndb < 16; i++) {
+    for (size_t i = 1; lua_istable(L, -1) && i <= lua_objlen(L, -1) && s->ndb < MAX_DBS; i++) {
         lua_rawgeti(L, -1, (int)i);
         s->dbs[s->ndb++] = (uint64_t)lua_tointeger(L, -1);
         lua_pop(L, 1);
@@ -835,6 +991,7 @@ int rmig__scan_open(runner *r, lua_State *L, int src, int *source_version)
         s->dbs[0] = 0;
         s->ndb = 1;
         s->dbs_listed = 1;
+        s->cluster = 1;
         for (int i = 0; i < m.nmasters; i++) {
             snode *n = add_node(s, r, m.nodes[i].host, m.nodes[i].port);
             if (!n) {
@@ -935,18 +1092,34 @@ void rmig__scan_finish(runner *r)
         uv_close((uv_handle_t *)&s->sigint, NULL);
         uv_close((uv_handle_t *)&s->sigterm, NULL);
     }
+    int complete = 1;
+    uint64_t unfollowed = 0;
+    for (int i = 0; i < s->nn; i++) {
+        complete &= s->nodes[i]->scan_done;
+        unfollowed += s->nodes[i]->unfollowed;
+    }
+    if (!r->failed && unfollowed) {
+        snprintf(r->err, sizeof r->err, "%llu keys moved to masters rmig does not read (the source cluster changed): "
+                 "run again", (unsigned long long)unfollowed);
+        r->failed = 1;
+    } else if (!r->failed && !complete) {
+        snprintf(r->err, sizeof r->err, "stopped before the scan's end: the target lacks the keys not reached yet; %s",
+                 s->live ? "run again (a live run scans from the start)"
+                 : s->state ? "run again with the same source.state to resume the scan"
+                            : "run again (with source.state the scan would resume rather than start over)");
+        r->failed = 1;
+        if (s->state && !s->live) {
+            char err[600];
+            if (save_state(s, err, sizeof err) < 0)
+                fprintf(stderr, "rmig run: %s\n", err);
+        }
+    }
     if (s->state && !s->live && !r->failed) {
         char err[600];
-        int complete = 1;
-        for (int i = 0; i < s->nn; i++)
-            complete &= s->nodes[i]->scan_done;
-        if (complete) {
-            /* nothing left to resume: a run started again scans anew */
-            if (remove(s->state) < 0 && errno != ENOENT)
-                fprintf(stderr, "rmig run: source.state: cannot remove %s: %s\n", s->state, strerror(errno));
-        } else if (s->stopping && save_state(s, err, sizeof err) < 0) {
-            fprintf(stderr, "rmig run: %s\n", err);
-        }
+        (void)err;
+        /* nothing left to resume: a run started again scans anew */
+        if (remove(s->state) < 0 && errno != ENOENT)
+            fprintf(stderr, "rmig run: source.state: cannot remove %s: %s\n", s->state, strerror(errno));
     }
 }
 
@@ -983,15 +1156,6 @@ void rmig__scan_summary(const runner *r)
     if (s->live)
         printf("  live: %llu notifications, %llu keys re-read, %llu deleted on the target (gone from the source)\n",
                (unsigned long long)notified, (unsigned long long)reread, (unsigned long long)deleted);
-    int complete = 1;
-    for (int i = 0; i < s->nn; i++)
-        complete &= s->nodes[i]->scan_done;
-    if (!complete && !s->live)
-        printf("  the scan was stopped before its end: %s\n",
-               s->state ? "run again with the same source.state to resume it"
-                        : "run again (give source.state to resume rather than start over)");
-    else if (!complete)
-        printf("  the scan was stopped before its end: the target lacks keys the scan had not reached; run again\n");
 }
 
 void rmig__scan_free(runner *r)
@@ -1001,6 +1165,7 @@ void rmig__scan_free(runner *r)
         return;
     for (int i = 0; i < s->nn; i++) {
         snode *n = s->nodes[i];
+        rmig__tail_restore(n); /* (a run that failed before it started: put notify-keyspace-events back) */
         rmig__big_free(n);
         while (n->tq_head) {
             tkey *k = n->tq_head;

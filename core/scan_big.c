@@ -78,7 +78,7 @@ static void bsend(snode *n, int kind, int argc, const char *const *argv, const s
     rmig_resp_array(o, (size_t)argc);
     for (int i = 0; i < argc; i++)
         rmig_resp_bulk(o, argv[i], lens[i]);
-    rmig_redis_done(n->c, T_MAKE(kind, n->big.flags, n->big.db));
+    rmig_redis_done(n->c, T_MAKE(kind, n->big.flags, n->big.db) | (uint64_t)(n->big.gen & 0xff) << 16);
 }
 
 /* Asks for the key's next piece. */
@@ -131,7 +131,8 @@ void rmig__big_pump(snode *n)
         if (!n->bq_head)
             n->bq_tail = NULL;
         free(b->key);
-        *b = (bigkey){.db = k->db, .len = k->len, .flags = k->flags, .active = 1, .pttl = -3};
+        free(b->tkey);
+        *b = (bigkey){.db = k->db, .len = k->len, .flags = k->flags, .active = 1, .pttl = -3, .gen = b->gen + 1};
         b->key = malloc(k->len ? k->len : 1);
         if (!b->key) {
             free(k);
@@ -151,11 +152,76 @@ void rmig__big_pump(snode *n)
         ask(n);
 }
 
-/* A command of the copy for the target. */
-static int emit(snode *n, int argc, const char *const *argv, const size_t *lens)
+/* A command of the copy, to the target's key (the nodes saw the key
+ * once, at its start: its pieces go straight on). */
+static int emit(snode *n, int argc, const char **argv, size_t *lens)
 {
+    bigkey *b = &n->big;
+    uint32_t at = argv[0][0] == 'X' && argv[0][1] == 'G' ? 2 : 1; /* XGROUP CREATE key */
+    argv[at] = b->tkey;
+    lens[at] = b->tlen;
     n->chunk_cmds++;
-    return rmig__scan_emit(n->r, n->big.db, (uint32_t)argc, argv, lens);
+    return rmig__scan_write(n->r, b->tdb, (uint32_t)argc, argv, lens, at);
+}
+
+static uint64_t target_reconnects(runner *r)
+{
+    uint64_t rec = 0, torn = 0;
+    if (r->clus)
+        rmig__cluster_counts(r, &rec, &torn);
+    else if (r->w0.c)
+        rec = rmig_redis_reconnects(r->w0.c);
+    return rec;
+}
+
+/* The key as an entry through the pipeline's nodes (STREAMED: its value is
+ * not held), as the RDB source does for a value too big to hold: a node
+ * may drop it (1), rename it, move it to another db or change its expiry,
+ * which the copy then follows. 0, 1, or -1 with r->err. */
+static int header(snode *n)
+{
+    static const int rdb_types[] = {['s'] = 0, ['l'] = 14, ['S'] = 2, ['z'] = 5, ['h'] = 4, ['x'] = 15};
+    static const int kinds[] = {['s'] = RMIG_KIND_STRING, ['l'] = RMIG_KIND_LIST, ['S'] = RMIG_KIND_SET,
+                                ['z'] = RMIG_KIND_ZSET, ['h'] = RMIG_KIND_HASH, ['x'] = RMIG_KIND_STREAM};
+    runner *r = n->r;
+    bigkey *b = &n->big;
+    if (rmig__run_flush_batch(r) < 0)
+        return -1;
+    rmig_entry *e = rmig_batch_add(&r->b);
+    if (!e)
+        return -1;
+    e->kind = RMIG_ENTRY_KEY;
+    e->flags = RMIG_ENTRY_STREAMED;
+    e->db = b->db;
+    e->key = rmig_batch_copy(&r->b, b->key, b->len);
+    e->key_len = (uint32_t)b->len;
+    e->type = kinds[b->type];
+    e->rdb_type = rdb_types[b->type];
+    e->rdb_version = r->source_version;
+    e->expire_ms = b->pttl >= 0 ? rmig__run_now_ms() + b->pttl : -1;
+    e->idle_s = -1;
+    e->freq = -1;
+    if (!e->key || rmig_steps_run(r->steps, &r->b, rmig__run_now_ms(), r->err, sizeof r->err) < 0 ||
+        rmig__run_write_entries(r, 1) < 0) /* (entries the nodes emitted) */
+        return -1;
+    e = &r->b.e[0];
+    int dropped = (e->flags & RMIG_ENTRY_DROPPED) != 0;
+    if (dropped) {
+        r->dropped++;
+    } else {
+        b->tkey = malloc(e->key_len ? e->key_len : 1);
+        if (!b->tkey) {
+            snprintf(r->err, sizeof r->err, "out of memory");
+            return -1;
+        }
+        memcpy(b->tkey, e->key, e->key_len);
+        b->tlen = e->key_len;
+        b->tdb = e->db;
+        b->texpire = e->expire_ms;
+        b->reconnects = target_reconnects(r);
+    }
+    rmig_batch_reset(&r->b);
+    return dropped;
 }
 
 /* The copy ended (or the key was gone): its expiry, counts, the next. */
@@ -169,20 +235,24 @@ static int done(snode *n, int gone)
             const char *argv[2] = {"DEL", b->key};
             size_t lens[2] = {3, b->len};
             n->deleted++;
-            rc = rmig__scan_emit(r, b->db, 2, argv, lens);
+            rc = rmig__scan_emit(r, b->db, 2, argv, lens, 1);
         } else {
             n->vanished++;
         }
     } else {
-        if (b->pttl >= 0) {
+        if (b->texpire >= 0) {
+            /* the expiry read when the copy began, as an instant: the
+             * copy's length does not lengthen it */
             char at[32];
-            snprintf(at, sizeof at, "%lld", (long long)(rmig__run_now_ms() + b->pttl));
+            snprintf(at, sizeof at, "%lld", (long long)b->texpire);
             const char *argv[3] = {"PEXPIREAT", b->key, at};
             size_t lens[3] = {9, b->len, strlen(at)};
             rc = emit(n, 3, argv, lens);
         }
         n->chunked++;
         r->read++;
+        if (target_reconnects(r) != b->reconnects)
+            b->again = 1; /* a piece may have been applied twice (RPUSH): the copy again, from its DEL */
     }
     int again = b->again;
     b->active = 0;
@@ -364,7 +434,16 @@ static int piece(snode *n, const redisReply *rep)
             if (rc < 0)
                 return -1;
             b->entries++;
-            snprintf(b->cursor, sizeof b->cursor, "(%.*s", (int)en->element[0]->len, en->element[0]->str);
+            /* the next piece starts after this id: ms-(seq+1) (the
+             * exclusive "(id" form needs 6.2) */
+            unsigned long long ms = 0, seq = 0;
+            if (sscanf(en->element[0]->str, "%llu-%llu", &ms, &seq) == 2) {
+                if (seq == UINT64_MAX)
+                    ms++, seq = 0;
+                else
+                    seq++;
+            }
+            snprintf(b->cursor, sizeof b->cursor, "%llu-%llu", ms, seq);
         }
         if (rep->elements < (size_t)n->s->count) {
             /* the entries are copied: the stream's last id, then its groups */
@@ -385,8 +464,8 @@ void rmig__big_reply(snode *n, uint64_t tag, const redisReply *rep)
     bigkey *b = &n->big;
     runner *r = n->r;
     int kind = T_KIND(tag), rc = 0;
-    if (!b->active)
-        return;
+    if (!b->active || T_GEN(tag) != (b->gen & 0xff))
+        return; /* (a reply of a copy abandoned before it was answered) */
     if (rep->type == REDIS_REPLY_ERROR) {
         if (rep->len >= 9 && !memcmp(rep->str, "WRONGTYPE", 9) && kind != T_BTYPE) {
             /* the key became another type while it was copied: read it
@@ -396,11 +475,10 @@ void rmig__big_reply(snode *n, uint64_t tag, const redisReply *rep)
             rmig__run_start_idle(r);
             return;
         } else if (!strncmp(rep->str, "MOVED ", 6) || !strncmp(rep->str, "ASK ", 4)) {
-            /* a cluster source's slot moved away: the key's new master has
-             * it and notifies its changes (the pieces sent stay: a later
-             * copy from there starts with a DEL) */
+            /* a cluster source's slot moved away: the key is read whole
+             * on its new master, and that copy replaces the pieces sent */
             b->active = 0;
-            n->moved++;
+            rmig__scan_redirect(n, b->db, b->key, b->len, b->flags | T_TAIL, rep->str, rep->len);
             rmig__run_start_idle(r);
             return;
         } else {
@@ -426,7 +504,10 @@ void rmig__big_reply(snode *n, uint64_t tag, const redisReply *rep)
         b->pttl = rep->type == REDIS_REPLY_INTEGER ? rep->integer : -1;
         if (!b->type || b->pttl == -2) {
             rc = done(n, 1);
-        } else {
+        } else if ((rc = header(n)) == 1) {
+            b->active = 0; /* a node dropped it */
+            rc = 0;
+        } else if (rc == 0) {
             const char *argv[2] = {"DEL", b->key};
             size_t lens[2] = {3, b->len};
             rc = emit(n, 2, argv, lens); /* the target's old copy goes; the pieces build it anew */
@@ -459,7 +540,8 @@ void rmig__big_reply(snode *n, uint64_t tag, const redisReply *rep)
 void rmig__big_free(snode *n)
 {
     free(n->big.key);
-    n->big.key = NULL;
+    free(n->big.tkey);
+    n->big.key = n->big.tkey = NULL;
     while (n->bq_head) {
         tkey *k = n->bq_head;
         n->bq_head = k->next;

@@ -8,18 +8,22 @@
 #include "run_internal.h"
 
 /* Command tags on a server's data connection: the kind in the low byte,
- * flags above it, the db the command ran in from bit 16 on (a reply says
- * which db its key is of without a table of what was sent). */
+ * flags above it, a big key's copy number in bits 16-23 (a late reply of
+ * an abandoned copy is not taken for the next one's), and the db the
+ * command ran in from bit 24 on (a reply says which db its key is of
+ * without a table of what was sent). */
 enum {
     T_SCAN = 1, T_SIZE, T_DUMP, T_PTTL,          /* the scan and the reads of single keys */
     T_BTYPE, T_BPTTL, T_BCHUNK, T_BXINFO, T_BXGROUPS, /* a key copied in chunks */
-    T_PROBE, T_NOTIFY_SET,                     /* live: the notification probe, CONFIG SET */
+    T_PROBE, T_ASKING,                         /* live: the notification probe; ASKING before a read an ASK sent on */
 };
 #define T_KIND(t) ((int)((t) & 0xff))
-#define T_TAIL 0x100u /* a read of a notified key: gone means DEL */
-#define T_DB(t) ((uint64_t)(t) >> 16)
-#define T_MAKE(kind, flags, db) ((uint64_t)(kind) | (uint64_t)(flags) | ((uint64_t)(db) << 16))
+#define T_TAIL 0x100u /* a read of a notified key (or one sent on by a redirection): gone means DEL */
+#define T_GEN(t) ((unsigned)(((t) >> 16) & 0xff))
+#define T_DB(t) ((uint64_t)(t) >> 24)
+#define T_MAKE(kind, flags, db) ((uint64_t)(kind) | (uint64_t)(flags) | ((uint64_t)(db) << 24))
 
+#define MAX_DBS 1024
 #define SCAN_INFLIGHT 4 /* SCAN pages (with their reads) waiting at most, per server */
 
 /* A key waiting to be read again (a notification named it), in a queue
@@ -47,6 +51,14 @@ typedef struct bigkey {
     uint64_t entries;    /* stream entries copied */
     int again;           /* a notification named it while it was copied: copy it again after */
     int active;
+    unsigned gen;        /* copy number (low 8 bits go in the tags) */
+    /* where the copy goes, after the pipeline's nodes (renamed, another db
+     * or expiry): the target's key, db and absolute expiry (-1 none) */
+    char *tkey;
+    size_t tlen;
+    uint64_t tdb;
+    int64_t texpire;
+    uint64_t reconnects; /* the target's reconnections when the copy began */
 } bigkey;
 
 typedef struct snode {
@@ -57,14 +69,16 @@ typedef struct snode {
     rmig_redis *sub;         /* live: keyspace notifications */
     char host[256];
     int port;
-    uint64_t dbs[16];
+    uint64_t dbs[MAX_DBS];
     int ndb, dbi;            /* the db being scanned: dbs[dbi] */
     char cursor[64];
     int scanning, db_done, scan_done;
     int ready, sub_ready, memory_ok;
     int probe_needed, probe_sent, probe_seen; /* live, CONFIG refused: a key written to see a notification come */
     uint64_t probe_ms;
-    char probe[64];          /* its name (never copied) */
+    char probe[64];          /* its keys' names start so (never copied) */
+    unsigned probe_seen_classes; /* notification classes the probe met (bits of need_classes) */
+    int probe_step;
     char notify_orig[64];    /* live: notify-keyspace-events before rmig changed it ("" none) */
     int notify_changed;
     uint64_t outstanding;    /* reads sent (SIZE, DUMP+PTTL pairs), not answered */
@@ -80,7 +94,8 @@ typedef struct snode {
     bigkey big;
     tkey *bq_head, *bq_tail; /* waiting big keys (db, name, flags in hash) */
     uint64_t scanned, vanished, rounds, notified, reread, deleted, chunked, chunk_cmds;
-    uint64_t moved;          /* reads redirected (MOVED, ASK): the key's slot moved to another master */
+    uint64_t moved;          /* reads redirected (MOVED, ASK) and sent on to the key's new master */
+    uint64_t unfollowed;     /* redirected to a master rmig does not read */
     uint64_t keys_total;     /* INFO keyspace at the start, in the dbs read */
 } snode;
 
@@ -89,7 +104,7 @@ struct rmig_scan {
     int nn;
     const char *user, *password, *match, *state, *notify;
     rmig_tls_opts tls, *tlsp;
-    uint64_t dbs[16];
+    uint64_t dbs[MAX_DBS];
     int ndb, dbs_listed;
     long count;
     double rate;                /* keys/s per server, 0: no limit */
@@ -100,7 +115,8 @@ struct rmig_scan {
     int stopping;               /* SIGINT/SIGTERM: finish what was read, save, end */
     int saving;                 /* waiting for everything in flight to be answered to save the cursors */
     int resumed;
-    uint64_t last_status_ms, last_read;
+    int cluster;                /* the masters of a cluster: the topology is checked every 10 s */
+    uint64_t last_status_ms, last_read, last_topology_ms;
     double read_rate;
     uv_signal_t sigint, sigterm;
     uv_timer_t tick;
@@ -113,9 +129,21 @@ void rmig__scan_fail(runner *r, const char *fmt, ...) __attribute__((format(prin
 /* Reads key (db) on n: MEMORY USAGE first when big keys are looked for,
  * then DUMP + PTTL or a copy in chunks. flags: T_TAIL. */
 void rmig__scan_read(snode *n, uint64_t db, const char *key, size_t len, unsigned flags);
-/* A command entry for the batch (its arguments copied): DEL, RPUSH ...;
- * 0, or -1 with r->err. */
-int rmig__scan_emit(runner *r, uint64_t db, uint32_t argc, const char *const *argv, const size_t *lens);
+/* A command entry for the batch (its arguments copied), its key at
+ * argument key_at: DEL, RPUSH ... (1), XGROUP CREATE (2). 0, or -1 with
+ * r->err. */
+int rmig__scan_emit(runner *r, uint64_t db, uint32_t argc, const char *const *argv, const size_t *lens, uint32_t key_at);
+/* A command of a big key's copy straight to the target (the nodes saw the
+ * key already), after what the batch holds. 0, or -1 with r->err. */
+int rmig__scan_write(runner *r, uint64_t db, uint32_t argc, const char *const *argv, const size_t *lens,
+                     uint32_t key_at);
+/* A read answered MOVED or ASK (err): sent on to the master named, when
+ * rmig reads it (else counted as unfollowed). 1 when err was such a
+ * redirection, 0 when not. */
+int rmig__scan_redirect(snode *n, uint64_t db, const char *key, size_t len, unsigned flags, const char *err,
+                        size_t errlen);
+/* 1 when key is one of the notification probe's keys. */
+int rmig__scan_is_probe(const snode *n, const char *key, size_t len);
 /* The i-th argument (0-based) of the command being answered on c. */
 const char *rmig__scan_arg(rmig_redis *c, int i, size_t *len);
 
@@ -129,6 +157,7 @@ int rmig__tail_open(rmig_scan *s, snode *n, char *err, size_t errlen);
 int rmig__tail_start(snode *n);
 tkey *rmig__tail_next(snode *n);
 int rmig__tail_ready(const snode *n);
+void rmig__tail_probe_seen(snode *n, const char *event, size_t len);
 void rmig__tail_check_probe(snode *n);
 void rmig__tail_restore(snode *n);
 void rmig__tail_close(snode *n);

@@ -31,7 +31,7 @@
 #define PROBE_WAIT_MS 3000
 #define TAIL_MAX_BYTES ((size_t)256 << 20) /* keys waiting to be read again, at most */
 
-static const char need_classes[] = "g$lshzxet"; /* what "A" stands for */
+static const char need_classes[] = "g$lshzxet"; /* what "A" stands for (e, evictions, is not probed) */
 
 /* 1 when flags give rmig every notification it needs. */
 static int flags_enough(const char *f)
@@ -224,15 +224,10 @@ static void on_message(snode *n, const redisReply *rep)
     unsigned long long db = 0;
     if (ch->len < 12 || memcmp(ch->str, "__keyevent@", 11) || sscanf(ch->str + 11, "%llu", &db) != 1)
         return;
-    if (n->probe[0] && key->len == strlen(n->probe) && !memcmp(key->str, n->probe, key->len)) {
-        if (!n->probe_seen && n->c) {
-            const char *del[] = {"DEL", n->probe};
-            rmig_redis_select(n->c, db);
-            rmig_resp_cmd(rmig_redis_out(n->c), 2, del);
-            rmig_redis_done(n->c, T_MAKE(T_PROBE, 0, db));
-        }
-        n->probe_seen = 1;
-        rmig__run_start_idle(r);
+    if (rmig__scan_is_probe(n, key->str, key->len)) {
+        const char *ev = memchr(ch->str + 11, ':', ch->len - 11);
+        if (ev)
+            rmig__tail_probe_seen(n, ev + 1, (size_t)(ch->str + ch->len - ev - 1));
         return;
     }
     n->notified++;
@@ -309,32 +304,96 @@ int rmig__tail_start(snode *n)
 
 int rmig__tail_ready(const snode *n) { return n->sub_ready && (!n->probe_needed || n->probe_seen); }
 
+/* ---- the probe: where CONFIG is refused, one change of every class live
+ * needs, each of which must be notified ---- */
+
+static const struct {
+    const char *suffix, *event;
+    char cls;
+} probes[] = {
+    {"", "set", '$'},  {":l", "rpush", 'l'}, {":s", "sadd", 's'}, {":h", "hset", 'h'},
+    {":z", "zadd", 'z'}, {":x", "xadd", 't'}, {"", "del", 'g'},   {":e", "expired", 'x'},
+};
+#define NPROBES (sizeof probes / sizeof probes[0])
+
+void rmig__tail_probe_seen(snode *n, const char *event, size_t len)
+{
+    for (size_t i = 0; i < NPROBES; i++)
+        if (strlen(probes[i].event) == len && !memcmp(probes[i].event, event, len))
+            n->probe_seen_classes |= 1u << i;
+    if (n->probe_seen_classes == (1u << NPROBES) - 1 && !n->probe_seen) {
+        n->probe_seen = 1;
+        rmig__run_start_idle(n->r);
+    }
+}
+
+static void probe_cmd(snode *n, int argc, const char **argv)
+{
+    rmig_resp_cmd(rmig_redis_out(n->c), (size_t)argc, argv);
+    rmig_redis_done(n->c, T_MAKE(T_PROBE, 0, 0));
+}
+
+/* The probe's keys, deleted when it failed (when it works they are
+ * deleted, or expired, by the probe itself). */
+static void probe_clean(snode *n)
+{
+    char k[7][96];
+    const char *del[8] = {"DEL"};
+    for (int i = 0; i < 7; i++) {
+        static const char *sfx[7] = {"", ":l", ":s", ":h", ":z", ":x", ":e"};
+        snprintf(k[i], sizeof k[i], "%s%s", n->probe, sfx[i]);
+        del[i + 1] = k[i];
+    }
+    conf w = {0};
+    char e[700];
+    if (rmig_target_call(n->host, n->port, n->s->user, n->s->password, n->s->tlsp, 8, del, on_config, &w, e,
+                         sizeof e) < 0)
+        fprintf(stderr, "rmig run: source %s:%d: could not delete the probe keys %s* (%s); they expire within a "
+                "minute\n", n->host, n->port, n->probe, e);
+}
+
 void rmig__tail_check_probe(snode *n)
 {
-    if (!n->probe_needed || n->probe_seen || !n->sub_ready || !n->ready)
+    if (!n->probe_needed || n->probe_seen || !n->sub_ready || !n->ready || n->s->stopping)
         return;
-    if (!n->probe_sent) {
-        const char *set[] = {"SET", n->probe, "1", "PX", "60000"};
-        rmig_resp_cmd(rmig_redis_out(n->c), 5, set);
-        rmig_redis_done(n->c, T_MAKE(T_PROBE, 0, 0));
-        n->probe_sent = 1;
+    char k[7][96];
+    const char *sfx[7] = {"", ":l", ":s", ":h", ":z", ":x", ":e"};
+    for (int i = 0; i < 7; i++)
+        snprintf(k[i], sizeof k[i], "%s%s", n->probe, sfx[i]);
+    if (n->probe_step == 0) {
+        /* one change of each class, on keys that expire within a minute
+         * should rmig die before it deletes them */
+        const char *set[] = {"SET", k[0], "1", "PX", "60000"}, *rpush[] = {"RPUSH", k[1], "x"};
+        const char *sadd[] = {"SADD", k[2], "x"}, *hset[] = {"HSET", k[3], "f", "v"};
+        const char *zadd[] = {"ZADD", k[4], "1", "m"}, *xadd[] = {"XADD", k[5], "*", "f", "v"};
+        const char *exp[] = {"SET", k[6], "1", "PX", "1"};
+        const char *del[] = {"DEL", k[0], k[1], k[2], k[3], k[4], k[5]};
+        probe_cmd(n, 5, set), probe_cmd(n, 3, rpush), probe_cmd(n, 3, sadd), probe_cmd(n, 4, hset);
+        probe_cmd(n, 4, zadd), probe_cmd(n, 5, xadd), probe_cmd(n, 5, exp), probe_cmd(n, 7, del);
+        n->probe_step = 1;
         n->probe_ms = rmig__scan_ms();
         return;
     }
+    if (n->probe_step == 1 && rmig__scan_ms() - n->probe_ms >= 20) {
+        const char *exists[] = {"EXISTS", k[6]}; /* expires it (lazily) if the server has not yet */
+        probe_cmd(n, 2, exists);
+        n->probe_step = 2;
+        return;
+    }
     if (rmig__scan_ms() - n->probe_ms > PROBE_WAIT_MS) {
-        /* the probe key goes now (else it would expire by itself within a
-         * minute) */
-        const char *del[] = {"DEL", n->probe};
-        conf w = {0};
-        char e[700];
-        if (rmig_target_call(n->host, n->port, n->s->user, n->s->password, n->s->tlsp, 2, del, on_config, &w, e,
-                             sizeof e) < 0)
-            fprintf(stderr, "rmig run: source %s:%d: could not delete the probe key %s (%s); it expires within a "
-                    "minute\n", n->host, n->port, n->probe, e);
-        rmig__scan_fail(n->r, "source %s:%d: keyspace notifications are off: rmig wrote key %s and no notification came "
-                        "in %d s (the source refuses CONFIG, so the setting cannot be read). Set notify-keyspace-events "
-                        "to \"KEA\" on the source (on a managed service such as ElastiCache: in its parameter group), "
-                        "then run again", n->host, n->port, n->probe, PROBE_WAIT_MS / 1000);
+        char missing[16] = "";
+        size_t m = 0;
+        for (size_t i = 0; i < NPROBES; i++)
+            if (!(n->probe_seen_classes & (1u << i)) && !strchr(missing, probes[i].cls))
+                missing[m++] = probes[i].cls;
+        missing[m] = 0;
+        probe_clean(n);
+        rmig__scan_fail(n->r, "source %s:%d: keyspace notifications are %s: rmig changed keys %s* and no notification "
+                        "came in %d s for the classes \"%s\" (the source refuses CONFIG, so the setting cannot be "
+                        "read). Set notify-keyspace-events to \"KEA\" on the source (on a managed service such as "
+                        "ElastiCache: in its parameter group), then run again",
+                        n->host, n->port, m == strlen("$lshztgx") ? "off" : "incomplete", n->probe, PROBE_WAIT_MS / 1000,
+                        missing);
     }
 }
 
