@@ -25,7 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define STR_PIECE ((uint64_t)1 << 20)
+#define STR_PIECE ((uint64_t)4 << 20)
+#define PIECE_FACTOR 8
 
 static int same(const bigkey *b, uint64_t db, const char *key, size_t len)
 {
@@ -81,12 +82,18 @@ static void bsend(snode *n, int kind, int argc, const char *const *argv, const s
     rmig_redis_done(n->c, T_MAKE(kind, n->big.flags, n->big.db) | (uint64_t)(n->big.gen & 0xff) << 16);
 }
 
+/* Elements asked per piece: PIECE_FACTOR times source.count. One piece
+ * per round trip (a cursor comes with each), so pieces much bigger than
+ * SCAN pages keep a big key's copy from being all latency; the source
+ * works about as long on one as on a page's DUMPs. */
+static long piece_elements(const snode *n) { return n->s->count * PIECE_FACTOR; }
+
 /* Asks for the key's next piece. */
 static void ask(snode *n)
 {
     bigkey *b = &n->big;
     char a[32], z[32], count[24];
-    snprintf(count, sizeof count, "%ld", n->s->count);
+    snprintf(count, sizeof count, "%ld", piece_elements(n));
     const char *argv[6];
     size_t lens[6];
     int argc = 0;
@@ -99,7 +106,7 @@ static void ask(snode *n)
         break;
     case 'l':
         snprintf(a, sizeof a, "%llu", (unsigned long long)b->pos);
-        snprintf(z, sizeof z, "%llu", (unsigned long long)(b->pos + (uint64_t)n->s->count - 1));
+        snprintf(z, sizeof z, "%llu", (unsigned long long)(b->pos + (uint64_t)piece_elements(n) - 1));
         ARG("LRANGE", 6), ARG(b->key, b->len), ARG(a, strlen(a)), ARG(z, strlen(z));
         break;
     case 'h':
@@ -251,6 +258,7 @@ static int done(snode *n, int gone)
         }
         n->chunked++;
         r->read++;
+        r->written++; /* (a piece the target refuses counts the key failed as well) */
         if (target_reconnects(r) != b->reconnects)
             b->again = 1; /* a piece may have been applied twice (RPUSH): the copy again, from its DEL */
     }
@@ -391,7 +399,7 @@ static int piece(snode *n, const redisReply *rep)
         if (emit_elements(n, "RPUSH", (const redisReply *const *)rep->element, rep->elements, 0) < 0)
             return -1;
         b->pos += rep->elements;
-        end = rep->elements < (size_t)n->s->count;
+        end = rep->elements < (size_t)piece_elements(n);
         break;
     case 'h':
     case 'S':
@@ -445,7 +453,7 @@ static int piece(snode *n, const redisReply *rep)
             }
             snprintf(b->cursor, sizeof b->cursor, "%llu-%llu", ms, seq);
         }
-        if (rep->elements < (size_t)n->s->count) {
+        if (rep->elements < (size_t)piece_elements(n)) {
             /* the entries are copied: the stream's last id, then its groups */
             const char *argv[3] = {"XINFO", "STREAM", b->key};
             size_t lens[3] = {5, 6, b->len};
