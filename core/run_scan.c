@@ -336,7 +336,7 @@ static void on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply *re
                             (int)(rep->len < 300 ? rep->len : 300), rep->str);
         return;
     }
-    if (kind >= T_BTYPE && kind <= T_BXGROUPS) {
+    if (kind >= T_BTYPE && kind <= T_BLEN) {
         rmig__big_reply(n, tag, rep);
         rmig__run_start_idle(r);
         return;

@@ -270,6 +270,22 @@ static int done(snode *n, int gone)
     return rc;
 }
 
+/* After the last piece: is the key still there, of the same type (and
+ * a string as long)? T_BEND / T_BLEN answer. */
+static void finish(snode *n)
+{
+    bigkey *b = &n->big;
+    const char *argv[2] = {"TYPE", b->key};
+    size_t lens[2] = {4, b->len};
+    bsend(n, T_BEND, 2, argv, lens);
+    if (b->type == 's') {
+        argv[0] = "STRLEN";
+        lens[0] = 6;
+        bsend(n, T_BLEN, 2, argv, lens);
+    }
+    b->pos |= (uint64_t)1 << 63; /* (no more pieces asked) */
+}
+
 /* One piece of elements as commands of `cmd` (HSET, SADD, RPUSH, ZADD),
  * els[0..nel) taken `per` at a time, in groups of at most count elements. */
 static int emit_elements(snode *n, const char *cmd, const redisReply *const *els, size_t nel, int zset)
@@ -463,7 +479,7 @@ static int piece(snode *n, const redisReply *rep)
         return 0;
     }
     if (end)
-        return done(n, 0);
+        finish(n);
     return 0;
 }
 
@@ -481,6 +497,9 @@ void rmig__big_reply(snode *n, uint64_t tag, const redisReply *rep)
             b->active = 0;
             rmig__scan_read(n, b->db, b->key, b->len, T_TAIL);
             rmig__run_start_idle(r);
+            return;
+        } else if ((kind == T_BXINFO || kind == T_BXGROUPS) && strstr(rep->str, "no such key")) {
+            finish(n); /* the stream went meanwhile: its end check deletes the pieces */
             return;
         } else if (!strncmp(rep->str, "MOVED ", 6) || !strncmp(rep->str, "ASK ", 4)) {
             /* a cluster source's slot moved away: the key is read whole
@@ -537,7 +556,36 @@ void rmig__big_reply(snode *n, uint64_t tag, const redisReply *rep)
         b->pos &= ~((uint64_t)1 << 63);
         rc = stream_groups(n, rep);
         if (rc == 0)
+            finish(n);
+    } else if (kind == T_BEND) {
+        /* the key after its last piece: gone, or another type, meanwhile
+         * (a piece of a missing key reads as empty, like the end) */
+        const char *t = rep->type == REDIS_REPLY_STATUS ? rep->str : "none";
+        static const char *names[] = {['s'] = "string", ['l'] = "list", ['h'] = "hash", ['S'] = "set",
+                                      ['z'] = "zset", ['x'] = "stream"};
+        if (!strcmp(t, "none")) {
+            /* the pieces written go too */
+            const char *argv[2] = {"DEL", b->key};
+            size_t lens[2] = {3, b->len};
+            rc = emit(n, 2, argv, lens);
+            if (b->flags & T_TAIL)
+                n->deleted++;
+            else
+                n->vanished++;
+            b->active = 0;
+            rmig__run_start_idle(r);
+        } else if (strcmp(t, names[b->type])) {
+            b->active = 0;
+            rmig__scan_read(n, b->db, b->key, b->len, T_TAIL);
+            rmig__run_start_idle(r);
+        } else if (b->type != 's') {
             rc = done(n, 0);
+        }
+    } else if (kind == T_BLEN) {
+        /* a string replaced by a shorter one while it was copied: again */
+        if (rep->type != REDIS_REPLY_INTEGER || (uint64_t)rep->integer != (b->pos & ~((uint64_t)1 << 63)))
+            b->again = 1;
+        rc = done(n, 0);
     }
     if (rc < 0 && !r->failed) {
         r->failed = 1;

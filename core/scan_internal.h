@@ -14,7 +14,7 @@
  * without a table of what was sent). */
 enum {
     T_SCAN = 1, T_SIZE, T_DUMP, T_PTTL,          /* the scan and the reads of single keys */
-    T_BTYPE, T_BPTTL, T_BCHUNK, T_BXINFO, T_BXGROUPS, /* a key copied in chunks */
+    T_BTYPE, T_BPTTL, T_BCHUNK, T_BXINFO, T_BXGROUPS, T_BEND, T_BLEN, /* a key copied in chunks */
     T_PROBE, T_ASKING,                         /* live: the notification probe; ASKING before a read an ASK sent on */
 };
 #define T_KIND(t) ((int)((t) & 0xff))
