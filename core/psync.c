@@ -290,7 +290,7 @@ static int handshake_reply(rmig_psync *ps, const char *l)
         if (!strncmp(l, "+CONTINUE", 9)) {
             char id[64] = "";
             if (sscanf(l + 9, " %63s", id) == 1 && strlen(id) == 40)
-                snprintf(ps->replid, sizeof ps->replid, "%s", id);
+                memcpy(ps->replid, id, 41); /* (40 hex digits and the NUL: snprintf from a 64-byte buffer warns) */
             char rec[80];
             int n = snprintf(rec, sizeof rec, "%s %lld", ps->replid, (long long)ps->recv_off);
             if (push(ps, RMIG_PSYNC_CONTINUE, rec, (size_t)n) < 0)

@@ -362,3 +362,23 @@ def short(b, n=60):
     if isinstance(b, str):
         return b[:n] + ('...' if len(b) > n else '')
     return repr(b[:n]) + ('...' if len(b) > n else '')
+
+
+def scenario_args(argv, scenarios, doc):
+    """The command line of a test made of scenarios: `RMIG [--only A,B]`.
+    Returns (rmig path, the names to run or None for all), or (None, exit
+    code) after printing what is wrong."""
+    args = list(argv)
+    only = None
+    if '--only' in args:
+        i = args.index('--only')
+        only = args[i + 1].split(',') if i + 1 < len(args) else []
+        del args[i:i + 2]
+    names = [n for n, _ in scenarios]
+    if only is not None and not set(only) <= set(names):
+        print('unknown scenario %s; there are: %s' % (', '.join(sorted(set(only) - set(names))), ', '.join(names)))
+        return None, 2
+    if len(args) != 1:
+        print(doc)
+        return None, 2
+    return args[0], only

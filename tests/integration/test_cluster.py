@@ -60,7 +60,8 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cluster_harness import Cluster, slot_of  # noqa: E402
 from redis_harness import (SKIP, Conn, RedisError, Reporter, Server, free_port,  # noqa: E402
-                           install_signal_handlers, make_tmpdir, require_redis_server, run_rmig, short, write)
+                           install_signal_handlers, make_tmpdir, require_redis_server, run_rmig, scenario_args,
+                           short, write)
 from test_psync import (SOURCE_CONFIG, Rmig, kill_running, lua_string, replica_online,  # noqa: E402
                         wait_for)
 
@@ -1625,26 +1626,16 @@ SCENARIOS = [
 
 
 def main():
-    args = sys.argv[1:]
-    only = None
-    if '--only' in args:
-        i = args.index('--only')
-        only = args[i + 1].split(',')
-        del args[i:i + 2]
-    names = [n for n, _ in SCENARIOS]
-    if only and not set(only) <= set(names):
-        print('unknown scenario %s; there are: %s' % (', '.join(sorted(set(only) - set(names))), ', '.join(names)))
-        return 2
-    if len(args) != 1:
-        print(__doc__)
-        return 2
+    rmig, only = scenario_args(sys.argv[1:], SCENARIOS, __doc__)
+    if rmig is None:
+        return only
     require_redis_server()
     if not shutil.which('redis-cli'):
         print('redis-cli is not installed: skipped')
         return SKIP
     install_signal_handlers()
     ctx = Ctx()
-    ctx.rmig = os.path.abspath(args[0])
+    ctx.rmig = os.path.abspath(rmig)
     ctx.rep = Reporter()
     ctx.tmp = make_tmpdir('rmig-cluster-')
     atexit.register(kill_running)   # before make_tmpdir's cleanup stops the servers

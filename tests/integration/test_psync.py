@@ -41,7 +41,8 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import live_writer  # noqa: E402
 from redis_harness import (Reporter, Server, free_port, install_signal_handlers,  # noqa: E402
-                           make_tmpdir, require_redis_server, short, write)
+                           make_tmpdir, require_redis_server, scenario_args,
+                           short, write)
 
 # A backlog that outlasts any pause in these scenarios, and disk-based syncs
 # unless a scenario asks for diskless ones (7.0's default is diskless with a
@@ -1006,23 +1007,13 @@ class Ctx:
 
 
 def main():
-    args = sys.argv[1:]
-    only = None
-    if '--only' in args:
-        i = args.index('--only')
-        only = args[i + 1].split(',')
-        del args[i:i + 2]
-    names = [n for n, _ in SCENARIOS]
-    if only and not set(only) <= set(names):
-        print('unknown scenario %s; there are: %s' % (', '.join(sorted(set(only) - set(names))), ', '.join(names)))
-        return 2
-    if len(args) != 1:
-        print(__doc__)
-        return 2
+    rmig, only = scenario_args(sys.argv[1:], SCENARIOS, __doc__)
+    if rmig is None:
+        return only
     require_redis_server()
     install_signal_handlers()
     ctx = Ctx()
-    ctx.rmig = os.path.abspath(args[0])
+    ctx.rmig = os.path.abspath(rmig)
     ctx.rep = Reporter()
     ctx.tmp = make_tmpdir('rmig-psync-')
     atexit.register(kill_running)   # runs before make_tmpdir's cleanup stops the servers
