@@ -31,59 +31,17 @@ import argparse
 import hashlib
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
-SHARED_BENCH = os.environ.get("BENCH_TOOLS", os.path.normpath(os.path.join(ROOT, "..", "shared", "bench")))
-sys.path.insert(0, SHARED_BENCH)
-from benchlib import (BENCH_DIR, REDIS_CLI, Server, check_port, median, pre_run_load,  # noqa: E402
-                      proc_cpu, sidecar_keys)
+sys.path.insert(0, HERE)  # bench_common, whatever the cwd
+import bench_common  # noqa: E402  (puts the shared bench tools on sys.path)
+from bench_common import (ROOT, Stop, catch_signals, expected_keys, fmt, kill_group, log,  # noqa: E402
+                          log_start, port_free, run_paths, s, spawn, start_server, stop_servers, tail)
+from benchlib import BENCH_DIR, REDIS_CLI, check_port, median, pre_run_load, proc_cpu  # noqa: E402
 from bench_tool import rdb_digest  # noqa: E402
-
-PID_FILE = None  # "pid port" of every server started, for the shell's trap
-
-
-class Stop(Exception):
-    pass
-
-
-def on_signal(sig, _frame):
-    raise Stop("signal %d" % sig)
-
-
-def log(msg):
-    print(msg, flush=True)
-
-
-def s(v):
-    return v.decode() if isinstance(v, bytes) else str(v)
-
-
-def port_free(port):
-    import socket
-    with socket.socket() as so:
-        so.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            so.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
-
-
-def start_server(port, name, **kw):
-    check_port(port)
-    if not port_free(port):
-        raise RuntimeError("port %d is in use (another benchmark?): choose --port-base" % port)
-    srv = Server(port, name=name, **kw)
-    srv.start(wait=False)
-    with open(PID_FILE, "a") as f:
-        f.write("%d %d\n" % (srv.proc.pid, port))
-    srv.wait_ready()
-    return srv
 
 
 # -- the cluster ------------------------------------------------------------------------
@@ -164,56 +122,13 @@ def srv_cpu(servers):
     return sum(proc_cpu(x.proc.pid) or 0 for x in servers)
 
 
-def expected_keys(rmig, rdb):
-    n = sidecar_keys(rdb)
-    if n:
-        return n
-    out = subprocess.run([rmig, "inspect", "--count", rdb], stdout=subprocess.PIPE, check=True).stdout.decode()
-    m = re.match(r"\s*(\d+) keys", out)
-    if not m:
-        raise RuntimeError("cannot read the key count of %s: %r" % (rdb, out))
-    return int(m.group(1))
-
-
-def tail(path, n=15):
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, 2)
-            f.seek(max(0, f.tell() - 8192))
-            lines = f.read().decode(errors="replace").splitlines()
-        return "\n".join("      | " + ln for ln in lines[-n:])
-    except OSError:
-        return ""
-
-
-def kill_group(pid):
-    """The timed client runs in its own session: its process group id is its pid."""
-    for sig, wait in ((signal.SIGINT, 10), (signal.SIGTERM, 10), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            return
-        end = time.monotonic() + wait
-        while time.monotonic() < end:
-            try:
-                if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                    return
-            except ChildProcessError:
-                return
-            time.sleep(0.05)
-
-
 def timed(argv, logpath, timeout, targets, progress=None, count=None):
     """Run argv (own session), wall time to its exit, its rusage from wait4 and the
     targets' CPU.  On timeout the wall time is the time box, count() (keys so far) is
     taken, then the group gets SIGINT/SIGTERM/SIGKILL, by id.
     progress(): called every 10 s when set (e.g. keys so far), printed."""
     cpu0 = srv_cpu(targets)
-    with open(logpath, "wb") as logf:
-        t0 = time.monotonic()
-        # SIGINT back to default: a shell's background job inherits it ignored
-        p = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True,
-                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    p, t0 = spawn(argv, logpath)
     timed_out, rc, ru = False, None, None
     next_note = t0 + 10
     try:
@@ -314,10 +229,6 @@ def summarize_import_log(path):
         f.write("\n".join(head + ["# ... errors:"] + errs + ["# ... last lines:"] + last) + "\n")
 
 
-def fmt(x, f="%.2f"):
-    return "-" if x is None else f % x
-
-
 def row(part, r, expect):
     if r is None:
         return "  %-8s  %s" % (part, "not run")
@@ -339,7 +250,6 @@ HEADER = "  %-8s  %9s %10s %9s %9s %9s  %-22s %s" % (
 
 
 def main():
-    global PID_FILE
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="/work/bench/data")
     ap.add_argument("--dataset", default="a")
@@ -354,13 +264,8 @@ def main():
     ap.add_argument("--logs")
     a = ap.parse_args()
 
-    rdb = os.path.abspath(os.path.join(a.data, a.dataset + ".rdb"))
-    if not os.path.exists(rdb):
-        sys.exit("no %s" % rdb)
-    rmig = os.path.abspath(a.rmig)
-    logs = a.logs or os.path.join(BENCH_DIR, "cluster-vs-node", "%s-%s" % (a.dataset, time.strftime("%Y%m%d-%H%M%S")))
-    os.makedirs(logs, exist_ok=True)
-    PID_FILE = os.environ.get("CBENCH_PID_FILE") or os.path.join(logs, "servers.pids")
+    rdb, rmig, logs = run_paths(a, "cluster-vs-node")
+    bench_common.PID_FILE = os.environ.get("CBENCH_PID_FILE") or os.path.join(logs, "servers.pids")
     B = a.port_base
     node_port, src_port, ref_port = B + 1, B + 2, B + 4
     mports = [B + 11, B + 12, B + 13]
@@ -368,14 +273,11 @@ def main():
     for p in [node_port, src_port, ref_port] + mports + bports:
         check_port(p)
     expect = expected_keys(rmig, rdb)
-    log("rmig %s (%s); dataset %s: %d keys, %.1f MB; logs in %s"
-        % (rmig, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(os.path.getmtime(rmig))), a.dataset,
-           expect, os.path.getsize(rdb) / 1e6, logs))
+    log_start(rmig, a.dataset, expect, rdb, logs)
     ref_digest = None if a.no_verify else rdb_digest(rdb, ref_port)
     node_lua, clus_lua = write_pipelines(logs, rdb, node_port, mports[0])
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)
+    catch_signals()
     servers = []
     rounds = []
     imp = None
@@ -451,11 +353,7 @@ def main():
         log("ERROR: %s" % e)
         failed = True
     finally:
-        for srv in reversed(servers):
-            try:
-                srv.stop()
-            except Exception as e:
-                log("stopping %d: %s" % (srv.port, e))
+        stop_servers(servers)
 
     # -- results ---------------------------------------------------------------
     if rounds:

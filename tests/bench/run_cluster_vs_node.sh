@@ -17,6 +17,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+. "$here/bench_common.sh"
 data=${1:-/work/bench/data} ds=${2:-a} rounds=${3:-3}
 export BENCH_TOOLS=${BENCH_TOOLS:-$root/../shared/bench}
 export BENCH_DIR=${BENCH_DIR:-/work/bench}
@@ -39,16 +40,7 @@ py=
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
-    if [ -n "$py" ] && kill -0 "$py" 2>/dev/null; then
-        kill -TERM "$py" 2>/dev/null || true
-        wait "$py" 2>/dev/null || true
-    fi
-    while read -r pid port; do
-        [ -r "/proc/$pid/cmdline" ] || continue
-        tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q -- "redis-server.* --port $port " || continue
-        echo "stopping leftover redis-server pid $pid (port $port)" >&2
-        redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || kill "$pid" 2>/dev/null || true
-    done < "$CBENCH_PID_FILE"
+    bench_stop "$py" "$CBENCH_PID_FILE"
     rm -f "$CBENCH_PID_FILE"
     exit "$rc"
 }

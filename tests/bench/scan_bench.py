@@ -27,64 +27,15 @@ per pair, a table of medians and a RESULT line; exit status 1 if any run failed.
 import argparse
 import os
 import re
-import signal
-import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
-SHARED_BENCH = os.environ.get("BENCH_TOOLS", os.path.normpath(os.path.join(ROOT, "..", "shared", "bench")))
-sys.path.insert(0, SHARED_BENCH)
-from benchlib import (BENCH_DIR, Server, check_port, median, pre_run_load, proc_cpu,  # noqa: E402
-                      sidecar_keys)
-
-PID_FILE = None  # "pid port" of every server started, for the shell's trap
-
-
-class Stop(Exception):
-    pass
-
-
-def on_signal(sig, _frame):
-    raise Stop("signal %d" % sig)
-
-
-LOG = None  # LOGS/bench.txt: a copy of the output
-
-
-def log(msg):
-    print(msg, flush=True)
-    if LOG:
-        LOG.write(msg + "\n")
-        LOG.flush()
-
-
-def s(v):
-    return v.decode() if isinstance(v, bytes) else str(v)
-
-
-def port_free(port):
-    import socket
-    with socket.socket() as so:
-        so.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            so.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
-
-
-def start_server(port, name, **kw):
-    check_port(port)
-    if not port_free(port):
-        raise RuntimeError("port %d is in use (another benchmark?): choose --port-base" % port)
-    srv = Server(port, name=name, **kw)
-    srv.start(wait=False)
-    with open(PID_FILE, "a") as f:
-        f.write("%d %d\n" % (srv.proc.pid, port))
-    srv.wait_ready()
-    return srv
+sys.path.insert(0, HERE)  # bench_common, whatever the cwd
+import bench_common  # noqa: E402  (puts the shared bench tools on sys.path)
+from bench_common import (ROOT, Stop, catch_signals, expected_keys, fmt, kill_group, log,  # noqa: E402
+                          log_start, run_paths, s, spawn, start_server, stop_servers, tail)
+from benchlib import check_port, median, pre_run_load, proc_cpu  # noqa: E402
 
 
 def call(srv, *args):
@@ -126,55 +77,12 @@ def per_command(a, b):
     return ", ".join("%s %d" % (k, v) for k, v in sorted(d.items(), key=lambda kv: -kv[1]))
 
 
-def expected_keys(rmig, rdb):
-    n = sidecar_keys(rdb)
-    if n:
-        return n
-    out = subprocess.run([rmig, "inspect", "--count", rdb], stdout=subprocess.PIPE, check=True).stdout.decode()
-    m = re.match(r"\s*(\d+) keys", out)
-    if not m:
-        raise RuntimeError("cannot read the key count of %s: %r" % (rdb, out))
-    return int(m.group(1))
-
-
-def tail(path, n=15):
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, 2)
-            f.seek(max(0, f.tell() - 8192))
-            lines = f.read().decode(errors="replace").splitlines()
-        return "\n".join("      | " + ln for ln in lines[-n:])
-    except OSError:
-        return ""
-
-
-def kill_group(pid):
-    """rmig runs in its own session: its process group id is its pid."""
-    for sig, wait in ((signal.SIGINT, 10), (signal.SIGTERM, 10), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            return
-        end = time.monotonic() + wait
-        while time.monotonic() < end:
-            try:
-                if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                    return
-            except ChildProcessError:
-                return
-            time.sleep(0.05)
-
-
 def timed(argv, logpath, timeout, src, tgt):
     """Run argv (own session) to its exit: wall time, its rusage from wait4, the source's
     and the target's CPU and the source's command count over the run."""
     n0, per0 = commands(src)
     s0, t0cpu = proc_cpu(src.proc.pid), proc_cpu(tgt.proc.pid)
-    with open(logpath, "wb") as logf:
-        t0 = time.monotonic()
-        # SIGINT back to default: a shell's background job inherits it ignored
-        p = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True,
-                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    p, t0 = spawn(argv, logpath)
     rc, ru, timed_out = None, None, False
     try:
         while True:
@@ -266,10 +174,6 @@ def check(part, r, tgt, expect, ref_digest, logpath):
     return r
 
 
-def fmt(x, f="%.2f"):
-    return "-" if x is None else f % x
-
-
 def run_line(part, r):
     st = ("ok" + (", digest match" if r["digest"] else ", keys only")) if r["ok"] else "FAILED: " + r["why"]
     own = r.get("own") or {}
@@ -284,7 +188,6 @@ def run_line(part, r):
 
 
 def main():
-    global PID_FILE, LOG
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="/work/bench/data")
     ap.add_argument("--dataset", default="a")
@@ -299,21 +202,14 @@ def main():
     if a.pairs < 1:
         sys.exit("--pairs must be >= 1")
 
-    rdb = os.path.abspath(os.path.join(a.data, a.dataset + ".rdb"))
-    if not os.path.exists(rdb):
-        sys.exit("no %s" % rdb)
-    rmig = os.path.abspath(a.rmig)
-    logs = a.logs or os.path.join(BENCH_DIR, "scan-vs-rdb", "%s-%s" % (a.dataset, time.strftime("%Y%m%d-%H%M%S")))
-    os.makedirs(logs, exist_ok=True)
-    LOG = open(os.path.join(logs, "bench.txt"), "a")
-    PID_FILE = os.environ.get("SBENCH_PID_FILE") or os.path.join(logs, "servers.pids")
+    rdb, rmig, logs = run_paths(a, "scan-vs-rdb")
+    bench_common.LOG = open(os.path.join(logs, "bench.txt"), "a")
+    bench_common.PID_FILE = os.environ.get("SBENCH_PID_FILE") or os.path.join(logs, "servers.pids")
     src_port, tgt_port = a.port_base + 1, a.port_base + 2
     for p in (src_port, tgt_port):
         check_port(p)
     expect = expected_keys(rmig, rdb)
-    log("rmig %s (%s); dataset %s: %d keys, %.1f MB; logs in %s"
-        % (rmig, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(os.path.getmtime(rmig))), a.dataset,
-           expect, os.path.getsize(rdb) / 1e6, logs))
+    log_start(rmig, a.dataset, expect, rdb, logs)
     lua = os.environ.get("RMIG_LUA_PATH")
     if lua:
         try:
@@ -323,8 +219,7 @@ def main():
         log("rmig's Lua library: %s, RMIG_LUA_PATH%s" % (lua, src))
     pipes = write_pipelines(logs, rdb, src_port, tgt_port, a.scan_opts)
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)
+    catch_signals()
     servers, pairs, failed = [], [], False
     try:
         t = time.monotonic()
@@ -388,11 +283,7 @@ def main():
         log("ERROR: %s" % e)
         failed = True
     finally:
-        for srv in reversed(servers):
-            try:
-                srv.stop()
-            except Exception as e:
-                log("stopping %d: %s" % (srv.port, e))
+        stop_servers(servers)
 
     # -- results -----------------------------------------------------------------
     if pairs:
