@@ -7,6 +7,7 @@
 #include "nodetest.h"
 #include "route.h"
 #include "run.h"
+#include "verify.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@ static const char usage[] =
     "  inspect FILE    read an RDB file: --stats (default), --json, --raw, --resp, --count\n"
     "  run PIPELINE    run a pipeline: an RDB file through its nodes into Redis\n"
     "  check PIPELINE  validate a pipeline, connect to its target, print the plan\n"
+    "  verify PIPELINE compare the pipeline's target with its source, key by key\n"
     "  test NODE_TEST  run a node test file: entries in, expected entries out\n"
     "  route --cluster ADDR KEY...  the slot and master of each key\n"
     "  version         print the version\n"
@@ -47,6 +49,8 @@ int main(int argc, char **argv)
         return rmig_check_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "run"))
         return rmig_run_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "verify"))
+        return rmig_verify_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "test"))
         return rmig_nodetest_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "route"))

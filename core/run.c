@@ -276,6 +276,8 @@ int rmig__run_write_entries(runner *r, uint32_t from)
             i = end;
             continue;
         }
+        if (e->kind == RMIG_ENTRY_CMD && r->vf)
+            continue; /* (a scan source's commands: verify changes nothing) */
         if (e->kind == RMIG_ENTRY_CMD) {
             if ((r->clus ? rmig__cluster_write_cmd(r, e)
                  : r->lv ? rmig__live_write_cmd(r, e)
@@ -289,6 +291,11 @@ int rmig__run_write_entries(runner *r, uint32_t from)
                 return -1;
             if (rc > 0)
                 continue;
+        }
+        if (r->vf) {
+            if (rmig__verify_entry(r, e) < 0)
+                return -1;
+            continue;
         }
         if (!e->value && e->type != 0) {
             /* a copy of a key written in chunks: its value is not held */
@@ -312,6 +319,8 @@ int rmig__run_write_entries(runner *r, uint32_t from)
 
 int rmig__run_flush_batch(runner *r)
 {
+    if (r->vf)
+        rmig__verify_before_steps(r);
     if (rmig_steps_run(r->steps, &r->b, rmig__run_now_ms(), r->err, sizeof r->err) < 0 || rmig__run_write_entries(r, 0) < 0)
         return -1;
     rmig_batch_reset(&r->b);
@@ -328,6 +337,10 @@ static void status(runner *r)
 
 void rmig__run_finish(runner *r)
 {
+    if (r->vf && !r->failed && rmig__verify_more(r))
+        return; /* verify: the next phase */
+    if (r->vf)
+        rmig__verify_close(r);
     rmig__run_stop_idle(r);
     if (r->live)
         rmig__live_finish(r);
@@ -589,6 +602,8 @@ void rmig__run_on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply 
         int sent_on = r->clus && rmig__cluster_reply(r, w, &kr, rep);
         if (sent_on) {
             /* sent on to another master, or to be retried */
+        } else if (r->vf && kr.vpart) {
+            rmig__verify_reply(r, &kr, rep);
         } else if (k->cmd == 2 && rep->type == REDIS_REPLY_ARRAY) {
             /* exactly_once: EXEC answers for the whole batch */
             for (size_t i = 0; i < rep->elements; i++) {
@@ -700,18 +715,25 @@ void rmig__run_on_state(rmig_redis *c, void *ud, int state, const char *err, uin
     rmig__run_finish(r);
 }
 
-int rmig_run_main(int argc, char **argv)
+int rmig_run_main(int argc, char **argv) { return rmig__run_pipeline(argc, argv, "run", usage, NULL); }
+
+int rmig__run_pipeline(int argc, char **argv, const char *cmd, const char *usage_text, rmig_verify *vf)
 {
     const char *path = NULL, *overrides[64];
     int nover = 0;
-    int ac = rmig_vm_args(argc, argv, "run", usage, &path, overrides, &nover, 64);
-    if (ac >= 0)
+    int ac = rmig_vm_args(argc, argv, cmd, usage_text, &path, overrides, &nover, 64);
+    if (ac >= 0) {
+        rmig__verify_free(vf);
         return ac;
+    }
     runner *r = calloc(1, sizeof *r);
     if (!r || !(r->vm = rmig_vm_new(r->err, sizeof r->err))) {
-        fprintf(stderr, "rmig run: %s\n", r ? r->err : "out of memory");
+        fprintf(stderr, "rmig %s: %s\n", cmd, r ? r->err : "out of memory");
+        rmig__verify_free(vf);
+        free(r);
         return 1;
     }
+    r->vf = vf;
     int rc = 2;
     if (rmig_vm_load(r->vm, path, overrides, nover, r->err, sizeof r->err) < 0 || !(r->steps = rmig_steps_build(r->vm, path, r->err, sizeof r->err))) {
         fprintf(stderr, "rmig run: %s\n", r->err);
@@ -722,11 +744,16 @@ int rmig_run_main(int argc, char **argv)
     lua_getfield(L, pipe, "source");
     const char *sctor = rmig_vm_str(L, -1, "constructor");
     r->live = sctor && !strcmp(sctor, "rmig.source.psync") ? 1 : sctor && !strcmp(sctor, "rmig.source.cluster") ? 2 : 0;
+    int scan = sctor && !strcmp(sctor, "rmig.source.scan");
+    if (vf && r->live) {
+        /* verify reads a live source (a master, a cluster's masters) by SCAN + DUMP */
+        r->live = 0;
+        scan = 1;
+    }
     lua_getfield(L, -1, "options");
     int src = lua_gettop(L);
     const char *rdb = r->live ? rmig_vm_str(L, src, "addr") : rmig_vm_str(L, src, "path");
     int verify_crc = rmig_vm_bool(L, src, "verify_crc", 1);
-    int scan = sctor && !strcmp(sctor, "rmig.source.scan");
     if (scan)
         rdb = rmig_vm_str(L, src, "addr");
     lua_getfield(L, pipe, "sink");
@@ -740,7 +767,7 @@ int rmig_run_main(int argc, char **argv)
     r->abort_on_error = on_error && !strcmp(on_error, "abort");
     r->window = (uint64_t)rmig_vm_int(L, so, "window", 4096);
     r->retry_deadline_s = (int)rmig_vm_int(L, so, "retry_deadline_s", 300);
-    r->chunk_bytes = (size_t)rmig_vm_int(L, so, "chunk_bytes", 8 << 20);
+    r->chunk_bytes = vf ? (size_t)1 << 31 : (size_t)rmig_vm_int(L, so, "chunk_bytes", 8 << 20); /* (verify: values whole) */
     size_t window_bytes = (size_t)rmig_vm_int(L, so, "window_bytes", 8 << 20);
     if (pw_env && !(pw = getenv(pw_env))) {
         fprintf(stderr, "rmig run: sink.password_env names %s, which is not set in the environment\n", pw_env);
@@ -879,6 +906,13 @@ connect:
             fprintf(stderr, "rmig run: %s\n", r->err);
             goto out;
         }
+    } else if (vf) {
+        fprintf(stderr, "rmig verify: %s (%s) against %s, through %d node step(s)\n", rdb, scan ? "by SCAN" : "RDB file",
+                addr, rmig_steps_count(r->steps));
+        if (scan && rmig__scan_start(r) < 0) {
+            fprintf(stderr, "rmig verify: %s\n", r->err);
+            goto out;
+        }
     } else if (scan) {
         fprintf(stderr, "rmig run: SCAN of %s -> %s as %s (source RDB %d, target RDB %d), %d node step(s)\n", rdb,
                 addr, r->native ? "native commands" : "RESTORE payloads", r->source_version, r->target_version,
@@ -902,6 +936,10 @@ connect:
     uv_loop_close(&r->loop);
     rmig_progress_clear(&r->progress);
     double secs = (double)(now_ns() - r->start_ns) / 1e9;
+    if (vf) {
+        rc = rmig__verify_report(r, path, secs);
+        goto out;
+    }
     printf("read %llu keys, wrote %llu, dropped %llu, skipped %llu (existing), failed %llu, in %.2f s\n",
            (unsigned long long)r->read, (unsigned long long)r->written, (unsigned long long)r->dropped,
            (unsigned long long)r->skipped, (unsigned long long)r->failed_keys, secs);
@@ -959,6 +997,7 @@ out:
     free(r->ep);
     rmig__cluster_free(r);
     rmig__scan_free(r);
+    rmig__verify_free(r->vf);
     if (r->dl)
         fclose(r->dl);
     rmig_vm_free(r->vm);

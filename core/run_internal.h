@@ -45,11 +45,14 @@ typedef struct keyrec {
     uint64_t epoch;        /* live sources: the stretch of the stream it belongs to (run.c) */
     int tx;                /* cluster sink: a command of one of the source's MULTI/EXEC blocks */
     uint64_t retry_since;  /* cluster sink: when it was first refused with TRYAGAIN, CLUSTERDOWN ... (ms) */
+    void *vx;              /* rmig verify: what the key should be (verify.c) */
+    int vpart;             /* rmig verify: which read of it this is */
 } keyrec;
 
 typedef struct rmig_live rmig_live;
 typedef struct rmig_clus rmig_clus;
 typedef struct rmig_scan rmig_scan;
+typedef struct rmig_verify rmig_verify;
 struct runner;
 
 /* One connection to the target (every master of a cluster has one) and the
@@ -98,6 +101,7 @@ typedef struct runner {
     wconn w0;              /* rmig.sink.redis: the one connection */
     rmig_clus *clus;       /* rmig.sink.cluster: the masters' connections (run_cluster.c) */
     rmig_scan *scan;       /* rmig.source.scan: the source's connection and cursors (run_scan.c) */
+    rmig_verify *vf;       /* rmig verify: entries are compared with the target, not written (verify.c) */
     int ready, failed, eof, idle_on, native, mode_replace, skip_existing;
     int optimistic;        /* replace mode into an empty target: RESTORE without REPLACE,
                               re-sent with REPLACE on BUSYKEY (REPLACE costs the target ~16 %) */
@@ -151,6 +155,9 @@ typedef struct runner {
 } runner;
 
 /* run.c */
+/* `rmig run` (vf NULL) or `rmig verify` (vf: its options; freed here):
+ * the pipeline's source through its nodes into (or against) its target. */
+int rmig__run_pipeline(int argc, char **argv, const char *cmd, const char *usage, rmig_verify *vf);
 void rmig__run_use(runner *r, wconn *w);
 int rmig__run_room(const runner *r);
 uint64_t rmig__run_pending(const runner *r);
@@ -207,6 +214,21 @@ void rmig__scan_idle(runner *r);
 void rmig__scan_finish(runner *r);
 void rmig__scan_summary(const runner *r);
 void rmig__scan_free(runner *r);
+/* 1 when no read of the source is in flight (SCANs, keys, big copies). */
+int rmig__scan_drained(const runner *r);
+
+/* verify.c: `rmig verify` in the runner. before_steps notes the batch's
+ * source keys; entry compares an entry out of the nodes with the target
+ * (its reads pipelined); reply takes their answers; more starts what
+ * follows the end of a phase (1: the run goes on); report prints (and
+ * writes the JSON) and gives the exit code; close closes its handles. */
+void rmig__verify_before_steps(runner *r);
+int rmig__verify_entry(runner *r, const rmig_entry *e);
+void rmig__verify_reply(runner *r, keyrec *k, const redisReply *rep);
+int rmig__verify_more(runner *r);
+int rmig__verify_report(runner *r, const char *pipeline, double secs);
+void rmig__verify_close(runner *r);
+void rmig__verify_free(rmig_verify *v);
 
 /* run_cluster.c: rmig.sink.cluster. open discovers the masters and opens a
  * connection to each (the sink's options at index so); route points the

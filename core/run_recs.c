@@ -126,6 +126,8 @@ keyrec *rmig__run_rec_push(runner *r)
     k->db = 0;
     k->epoch = 0;
     k->retry_since = 0;
+    k->vx = NULL;
+    k->vpart = 0;
     if (r->live) {
         if (!r->ep_len && ep_push(r) < 0)
             return NULL;

@@ -617,6 +617,8 @@ static int drained(const rmig_scan *s)
     return 1;
 }
 
+int rmig__scan_drained(const runner *r) { return drained(r->scan); }
+
 static void end_run(runner *r)
 {
     if (!r->eof) {
@@ -935,6 +937,13 @@ int rmig__scan_open(runner *r, lua_State *L, int src, int *source_version)
     s->notify = rmig_vm_str(L, src, "notify");
     s->big_bytes = (uint64_t)rmig_vm_int(L, src, "big_bytes", 8 << 20);
     s->state = rmig_vm_str(L, src, "state");
+    if (r->vf) {
+        /* rmig verify reads the source once, each key whole (DUMP), and
+         * changes nothing: no tail, no pieces, no saved cursors */
+        s->live = 0;
+        s->big_bytes = 0;
+        s->state = NULL;
+    }
     if (!r->mode_replace && s->big_bytes) {
         /* a copy in pieces starts with DEL: it cannot leave an existing
          * key alone (skip-existing) or refuse it (fail-on-existing) */

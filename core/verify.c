@@ -1,0 +1,879 @@
+/* verify.c - `rmig verify` (verify.h): the comparison, in the runner.
+ *
+ * run.c reads the source and runs the nodes as for `rmig run`; each entry
+ * that comes out of them arrives here (rmig__verify_entry) instead of being
+ * written. Its expected state (target key and db, kind, expiry, element
+ * count, value fingerprint) is kept in a record that travels with the
+ * pipelined reads of the target (DUMP + PTTL, or TYPE + PTTL + a count) and
+ * is compared when the last of them is answered. Differences are counted
+ * by kind; the first --show of each kind are kept for the report, and
+ * (for --rounds) every differing key goes to a spill file to be checked
+ * again. After the pass: the rounds, then the target's keys, scanned, for
+ * keys nothing in the source explains. */
+#include "run_internal.h"
+
+#include "resp.h"
+#include "scan_internal.h"
+#include "vdigest.h"
+#include "verify.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { D_MISSING, D_EXTRA, D_TYPE, D_VALUE, D_TTL, D_COUNT, D_KINDS };
+static const char *const dnames[D_KINDS] = {"missing", "extra", "type", "value", "ttl", "count"};
+
+enum { P_MAIN, P_ROUND, P_EXTRA, P_DONE };
+enum { V_DUMP = 1, V_TYPE, V_COUNT, V_PTTL, V_SCAN, V_INFO };
+
+#define RUN_HASHES (1u << 20) /* key hashes held before a sorted run goes to disk (8 MiB) */
+
+/* What one key should be on the target, and what the target said. */
+typedef struct vexp {
+    uint64_t db;              /* the target's db (after the nodes) */
+    uint64_t sdb;             /* the source's db and key (before them), to read it again */
+    int kind;
+    int64_t expire_ms;
+    uint64_t count;
+    uint8_t digest[16];
+    int t_kind;               /* -1 missing, -2 a payload that does not decode */
+    int64_t t_pttl;
+    uint64_t t_count;
+    uint8_t t_digest[16];
+    uint32_t len, slen;
+    char *skey;               /* into key[]: after the target key */
+    char key[];
+} vexp;
+
+/* Sorted runs of 64-bit key hashes in a temporary file. */
+typedef struct runs {
+    FILE *f;
+    uint64_t *buf;
+    size_t n;
+    long *starts;             /* each run's first hash, as a file position */
+    size_t *lens;
+    size_t nruns, cap;
+} runs;
+
+typedef struct shown {
+    uint64_t db;
+    char key[120];
+    uint32_t len;
+    char why[160];
+} shown;
+
+struct rmig_verify {
+    int full, extra, rounds, show;
+    double delay_s, sample;
+    int64_t ttl_tolerance_ms;
+    const char *report;
+    int phase, round;
+    uint64_t diffs[D_KINDS], checked, expired, sampled_out;
+    shown *first[D_KINDS];
+    uint32_t nfirst[D_KINDS];
+    /* differing keys of the pass, for the next round: (sdb, slen, skey, db, len, key) records */
+    FILE *spill, *respill;
+    uint64_t spilled;
+    /* source keys of the batch before the nodes ran (index = entry) */
+    struct {
+        uint64_t db;
+        const uint8_t *key;
+        uint32_t len;
+    } *src;
+    uint32_t nsrc, capsrc;
+    /* both directions: hashes of the keys found on the target, and of every key there */
+    runs seen, there;
+    uint64_t dbs[64];
+    int ndb, dbi;
+    char cursor[64];
+    int scanning, naming;
+    uint64_t extra_total;
+    uint64_t *extra_h;        /* the extras to name (the first --show) */
+    size_t nextra_h;
+    uv_timer_t timer;
+    int timer_on, waiting;
+    uint64_t start_ns;
+};
+
+static const char *kind_name(int k)
+{
+    return k == -1 ? "none" : k == -2 ? "(undecodable)" : rmig_rdb_kind_name(k);
+}
+
+/* ---- options ---- */
+
+static const char usage[] =
+    "usage: rmig verify PIPELINE.lua [--mode outline|full] [--rounds N] [--delay S] [--sample RATE]\n"
+    "                   [--ttl-tolerance MS] [--extra] [--show N] [--report FILE] [-s path=value]...\n"
+    "  compares the pipeline's target with its source, through the pipeline's nodes:\n"
+    "  --mode outline   existence, type, TTL and element count\n"
+    "  --mode full      the values too, by content (the default)\n"
+    "  --rounds N       check differing keys again, N rounds in all (default 1), --delay S apart (default 2)\n"
+    "  --sample RATE    check only this fraction of the keys (0 < RATE <= 1)\n"
+    "  --ttl-tolerance  TTLs may differ by this much (ms, default 5000)\n"
+    "  --extra          list the target's keys that the source does not explain (they are counted anyway)\n"
+    "  --show N         keys listed per kind of difference (default 10)\n"
+    "  --report FILE    the report as JSON too\n"
+    "exit code: 0 no difference, 1 differences (or the check failed), 2 usage\n";
+
+int rmig_verify_main(int argc, char **argv)
+{
+    rmig_verify *v = calloc(1, sizeof *v);
+    char **rest = calloc((size_t)argc + 1, sizeof *rest);
+    if (!v || !rest) {
+        free(v);
+        free(rest);
+        fprintf(stderr, "rmig verify: out of memory\n");
+        return 1;
+    }
+    v->full = 1;
+    v->rounds = 1;
+    v->delay_s = 2;
+    v->sample = 1;
+    v->show = 10;
+    v->ttl_tolerance_ms = 5000;
+    int nrest = 0;
+    rest[nrest++] = argv[0];
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        char *end = NULL;
+        if (!strcmp(a, "--extra")) {
+            v->extra = 1;
+        } else if (!strcmp(a, "--mode") && val && (!strcmp(val, "full") || !strcmp(val, "outline"))) {
+            v->full = !strcmp(val, "full"), i++;
+        } else if (!strcmp(a, "--rounds") && val && (v->rounds = (int)strtol(val, &end, 10)) >= 1 && !*end) {
+            i++;
+        } else if (!strcmp(a, "--delay") && val && (v->delay_s = strtod(val, &end)) >= 0 && !*end) {
+            i++;
+        } else if (!strcmp(a, "--sample") && val && (v->sample = strtod(val, &end)) > 0 && v->sample <= 1 && !*end) {
+            i++;
+        } else if (!strcmp(a, "--ttl-tolerance") && val && (v->ttl_tolerance_ms = strtoll(val, &end, 10)) >= 0 &&
+                   !*end) {
+            i++;
+        } else if (!strcmp(a, "--show") && val && (v->show = (int)strtol(val, &end, 10)) >= 0 && !*end) {
+            i++;
+        } else if (!strcmp(a, "--report") && val) {
+            v->report = val, i++;
+        } else if (!strncmp(a, "--", 2) && strcmp(a, "--help")) {
+            fprintf(stderr, "rmig verify: %s%s%s: not understood\n\n%s", a, val ? " " : "", val && a[2] ? val : "",
+                    usage);
+            free(v);
+            free(rest);
+            return 2;
+        } else {
+            rest[nrest++] = argv[i];
+        }
+    }
+    int rc = rmig__run_pipeline(nrest, rest, "verify", usage, v);
+    free(rest);
+    return rc;
+}
+
+/* ---- sorted runs of key hashes ---- */
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int runs_flush(runs *s)
+{
+    if (!s->n)
+        return 0;
+    if (!s->f && !(s->f = tmpfile()))
+        return -1;
+    if (s->nruns == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 16;
+        long *st = realloc(s->starts, cap * sizeof *st);
+        if (st)
+            s->starts = st;
+        size_t *ln = realloc(s->lens, cap * sizeof *ln);
+        if (ln)
+            s->lens = ln;
+        if (!st || !ln)
+            return -1;
+        s->cap = cap;
+    }
+    qsort(s->buf, s->n, sizeof *s->buf, cmp_u64);
+    fseek(s->f, 0, SEEK_END);
+    s->starts[s->nruns] = ftell(s->f);
+    s->lens[s->nruns++] = s->n;
+    if (fwrite(s->buf, sizeof *s->buf, s->n, s->f) != s->n)
+        return -1;
+    s->n = 0;
+    return 0;
+}
+
+static int runs_add(runs *s, uint64_t h)
+{
+    if (!s->buf && !(s->buf = malloc(RUN_HASHES * sizeof *s->buf)))
+        return -1;
+    s->buf[s->n++] = h;
+    return s->n == RUN_HASHES ? runs_flush(s) : 0;
+}
+
+/* Reads a set of runs back in order: the smallest hash first. */
+typedef struct merger {
+    runs *s;
+    size_t *pos;              /* per run: hashes read */
+    uint64_t *head;           /* per run: its next hash */
+} merger;
+
+static int merger_open(merger *m, runs *s)
+{
+    m->s = s;
+    m->pos = calloc(s->nruns + 1, sizeof *m->pos);
+    m->head = calloc(s->nruns + 1, sizeof *m->head);
+    if (!m->pos || !m->head)
+        return -1;
+    for (size_t i = 0; i < s->nruns; i++) {
+        fseek(s->f, s->starts[i], SEEK_SET);
+        if (fread(&m->head[i], sizeof *m->head, 1, s->f) != 1)
+            return -1;
+    }
+    return 0;
+}
+
+/* The next hash, or 0 with *end set. (A run is read one hash at a time,
+ * seeking: the OS' page cache makes that cheap enough for a check that
+ * runs once; the runs are few.) */
+static uint64_t merger_next(merger *m, int *end)
+{
+    size_t best = SIZE_MAX;
+    for (size_t i = 0; i < m->s->nruns; i++)
+        if (m->pos[i] < m->s->lens[i] && (best == SIZE_MAX || m->head[i] < m->head[best]))
+            best = i;
+    if (best == SIZE_MAX) {
+        *end = 1;
+        return 0;
+    }
+    uint64_t h = m->head[best];
+    if (++m->pos[best] < m->s->lens[best]) {
+        fseek(m->s->f, m->s->starts[best] + (long)(m->pos[best] * sizeof(uint64_t)), SEEK_SET);
+        if (fread(&m->head[best], sizeof *m->head, 1, m->s->f) != 1)
+            m->pos[best] = m->s->lens[best];
+    }
+    return h;
+}
+
+static void merger_close(merger *m)
+{
+    free(m->pos);
+    free(m->head);
+}
+
+static void runs_free(runs *s)
+{
+    if (s->f)
+        fclose(s->f);
+    free(s->buf);
+    free(s->starts);
+    free(s->lens);
+    memset(s, 0, sizeof *s);
+}
+
+static uint64_t key_hash(uint64_t db, const void *key, size_t len) { return rmig_vhash64(key, len, db * 0x9E3779B97F4A7C15ULL + 1); }
+
+/* ---- differences ---- */
+
+static void differ(runner *r, int kind, uint64_t db, const char *key, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+static void differ(runner *r, int kind, uint64_t db, const char *key, size_t len, const char *fmt, ...)
+{
+    rmig_verify *v = r->vf;
+    v->diffs[kind]++;
+    if (v->nfirst[kind] >= (uint32_t)v->show)
+        return;
+    if (!v->first[kind] && !(v->first[kind] = calloc((size_t)v->show, sizeof(shown))))
+        return;
+    shown *s = &v->first[kind][v->nfirst[kind]++];
+    s->db = db;
+    s->len = len < sizeof s->key ? (uint32_t)len : (uint32_t)sizeof s->key;
+    memcpy(s->key, key, s->len);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->why, sizeof s->why, fmt, ap);
+    va_end(ap);
+}
+
+/* The key differs in this round: kept for the next one (or reported now,
+ * in the last). */
+static void spill(runner *r, const vexp *x)
+{
+    rmig_verify *v = r->vf;
+    if (!v->respill && !(v->respill = tmpfile()))
+        return;
+    uint64_t hdr[4] = {x->sdb, x->slen, x->db, x->len};
+    if (fwrite(hdr, sizeof hdr, 1, v->respill) != 1 || fwrite(x->skey, 1, x->slen, v->respill) != x->slen ||
+        fwrite(x->key, 1, x->len, v->respill) != x->len)
+        return;
+    v->spilled++;
+}
+
+static void compare(runner *r, vexp *x)
+{
+    rmig_verify *v = r->vf;
+    int64_t now = rmig__run_now_ms();
+    v->checked++;
+    int last = v->round + 1 >= v->rounds;
+    int kind = -1;
+    char why[160] = "";
+    if (x->t_kind == -1) {
+        kind = D_MISSING;
+        snprintf(why, sizeof why, "a %s on the source, absent on the target", kind_name(x->kind));
+    } else if (x->t_kind != x->kind) {
+        kind = D_TYPE;
+        snprintf(why, sizeof why, "a %s on the source, a %s on the target", kind_name(x->kind), kind_name(x->t_kind));
+    } else if (v->full && memcmp(x->digest, x->t_digest, 16)) {
+        kind = D_VALUE;
+        snprintf(why, sizeof why, "values differ (%llu elements on the source, %llu on the target)",
+                 (unsigned long long)x->count, (unsigned long long)x->t_count);
+    } else if (!v->full && x->count != x->t_count) {
+        kind = D_COUNT;
+        snprintf(why, sizeof why, "%llu elements on the source, %llu on the target", (unsigned long long)x->count,
+                 (unsigned long long)x->t_count);
+    } else {
+        int64_t want = x->expire_ms >= 0 ? x->expire_ms - now : -1;
+        int has = x->t_pttl >= 0;
+        if ((want >= 0) != has || (has && llabs(want - x->t_pttl) > v->ttl_tolerance_ms)) {
+            kind = D_TTL;
+            if (want < 0)
+                snprintf(why, sizeof why, "no TTL on the source, %lld ms left on the target", (long long)x->t_pttl);
+            else if (!has)
+                snprintf(why, sizeof why, "%lld ms left on the source, no TTL on the target", (long long)want);
+            else
+                snprintf(why, sizeof why, "%lld ms left on the source, %lld on the target", (long long)want,
+                         (long long)x->t_pttl);
+        }
+    }
+    /* found on the target: explained (the extras are the keys there that no
+     * source key was found as) */
+    if (x->t_kind >= 0 && runs_add(&v->seen, key_hash(x->db, x->key, x->len)) < 0) {
+        snprintf(r->err, sizeof r->err, "verify: cannot write a temporary file: %s", strerror(errno));
+        r->failed = 1;
+    }
+    if (kind < 0)
+        return;
+    if (last || !r->scan)
+        differ(r, kind, x->db, x->key, x->len, "%s", why);
+    else
+        spill(r, x);
+}
+
+/* ---- the pass: entries out of the nodes, the target's answers ---- */
+
+void rmig__verify_before_steps(runner *r)
+{
+    rmig_verify *v = r->vf;
+    if (r->b.n > v->capsrc) {
+        free(v->src);
+        v->capsrc = r->b.cap;
+        v->src = malloc(v->capsrc * sizeof *v->src);
+        if (!v->src)
+            v->capsrc = 0;
+    }
+    v->nsrc = v->src ? r->b.n : 0;
+    for (uint32_t i = 0; i < v->nsrc; i++) {
+        v->src[i].db = r->b.e[i].db;
+        v->src[i].key = r->b.e[i].key;
+        v->src[i].len = r->b.e[i].key_len;
+    }
+}
+
+static keyrec *push(runner *r, vexp *x, int part)
+{
+    keyrec *k = rmig__run_rec_push(r);
+    if (!k)
+        return NULL;
+    k->db = x->db;
+    k->key_len = x->len < sizeof k->key ? x->len : (uint32_t)sizeof k->key;
+    memcpy(k->key, x->key, k->key_len);
+    k->vx = x;
+    k->vpart = part;
+    rmig_redis_done(r->c, r->tag++);
+    return k;
+}
+
+static void cmd2(runner *r, const char *name, const char *key, size_t len)
+{
+    rmig_out *o = rmig_redis_out(r->c);
+    rmig_resp_array(o, 2);
+    rmig_resp_bulk_str(o, name);
+    rmig_resp_bulk(o, key, len);
+}
+
+int rmig__verify_entry(runner *r, const rmig_entry *e)
+{
+    rmig_verify *v = r->vf;
+    if (v->sample < 1 && (double)(key_hash(e->db, e->key, e->key_len) >> 11) / 9007199254740992.0 >= v->sample) {
+        v->sampled_out++;
+        return 0;
+    }
+    if (e->expire_ms >= 0 && e->expire_ms <= rmig__run_now_ms()) {
+        v->expired++; /* expired at the source: gone on both sides */
+        return 0;
+    }
+    uint32_t i = (uint32_t)(e - r->b.e);
+    const uint8_t *sk = i < v->nsrc && !e->from_node ? v->src[i].key : e->key;
+    uint32_t sl = i < v->nsrc && !e->from_node ? v->src[i].len : e->key_len;
+    vexp *x = calloc(1, sizeof *x + e->key_len + sl);
+    if (!x) {
+        snprintf(r->err, sizeof r->err, "out of memory");
+        return -1;
+    }
+    x->db = e->db;
+    x->sdb = i < v->nsrc && !e->from_node ? v->src[i].db : e->db;
+    x->kind = e->type;
+    x->expire_ms = e->expire_ms;
+    x->len = e->key_len;
+    x->slen = sl;
+    memcpy(x->key, e->key, e->key_len);
+    x->skey = x->key + e->key_len;
+    memcpy(x->skey, sk, sl);
+    rmig_vdigest d;
+    char err[300] = "";
+    if (e->value && rmig_vdigest_payload(e->rdb_type, e->rdb_version, e->value, (size_t)e->value_len, &d, err,
+                                         sizeof err) == 0) {
+        rmig_vdigest_final(&d, x->digest);
+        x->count = d.count;
+    } else {
+        snprintf(r->err, sizeof r->err, "verify: key '%.*s' (db %llu) of the source: %s", (int)(sl < 100 ? sl : 100), sk,
+                 (unsigned long long)x->sdb, err[0] ? err : "its value is not held (a value over the limit)");
+        free(x);
+        return -1;
+    }
+    rmig_redis_select(r->c, e->db);
+    if (v->full) {
+        cmd2(r, "DUMP", x->key, x->len);
+        if (!push(r, x, V_DUMP))
+            return -1;
+    } else {
+        static const char *counts[] = {[RMIG_KIND_STRING] = "STRLEN", [RMIG_KIND_LIST] = "LLEN",
+                                       [RMIG_KIND_SET] = "SCARD",     [RMIG_KIND_ZSET] = "ZCARD",
+                                       [RMIG_KIND_HASH] = "HLEN",     [RMIG_KIND_STREAM] = "XLEN"};
+        cmd2(r, "TYPE", x->key, x->len);
+        if (!push(r, x, V_TYPE))
+            return -1;
+        cmd2(r, x->kind < RMIG_KIND_MODULE ? counts[x->kind] : "TYPE", x->key, x->len);
+        if (!push(r, x, V_COUNT))
+            return -1;
+    }
+    cmd2(r, "PTTL", x->key, x->len);
+    return push(r, x, V_PTTL) ? 0 : -1;
+}
+
+static int type_of(const char *t)
+{
+    static const char *names[] = {"string", "list", "set", "zset", "hash", "stream"};
+    for (int i = 0; i < 6; i++)
+        if (!strcmp(t, names[i]))
+            return i;
+    return !strcmp(t, "none") ? -1 : RMIG_KIND_MODULE;
+}
+
+static void scan_reply(runner *r, const redisReply *rep);
+static void send_scan(runner *r);
+static int on_keyspace(const redisReply *rep, void *ud, char *err, size_t errlen);
+
+void rmig__verify_reply(runner *r, keyrec *k, const redisReply *rep)
+{
+    rmig_verify *v = r->vf;
+    if (k->vpart == V_SCAN) {
+        scan_reply(r, rep);
+        return;
+    }
+    if (k->vpart == V_INFO) {
+        v->scanning = 0;
+        char err[8];
+        on_keyspace(rep, v, err, sizeof err);
+        snprintf(v->cursor, sizeof v->cursor, "0");
+        if (v->ndb)
+            send_scan(r);
+        return;
+    }
+    vexp *x = k->vx;
+    switch (k->vpart) {
+    case V_DUMP:
+        if (rep->type != REDIS_REPLY_STRING) {
+            x->t_kind = -1;
+        } else if (rep->len < 11) {
+            x->t_kind = -2;
+        } else {
+            const uint8_t *p = (const uint8_t *)rep->str;
+            rmig_vdigest d;
+            char err[200];
+            int kind = rmig_rdb_type_kind(p[0]);
+            if (kind < 0 || rmig_vdigest_payload(p[0], p[rep->len - 10] | (p[rep->len - 9] << 8), p + 1,
+                                                 rep->len - 11, &d, err, sizeof err) < 0) {
+                x->t_kind = -2;
+            } else {
+                x->t_kind = kind;
+                x->t_count = d.count;
+                rmig_vdigest_final(&d, x->t_digest);
+            }
+        }
+        return;
+    case V_TYPE:
+        x->t_kind = rep->type == REDIS_REPLY_STATUS ? type_of(rep->str) : -1;
+        return;
+    case V_COUNT:
+        x->t_count = rep->type == REDIS_REPLY_INTEGER ? (uint64_t)rep->integer : 0;
+        return;
+    case V_PTTL:
+        x->t_pttl = rep->type == REDIS_REPLY_INTEGER ? rep->integer : -1;
+        if (x->t_pttl == -2)
+            x->t_kind = -1; /* (gone between the two reads) */
+        compare(r, x);
+        free(x);
+        (void)v;
+        return;
+    }
+}
+
+/* ---- after the pass: rounds, then the target's keys ---- */
+
+static void on_timer(uv_timer_t *t)
+{
+    runner *r = t->data;
+    r->vf->waiting = 0;
+    rmig__run_finish(r); /* (which asks rmig__verify_more what is next) */
+}
+
+/* The keys that differed, read again from the source (and so compared
+ * again): a round. */
+static int start_round(runner *r)
+{
+    rmig_verify *v = r->vf;
+    FILE *f = v->spill;
+    rewind(f);
+    uint64_t hdr[4];
+    char *buf = NULL;
+    size_t cap = 0;
+    while (fread(hdr, sizeof hdr, 1, f) == 1) {
+        size_t need = (size_t)(hdr[1] + hdr[3]);
+        if (need > cap) {
+            free(buf);
+            cap = need;
+            buf = malloc(cap ? cap : 1);
+            if (!buf)
+                return -1;
+        }
+        if (fread(buf, 1, need, f) != need)
+            break;
+        snode *n = r->scan->nodes[0];
+        rmig__scan_read(n, hdr[0], buf, (size_t)hdr[1], 0); /* (a cluster: MOVED sends it on) */
+    }
+    free(buf);
+    fclose(f);
+    v->spill = NULL;
+    return 0;
+}
+
+static void send_scan(runner *r)
+{
+    rmig_verify *v = r->vf;
+    const char *argv[4] = {"SCAN", v->cursor, "COUNT", "1000"};
+    rmig_redis_select(r->c, v->dbs[v->dbi]);
+    rmig_resp_cmd(rmig_redis_out(r->c), 4, argv);
+    keyrec *k = rmig__run_rec_push(r);
+    if (k) {
+        k->db = v->dbs[v->dbi];
+        k->vpart = V_SCAN;
+        k->vx = NULL;
+    }
+    rmig_redis_done(r->c, r->tag++);
+    v->scanning = 1;
+}
+
+static void scan_reply(runner *r, const redisReply *rep)
+{
+    rmig_verify *v = r->vf;
+    v->scanning = 0;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 || rep->element[1]->type != REDIS_REPLY_ARRAY) {
+        snprintf(r->err, sizeof r->err, "verify: the target answered SCAN with %.*s",
+                 rep->type == REDIS_REPLY_ERROR ? (int)rep->len : 22,
+                 rep->type == REDIS_REPLY_ERROR ? rep->str : "something not a cursor");
+        r->failed = 1;
+        return;
+    }
+    snprintf(v->cursor, sizeof v->cursor, "%.*s", (int)rep->element[0]->len, rep->element[0]->str);
+    const redisReply *keys = rep->element[1];
+    uint64_t db = v->dbs[v->dbi];
+    for (size_t i = 0; i < keys->elements; i++) {
+        const redisReply *k = keys->element[i];
+        uint64_t h = key_hash(db, k->str, k->len);
+        if (v->naming) {
+            for (size_t j = 0; j < v->nextra_h; j++)
+                if (v->extra_h[j] == h)
+                    differ(r, D_EXTRA, db, k->str, k->len, "on the target; nothing in the source explains it");
+        } else if (runs_add(&v->there, h) < 0) {
+            snprintf(r->err, sizeof r->err, "verify: cannot write a temporary file: %s", strerror(errno));
+            r->failed = 1;
+            return;
+        }
+    }
+    if (!strcmp(v->cursor, "0")) {
+        v->dbi++;
+        snprintf(v->cursor, sizeof v->cursor, "0");
+    }
+    if (v->dbi < v->ndb)
+        send_scan(r);
+}
+
+static int on_keyspace(const redisReply *rep, void *ud, char *err, size_t errlen)
+{
+    rmig_verify *v = ud;
+    (void)err, (void)errlen;
+    for (const char *p = rep->type == REDIS_REPLY_STRING ? rep->str : ""; (p = strstr(p, "\ndb")) && v->ndb < 64; p += 3) {
+        unsigned long long db;
+        if (sscanf(p + 3, "%llu:keys=", &db) == 1)
+            v->dbs[v->ndb++] = db;
+    }
+    return 0;
+}
+
+/* Hashes on the target that the source's keys found there do not match:
+ * the extras. Counted; the first --show kept to be named. */
+static int compare_runs(runner *r)
+{
+    rmig_verify *v = r->vf;
+    if (runs_flush(&v->seen) < 0 || runs_flush(&v->there) < 0)
+        return -1;
+    merger a = {0}, b = {0};
+    int rc = 0, ea = 0, eb = 0;
+    if (merger_open(&a, &v->seen) < 0 || merger_open(&b, &v->there) < 0)
+        rc = -1;
+    uint64_t x = rc ? 0 : merger_next(&a, &ea), y = rc ? 0 : merger_next(&b, &eb);
+    while (!rc && !eb) {
+        if (!ea && x < y) {
+            x = merger_next(&a, &ea);
+        } else if (!ea && x == y) {
+            y = merger_next(&b, &eb);
+        } else {
+            v->extra_total++;
+            if (v->extra && v->nextra_h < (size_t)v->show) {
+                uint64_t *q = realloc(v->extra_h, (v->nextra_h + 1) * sizeof *q);
+                if (q) {
+                    v->extra_h = q;
+                    v->extra_h[v->nextra_h++] = y;
+                }
+            }
+            y = merger_next(&b, &eb);
+        }
+    }
+    merger_close(&a);
+    merger_close(&b);
+    return rc;
+}
+
+int rmig__verify_more(runner *r)
+{
+    rmig_verify *v = r->vf;
+    if (r->failed || v->phase == P_DONE)
+        return 0;
+    if (v->waiting || v->scanning || rmig__run_pending(r) || (r->scan && !rmig__scan_drained(r)))
+        return 1; /* (this phase still has work in flight) */
+    if (r->b.n) {
+        if (rmig__run_flush_batch(r) < 0) {
+            r->failed = 1;
+            return 0;
+        }
+        return 1;
+    }
+    if (v->phase == P_MAIN || v->phase == P_ROUND) {
+        if (v->respill && r->scan && v->round + 1 < v->rounds) {
+            v->round++;
+            v->spill = v->respill;
+            v->respill = NULL;
+            fprintf(stderr, "rmig verify: %llu keys differ; checking them again in %.1f s (round %d of %d)\n",
+                    (unsigned long long)v->spilled, v->delay_s, v->round + 1, v->rounds);
+            v->spilled = 0;
+            v->phase = P_ROUND;
+            if (!v->timer_on) {
+                uv_timer_init(&r->loop, &v->timer);
+                v->timer.data = r;
+                v->timer_on = 1;
+            }
+            v->waiting = 1;
+            uv_timer_start(&v->timer, on_timer, (uint64_t)(v->delay_s * 1000), 0);
+            return 1;
+        }
+        if (v->phase == P_ROUND && v->spill) {
+            if (start_round(r) < 0) {
+                snprintf(r->err, sizeof r->err, "verify: out of memory");
+                r->failed = 1;
+                return 0;
+            }
+            return 1;
+        }
+        /* the last round: what still differs is reported (compare did);
+         * now the target's keys, db by db */
+        v->phase = P_EXTRA;
+        if (r->clus) {
+            fprintf(stderr, "rmig verify: a cluster target's keys are not scanned yet: keys the source does not "
+                    "explain are not looked for\n");
+            v->phase = P_DONE;
+            return 0;
+        }
+        const char *info[] = {"INFO", "keyspace"};
+        rmig_resp_cmd(rmig_redis_out(r->c), 2, info);
+        keyrec *k = rmig__run_rec_push(r);
+        if (k) {
+            k->vpart = V_INFO;
+            k->vx = NULL;
+        }
+        rmig_redis_done(r->c, r->tag++);
+        v->scanning = 1;
+        return 1;
+    }
+    if (v->phase == P_EXTRA && !v->naming) {
+        if (compare_runs(r) < 0) {
+            snprintf(r->err, sizeof r->err, "verify: cannot read a temporary file: %s", strerror(errno));
+            r->failed = 1;
+            return 0;
+        }
+        if (v->nextra_h) {
+            /* the target's keys once more, to name the first extras */
+            v->naming = 1;
+            v->dbi = 0;
+            snprintf(v->cursor, sizeof v->cursor, "0");
+            send_scan(r);
+            return 1;
+        }
+    }
+    if (v->phase == P_EXTRA && v->extra_total > v->diffs[D_EXTRA])
+        v->diffs[D_EXTRA] = v->extra_total; /* (counted, the first --show named) */
+    v->phase = P_DONE;
+    return 0;
+}
+
+/* ---- the report ---- */
+
+static void json_str(FILE *f, const char *s, size_t n)
+{
+    fputc('"', f);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20 || c >= 0x7f)
+            fprintf(f, "\\u%04x", c); /* (a byte, as the code point of the same value) */
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+int rmig__verify_report(runner *r, const char *pipeline, double secs)
+{
+    rmig_verify *v = r->vf;
+    uint64_t total = 0;
+    for (int k = 0; k < D_KINDS; k++)
+        total += v->diffs[k];
+    printf("verify %s (%s): %llu keys checked in %.2f s", pipeline, v->full ? "full" : "outline",
+           (unsigned long long)v->checked, secs);
+    if (v->expired)
+        printf(", %llu expired at the source (not looked for)", (unsigned long long)v->expired);
+    if (v->sampled_out)
+        printf(", %llu left out by --sample", (unsigned long long)v->sampled_out);
+    if (r->dropped)
+        printf(", %llu dropped by the nodes (not looked for)", (unsigned long long)r->dropped);
+    printf("\n");
+    if (r->failed) {
+        printf("  the check did not complete: %s\n", r->err);
+    } else if (!total) {
+        printf("  no difference: the target holds what the source holds, through the pipeline\n");
+    } else {
+        printf("  differences:");
+        for (int k = 0; k < D_KINDS; k++)
+            printf(" %s %llu%s", dnames[k], (unsigned long long)v->diffs[k], k + 1 < D_KINDS ? "," : "\n");
+        for (int k = 0; k < D_KINDS; k++) {
+            if (!v->diffs[k])
+                continue;
+            printf("  %s (%llu%s):\n", dnames[k], (unsigned long long)v->diffs[k],
+                   v->diffs[k] > v->nfirst[k] ? ", the first shown" : "");
+            for (uint32_t i = 0; i < v->nfirst[k]; i++) {
+                const shown *s = &v->first[k][i];
+                printf("    db %llu \"", (unsigned long long)s->db);
+                for (uint32_t j = 0; j < s->len; j++)
+                    printf(isprint((unsigned char)s->key[j]) ? "%c" : "\\x%02x", (unsigned char)s->key[j]);
+                printf("\": %s\n", s->why);
+            }
+            if (k == D_EXTRA && !v->extra && v->diffs[k])
+                printf("    (--extra names them)\n");
+        }
+    }
+    if (v->report) {
+        FILE *f = fopen(v->report, "w");
+        if (!f) {
+            fprintf(stderr, "rmig verify: --report: cannot write %s: %s\n", v->report, strerror(errno));
+            return 1;
+        }
+        fprintf(f, "{\"pipeline\":");
+        json_str(f, pipeline, strlen(pipeline));
+        fprintf(f, ",\"mode\":\"%s\",\"ok\":%s,\"complete\":%s,\"checked\":%llu,\"expired\":%llu,\"sampled_out\":%llu,"
+                "\"dropped\":%llu,\"rounds\":%d,\"seconds\":%.3f,\"differences\":{",
+                v->full ? "full" : "outline", !total && !r->failed ? "true" : "false", r->failed ? "false" : "true",
+                (unsigned long long)v->checked, (unsigned long long)v->expired, (unsigned long long)v->sampled_out,
+                (unsigned long long)r->dropped, v->round + 1, secs);
+        for (int k = 0; k < D_KINDS; k++)
+            fprintf(f, "%s\"%s\":%llu", k ? "," : "", dnames[k], (unsigned long long)v->diffs[k]);
+        fprintf(f, "},\"keys\":{");
+        for (int k = 0; k < D_KINDS; k++) {
+            fprintf(f, "%s\"%s\":[", k ? "," : "", dnames[k]);
+            for (uint32_t i = 0; i < v->nfirst[k]; i++) {
+                const shown *s = &v->first[k][i];
+                fprintf(f, "%s{\"db\":%llu,\"key\":", i ? "," : "", (unsigned long long)s->db);
+                json_str(f, s->key, s->len);
+                fprintf(f, ",\"why\":");
+                json_str(f, s->why, strlen(s->why));
+                fprintf(f, "}");
+            }
+            fprintf(f, "]");
+        }
+        fprintf(f, "}");
+        if (r->failed) {
+            fprintf(f, ",\"error\":");
+            json_str(f, r->err, strlen(r->err));
+        }
+        fprintf(f, "}\n");
+        if (fclose(f) != 0) {
+            fprintf(stderr, "rmig verify: --report: cannot write %s: %s\n", v->report, strerror(errno));
+            return 1;
+        }
+    }
+    return total || r->failed ? 1 : 0;
+}
+
+void rmig__verify_close(runner *r)
+{
+    rmig_verify *v = r->vf;
+    if (v && v->timer_on) {
+        v->timer_on = 0;
+        uv_close((uv_handle_t *)&v->timer, NULL);
+    }
+}
+
+void rmig__verify_free(rmig_verify *v)
+{
+    if (!v)
+        return;
+    for (int k = 0; k < D_KINDS; k++)
+        free(v->first[k]);
+    if (v->spill)
+        fclose(v->spill);
+    if (v->respill)
+        fclose(v->respill);
+    runs_free(&v->seen);
+    runs_free(&v->there);
+    free(v->extra_h);
+    free(v->src);
+    free(v);
+}
