@@ -412,7 +412,7 @@ int rmig__run_rdb_pump(runner *r)
             rmig_out_mem(&r->cur_key, e.key, e.key_len);
             r->cur_off = e.offset;
         } else if (ev == RMIG_RDB_EV_RAW) {
-            if (r->big || r->big_restore) {
+            if (r->big || r->big_restore || r->big_verify) {
                 r->pend = e.str;
                 r->pend_n = e.len;
             } else if (!r->big_dropped) {
@@ -424,12 +424,14 @@ int rmig__run_rdb_pump(runner *r)
                     rmig__run_big_start(r) < 0)
                     return -1;
             }
-        } else if (ev == RMIG_RDB_EV_KEY_END && (r->big || r->big_restore || r->big_dropped)) {
+        } else if (ev == RMIG_RDB_EV_KEY_END && (r->big || r->big_restore || r->big_dropped || r->big_verify)) {
             r->read++;
             r->value.len = 0;
-            if ((r->big && rmig__run_big_end(r) < 0) || (r->big_restore && rmig__run_big_restore_end(r) < 0))
+            if ((r->big && rmig__run_big_end(r) < 0) || (r->big_restore && rmig__run_big_restore_end(r) < 0) ||
+                (r->big_verify && rmig__verify_big_end(r) < 0))
                 return -1;
             r->big_dropped = 0;
+            r->big_verify = 0;
         } else if (ev == RMIG_RDB_EV_KEY_END) {
             r->read++;
             rmig_entry *en = rmig_batch_add(&r->b);
@@ -767,7 +769,7 @@ int rmig__run_pipeline(int argc, char **argv, const char *cmd, const char *usage
     r->abort_on_error = on_error && !strcmp(on_error, "abort");
     r->window = (uint64_t)rmig_vm_int(L, so, "window", 4096);
     r->retry_deadline_s = (int)rmig_vm_int(L, so, "retry_deadline_s", 300);
-    r->chunk_bytes = vf ? (size_t)1 << 31 : (size_t)rmig_vm_int(L, so, "chunk_bytes", 8 << 20); /* (verify: values whole) */
+    r->chunk_bytes = (size_t)rmig_vm_int(L, so, "chunk_bytes", 8 << 20);
     size_t window_bytes = (size_t)rmig_vm_int(L, so, "window_bytes", 8 << 20);
     if (pw_env && !(pw = getenv(pw_env))) {
         fprintf(stderr, "rmig run: sink.password_env names %s, which is not set in the environment\n", pw_env);

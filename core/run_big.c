@@ -111,6 +111,8 @@ int rmig__run_big_start(runner *r)
     *e = r->cur;
     e->flags |= RMIG_ENTRY_STREAMED;
     e->key = rmig_batch_copy(&r->b, r->cur_key.buf, r->cur_key.len);
+    if (r->vf)
+        rmig__verify_before_steps(r); /* (its name before the nodes) */
     if (!e->key || rmig_steps_run(r->steps, &r->b, rmig__run_now_ms(), r->err, sizeof r->err) < 0)
         return -1;
     if (rmig__run_write_entries(r, 1) < 0) /* entries the nodes emitted */
@@ -128,6 +130,17 @@ int rmig__run_big_start(runner *r)
             rmig_batch_reset(&r->b);
             return rc < 0 ? -1 : 0;
         }
+    }
+    if (r->vf) {
+        /* verify: its fingerprint is taken as it is read, then the
+         * target's copy is read in pieces (verify_big.c) */
+        if (rmig__verify_big_begin(r, e) < 0)
+            return -1;
+        rmig_batch_reset(&r->b);
+        r->big_verify = 1;
+        r->pend = (const uint8_t *)r->value.buf;
+        r->pend_n = r->value.len;
+        return 0;
     }
     r->cur = *e; /* renamed, moved or given another TTL by the nodes */
     r->cur_key.len = 0;
@@ -157,6 +170,8 @@ int rmig__run_big_start(runner *r)
 
 int rmig__run_big_piece(runner *r, const void *p, size_t n)
 {
+    if (r->big_verify)
+        return rmig__verify_big_piece(r, p, n);
     if (r->big_restore) {
         rmig_out_mem(rmig_redis_out(r->c), p, n);
         rmig_dump_add(&r->dump, p, n);

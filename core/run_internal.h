@@ -120,6 +120,7 @@ typedef struct runner {
     const uint8_t *pend;   /* the big key's bytes not fed yet: of the held value, or of the last RAW event */
     size_t pend_n;
     int big_dropped;
+    int big_verify;        /* rmig verify: the big value's fingerprint is being taken (verify_big.c) */
     uint64_t streamed, reconnects, torn, sets, emitted;
     uint64_t cur_off;      /* where the current key's record starts in the file */
     /* a big value streamed as one RESTORE (its length read ahead) */
@@ -229,6 +230,9 @@ int rmig__verify_more(runner *r);
 int rmig__verify_report(runner *r, const char *pipeline, double secs);
 void rmig__verify_close(runner *r);
 void rmig__verify_free(rmig_verify *v);
+int rmig__verify_big_begin(runner *r, const rmig_entry *e);
+int rmig__verify_big_piece(runner *r, const void *p, size_t n);
+int rmig__verify_big_end(runner *r);
 
 /* run_cluster.c: rmig.sink.cluster. open discovers the masters and opens a
  * connection to each (the sink's options at index so); route points the

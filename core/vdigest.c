@@ -25,16 +25,15 @@ static uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
 static void vh_init(rmig_vhash *v)
 {
     v->h[0] = K1;
-    v->h[1] = K2;
+    v->h[1] = 0;
     v->bl = 0;
     v->len = 0;
 }
 
-static void vh_word(rmig_vhash *v, uint64_t w)
-{
-    v->h[0] = rotl(v->h[0] ^ mix(w), 27) * K2 + K1;
-    v->h[1] = rotl(v->h[1] ^ mix(w ^ K1), 31) * K1 + K2;
-}
+/* One lane for speed (most elements are a few bytes): 128 bits come from
+ * two finalizers. Two values of one key are compared, so a false equal
+ * needs a 64-bit collision between them. */
+static void vh_word(rmig_vhash *v, uint64_t w) { v->h[0] = rotl(v->h[0] ^ (w * K2), 29) * K1; }
 
 static void vh_bytes(rmig_vhash *v, const void *p, size_t n)
 {
@@ -70,8 +69,9 @@ static void vh_final(const rmig_vhash *v, uint64_t out[2])
 {
     uint64_t w = 0;
     memcpy(&w, v->buf, v->bl);
-    out[0] = mix(rotl(v->h[0] ^ mix(w), 27) ^ v->len);
-    out[1] = mix(rotl(v->h[1] ^ mix(w ^ K1), 31) ^ (v->len * K1));
+    uint64_t h = rotl(v->h[0] ^ (w * K2), 29) * K1 ^ v->len;
+    out[0] = mix(h);
+    out[1] = mix(h ^ K2);
 }
 
 uint64_t rmig_vhash64(const void *p, size_t n, uint64_t seed)
@@ -284,5 +284,71 @@ int rmig_vdigest_payload(int rdb_type, int version, const uint8_t *raw, size_t n
     if (rc < 0 && !err[0])
         snprintf(err, errlen, "out of memory");
     rmig_rdb_free(p);
+    return rc;
+}
+
+/* ---- parsers kept between values ---- */
+
+#define VERSIONS 64
+
+struct rmig_vdigester {
+    rmig_rdb *p[VERSIONS]; /* by RDB version: a stream of empty-named keys, never ended */
+};
+
+rmig_vdigester *rmig_vdigester_new(void) { return calloc(1, sizeof(rmig_vdigester)); }
+
+void rmig_vdigester_free(rmig_vdigester *g)
+{
+    if (!g)
+        return;
+    for (int i = 0; i < VERSIONS; i++)
+        if (g->p[i])
+            rmig_rdb_free(g->p[i]);
+    free(g);
+}
+
+int rmig_vdigester_payload(rmig_vdigester *g, int rdb_type, int version, const uint8_t *raw, size_t n,
+                           rmig_vdigest *d, char *err, size_t errlen)
+{
+    int kind = rmig_rdb_type_kind(rdb_type);
+    if (kind < 0 || version < 1 || version >= VERSIONS) {
+        snprintf(err, errlen, "unknown value type %d (RDB %d)", rdb_type, version);
+        return -1;
+    }
+    rmig_vdigest_init(d, kind);
+    rmig_rdb **pp = &g->p[version];
+    if (!*pp) {
+        char h[16];
+        int hl = snprintf(h, sizeof h, "REDIS%04d", version);
+        *pp = rmig_rdb_new(&(rmig_rdb_opts){RMIG_RDB_ELEMENTS | RMIG_RDB_NO_CRC, 0, 0, 0});
+        if (!*pp || rmig_rdb_feed(*pp, h, (size_t)hl) < 0) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+    }
+    const uint8_t rec[6] = {(uint8_t)rdb_type, 0x80, 0, 0, 0, 0}; /* the type, an empty name (32-bit length) */
+    int rc = rmig_rdb_feed(*pp, rec, sizeof rec) < 0 || rmig_rdb_feed(*pp, raw, n) < 0 ? -1 : 0;
+    while (rc == 0) {
+        rmig_rdb_event ev;
+        int got = rmig_rdb_next(*pp, &ev);
+        if (got < 0) {
+            snprintf(err, errlen, "the value does not decode: %s", rmig_rdb_error(*pp));
+            rc = -1;
+        } else if (got == RMIG_RDB_NEED_MORE) {
+            snprintf(err, errlen, "the value ends early (%zu bytes)", n);
+            rc = -1;
+        } else if (got == RMIG_RDB_EV_KEY_END) {
+            break;
+        } else {
+            rmig_vdigest_event(d, &ev);
+        }
+    }
+    if (rc < 0) {
+        /* the stream is broken from here: a new parser for the next value */
+        rmig_rdb_free(*pp);
+        *pp = NULL;
+        if (!err[0])
+            snprintf(err, errlen, "out of memory");
+    }
     return rc;
 }

@@ -62,6 +62,15 @@ void rmig_vdigest_final(const rmig_vdigest *d, uint8_t out[16]);
 int rmig_vdigest_payload(int rdb_type, int version, const uint8_t *raw, size_t n, rmig_vdigest *d, char *err,
                          size_t errlen);
 
+/* The same, with parsers kept from one value to the next (one per RDB
+ * version met): what `rmig verify` uses for every key, as a parser's
+ * set-up costs more than a small value's decoding. */
+typedef struct rmig_vdigester rmig_vdigester;
+rmig_vdigester *rmig_vdigester_new(void);
+void rmig_vdigester_free(rmig_vdigester *g);
+int rmig_vdigester_payload(rmig_vdigester *g, int rdb_type, int version, const uint8_t *raw, size_t n,
+                           rmig_vdigest *d, char *err, size_t errlen);
+
 /* A 64-bit hash of bytes (the key hashes of verify's sorted runs). */
 uint64_t rmig_vhash64(const void *p, size_t n, uint64_t seed);
 

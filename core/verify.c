@@ -16,6 +16,7 @@
 #include "scan_internal.h"
 #include "vdigest.h"
 #include "verify.h"
+#include "verify_internal.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -25,80 +26,7 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { D_MISSING, D_EXTRA, D_TYPE, D_VALUE, D_TTL, D_COUNT, D_KINDS };
 static const char *const dnames[D_KINDS] = {"missing", "extra", "type", "value", "ttl", "count"};
-
-enum { P_MAIN, P_ROUND, P_EXTRA, P_DONE };
-enum { V_DUMP = 1, V_TYPE, V_COUNT, V_PTTL, V_SCAN, V_INFO };
-
-#define RUN_HASHES (1u << 20) /* key hashes held before a sorted run goes to disk (8 MiB) */
-
-/* What one key should be on the target, and what the target said. */
-typedef struct vexp {
-    uint64_t db;              /* the target's db (after the nodes) */
-    uint64_t sdb;             /* the source's db and key (before them), to read it again */
-    int kind;
-    int64_t expire_ms;
-    uint64_t count;
-    uint8_t digest[16];
-    int t_kind;               /* -1 missing, -2 a payload that does not decode */
-    int64_t t_pttl;
-    uint64_t t_count;
-    uint8_t t_digest[16];
-    uint32_t len, slen;
-    char *skey;               /* into key[]: after the target key */
-    char key[];
-} vexp;
-
-/* Sorted runs of 64-bit key hashes in a temporary file. */
-typedef struct runs {
-    FILE *f;
-    uint64_t *buf;
-    size_t n;
-    long *starts;             /* each run's first hash, as a file position */
-    size_t *lens;
-    size_t nruns, cap;
-} runs;
-
-typedef struct shown {
-    uint64_t db;
-    char key[120];
-    uint32_t len;
-    char why[160];
-} shown;
-
-struct rmig_verify {
-    int full, extra, rounds, show;
-    double delay_s, sample;
-    int64_t ttl_tolerance_ms;
-    const char *report;
-    int phase, round;
-    uint64_t diffs[D_KINDS], checked, expired, sampled_out;
-    shown *first[D_KINDS];
-    uint32_t nfirst[D_KINDS];
-    /* differing keys of the pass, for the next round: (sdb, slen, skey, db, len, key) records */
-    FILE *spill, *respill;
-    uint64_t spilled;
-    /* source keys of the batch before the nodes ran (index = entry) */
-    struct {
-        uint64_t db;
-        const uint8_t *key;
-        uint32_t len;
-    } *src;
-    uint32_t nsrc, capsrc;
-    /* both directions: hashes of the keys found on the target, and of every key there */
-    runs seen, there;
-    uint64_t dbs[64];
-    int ndb, dbi;
-    char cursor[64];
-    int scanning, naming;
-    uint64_t extra_total;
-    uint64_t *extra_h;        /* the extras to name (the first --show) */
-    size_t nextra_h;
-    uv_timer_t timer;
-    int timer_on, waiting;
-    uint64_t start_ns;
-};
 
 static const char *kind_name(int k)
 {
@@ -317,7 +245,7 @@ static void spill(runner *r, const vexp *x)
     v->spilled++;
 }
 
-static void compare(runner *r, vexp *x)
+void rmig__verify_compare(runner *r, vexp *x)
 {
     rmig_verify *v = r->vf;
     int64_t now = rmig__run_now_ms();
@@ -331,7 +259,7 @@ static void compare(runner *r, vexp *x)
     } else if (x->t_kind != x->kind) {
         kind = D_TYPE;
         snprintf(why, sizeof why, "a %s on the source, a %s on the target", kind_name(x->kind), kind_name(x->t_kind));
-    } else if (v->full && memcmp(x->digest, x->t_digest, 16)) {
+    } else if (v->full && !x->same && memcmp(x->digest, x->t_digest, 16)) {
         kind = D_VALUE;
         snprintf(why, sizeof why, "values differ (%llu elements on the source, %llu on the target)",
                  (unsigned long long)x->count, (unsigned long long)x->t_count);
@@ -387,7 +315,16 @@ void rmig__verify_before_steps(runner *r)
     }
 }
 
-static keyrec *push(runner *r, vexp *x, int part)
+static void drop_raw(runner *r, vexp *x)
+{
+    if (!x->raw)
+        return;
+    r->vf->raw_held -= x->raw_len;
+    free(x->raw);
+    x->raw = NULL;
+}
+
+keyrec *rmig__verify_push(runner *r, vexp *x, int part)
 {
     keyrec *k = rmig__run_rec_push(r);
     if (!k)
@@ -399,6 +336,14 @@ static keyrec *push(runner *r, vexp *x, int part)
     k->vpart = part;
     rmig_redis_done(r->c, r->tag++);
     return k;
+}
+
+void rmig__verify_cmd(runner *r, int argc, const char *const *argv, const size_t *lens)
+{
+    rmig_out *o = rmig_redis_out(r->c);
+    rmig_resp_array(o, (size_t)argc);
+    for (int i = 0; i < argc; i++)
+        rmig_resp_bulk(o, argv[i], lens[i]);
 }
 
 static void cmd2(runner *r, const char *name, const char *key, size_t len)
@@ -439,8 +384,20 @@ int rmig__verify_entry(runner *r, const rmig_entry *e)
     memcpy(x->skey, sk, sl);
     rmig_vdigest d;
     char err[300] = "";
-    if (e->value && rmig_vdigest_payload(e->rdb_type, e->rdb_version, e->value, (size_t)e->value_len, &d, err,
-                                         sizeof err) == 0) {
+    if (!v->dg && !(v->dg = rmig_vdigester_new())) {
+        snprintf(r->err, sizeof r->err, "out of memory");
+        free(x);
+        return -1;
+    }
+    x->rdb_type = e->rdb_type;
+    x->rdb_version = e->rdb_version;
+    if (v->full && e->value && v->raw_held + e->value_len <= RAW_HELD_MAX && (x->raw = malloc(e->value_len + 1))) {
+        /* decoded only if the target's copy is not the same bytes */
+        memcpy(x->raw, e->value, e->value_len);
+        x->raw_len = e->value_len;
+        v->raw_held += e->value_len;
+    } else if (e->value && rmig_vdigester_payload(v->dg, e->rdb_type, e->rdb_version, e->value, (size_t)e->value_len,
+                                                  &d, err, sizeof err) == 0) {
         rmig_vdigest_final(&d, x->digest);
         x->count = d.count;
     } else {
@@ -452,21 +409,41 @@ int rmig__verify_entry(runner *r, const rmig_entry *e)
     rmig_redis_select(r->c, e->db);
     if (v->full) {
         cmd2(r, "DUMP", x->key, x->len);
-        if (!push(r, x, V_DUMP))
+        if (!rmig__verify_push(r, x, V_DUMP))
             return -1;
     } else {
         static const char *counts[] = {[RMIG_KIND_STRING] = "STRLEN", [RMIG_KIND_LIST] = "LLEN",
                                        [RMIG_KIND_SET] = "SCARD",     [RMIG_KIND_ZSET] = "ZCARD",
                                        [RMIG_KIND_HASH] = "HLEN",     [RMIG_KIND_STREAM] = "XLEN"};
         cmd2(r, "TYPE", x->key, x->len);
-        if (!push(r, x, V_TYPE))
+        if (!rmig__verify_push(r, x, V_TYPE))
             return -1;
         cmd2(r, x->kind < RMIG_KIND_MODULE ? counts[x->kind] : "TYPE", x->key, x->len);
-        if (!push(r, x, V_COUNT))
+        if (!rmig__verify_push(r, x, V_COUNT))
             return -1;
     }
     cmd2(r, "PTTL", x->key, x->len);
-    return push(r, x, V_PTTL) ? 0 : -1;
+    return rmig__verify_push(r, x, V_PTTL) ? 0 : -1;
+}
+
+/* The source's value, held raw, decoded after all (the target's copy is
+ * not the same bytes). 0, or -1 with the run failed. */
+static int source_digest(runner *r, vexp *x)
+{
+    rmig_vdigest d;
+    char err[300] = "";
+    int rc = rmig_vdigester_payload(r->vf->dg, x->rdb_type, x->rdb_version, x->raw, (size_t)x->raw_len, &d, err,
+                                    sizeof err);
+    drop_raw(r, x);
+    if (rc < 0) {
+        snprintf(r->err, sizeof r->err, "verify: key '%.*s' (db %llu) of the source: %s",
+                 (int)(x->slen < 100 ? x->slen : 100), x->skey, (unsigned long long)x->sdb, err);
+        r->failed = 1;
+        return -1;
+    }
+    rmig_vdigest_final(&d, x->digest);
+    x->count = d.count;
+    return 0;
 }
 
 static int type_of(const char *t)
@@ -499,19 +476,31 @@ void rmig__verify_reply(runner *r, keyrec *k, const redisReply *rep)
         return;
     }
     vexp *x = k->vx;
+    if (k->vpart >= V_BTYPE) {
+        rmig__verify_big_reply(r, k, rep);
+        return;
+    }
     switch (k->vpart) {
     case V_DUMP:
         if (rep->type != REDIS_REPLY_STRING) {
             x->t_kind = -1;
         } else if (rep->len < 11) {
             x->t_kind = -2;
+        } else if (x->raw && (uint8_t)rep->str[0] == x->rdb_type && rep->len - 11 == x->raw_len &&
+                   ((const uint8_t *)rep->str)[rep->len - 10] == (x->rdb_version & 0xff) &&
+                   !memcmp(rep->str + 1, x->raw, x->raw_len)) {
+            x->same = 1;
+            x->t_kind = x->kind;
         } else {
             const uint8_t *p = (const uint8_t *)rep->str;
             rmig_vdigest d;
             char err[200];
+            if (x->raw && source_digest(r, x) < 0)
+                return;
             int kind = rmig_rdb_type_kind(p[0]);
-            if (kind < 0 || rmig_vdigest_payload(p[0], p[rep->len - 10] | (p[rep->len - 9] << 8), p + 1,
-                                                 rep->len - 11, &d, err, sizeof err) < 0) {
+            err[0] = 0;
+            if (kind < 0 || rmig_vdigester_payload(v->dg, p[0], p[rep->len - 10] | (p[rep->len - 9] << 8), p + 1,
+                                                   rep->len - 11, &d, err, sizeof err) < 0) {
                 x->t_kind = -2;
             } else {
                 x->t_kind = kind;
@@ -530,7 +519,12 @@ void rmig__verify_reply(runner *r, keyrec *k, const redisReply *rep)
         x->t_pttl = rep->type == REDIS_REPLY_INTEGER ? rep->integer : -1;
         if (x->t_pttl == -2)
             x->t_kind = -1; /* (gone between the two reads) */
-        compare(r, x);
+        if (x->raw && x->t_kind >= 0 && !x->same && source_digest(r, x) < 0) {
+            free(x);
+            return;
+        }
+        drop_raw(r, x);
+        rmig__verify_compare(r, x);
         free(x);
         (void)v;
         return;
@@ -875,5 +869,9 @@ void rmig__verify_free(rmig_verify *v)
     runs_free(&v->there);
     free(v->extra_h);
     free(v->src);
+    rmig_vdigester_free(v->dg);
+    if (v->bp)
+        rmig_rdb_free(v->bp);
+    rmig__verify_big_free(v->bx);
     free(v);
 }

@@ -1,0 +1,286 @@
+/* verify_big.c - `rmig verify` for values bigger than sink.chunk_bytes:
+ * never held whole on either side.
+ *
+ * The source's value arrives in pieces from the RDB parser (run_big.c's
+ * path, as for `rmig run`); here each piece goes to a parser of its own
+ * (a one-key stream, as chunked.c does) whose element events make the
+ * fingerprint as they come. Then the target's copy is read in pieces too,
+ * one at a time on the target connection among the other keys' reads:
+ * TYPE and PTTL, then GETRANGE, LRANGE, HSCAN, SSCAN or ZSCAN, each piece's
+ * elements folded into the target's fingerprint (order-free for sets,
+ * zsets and hashes, so SCAN's order does not matter). A stream is read with
+ * one DUMP: its entries, ids and groups come only whole.
+ *
+ * A hash or set being rehashed may give an element twice in a SCAN; on a
+ * target that is not written to meanwhile that does not happen, and a key
+ * that differs for such a reason is checked again by --rounds. */
+#include "verify_internal.h"
+
+#include "resp.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PIECE 10000         /* elements asked per piece (one round trip each) */
+#define STR_PIECE (1 << 20) /* a string's bytes per GETRANGE */
+
+static void put_be(uint8_t *d, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        d[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
+}
+
+int rmig__verify_big_begin(runner *r, const rmig_entry *e)
+{
+    rmig_verify *v = r->vf;
+    uint32_t sl = v->nsrc ? v->src[0].len : e->key_len;
+    const uint8_t *sk = v->nsrc ? v->src[0].key : e->key;
+    vexp *x = calloc(1, sizeof *x + e->key_len + sl);
+    v->bp = rmig_rdb_new(&(rmig_rdb_opts){RMIG_RDB_ELEMENTS | RMIG_RDB_NO_CRC, 0, 0, 0});
+    uint8_t h[32];
+    size_t hl = (size_t)snprintf((char *)h, sizeof h, "REDIS%04d", e->rdb_version);
+    h[hl++] = (uint8_t)e->rdb_type;
+    h[hl++] = 0x80; /* an empty name, its length as 32 bits */
+    put_be(h + hl, 0, 4);
+    hl += 4;
+    if (!x || !v->bp || rmig_rdb_feed(v->bp, h, hl) < 0) {
+        free(x);
+        snprintf(r->err, sizeof r->err, "out of memory");
+        return -1;
+    }
+    x->db = e->db;
+    x->sdb = v->nsrc ? v->src[0].db : e->db;
+    x->kind = e->type;
+    x->expire_ms = e->expire_ms;
+    x->len = e->key_len;
+    x->slen = sl;
+    memcpy(x->key, e->key, e->key_len);
+    x->skey = x->key + e->key_len;
+    memcpy(x->skey, sk, sl);
+    rmig_vdigest_init(&v->bd, e->type);
+    v->bx = x;
+    return 0;
+}
+
+/* The parser's events so far, into the source's fingerprint. */
+static int drain(runner *r)
+{
+    rmig_verify *v = r->vf;
+    for (;;) {
+        rmig_rdb_event ev;
+        int got = rmig_rdb_next(v->bp, &ev);
+        if (got < 0) {
+            snprintf(r->err, sizeof r->err, "verify: key '%.*s' (db %llu) of the source does not decode: %s",
+                     (int)(v->bx->slen < 100 ? v->bx->slen : 100), v->bx->skey, (unsigned long long)v->bx->sdb,
+                     rmig_rdb_error(v->bp));
+            return -1;
+        }
+        if (got == RMIG_RDB_NEED_MORE || got == RMIG_RDB_EV_KEY_END)
+            return 0;
+        rmig_vdigest_event(&v->bd, &ev);
+    }
+}
+
+int rmig__verify_big_piece(runner *r, const void *p, size_t n)
+{
+    if (rmig_rdb_feed(r->vf->bp, p, n) < 0) {
+        snprintf(r->err, sizeof r->err, "out of memory");
+        return -1;
+    }
+    return drain(r);
+}
+
+/* Asks the target for the next piece of x's value. */
+static void ask(runner *r, vexp *x)
+{
+    char a[32], b[32], count[16];
+    snprintf(count, sizeof count, "%d", PIECE);
+    const char *argv[6];
+    size_t lens[6];
+    int argc = 0;
+#define ARG(s, l) (argv[argc] = (s), lens[argc++] = (l))
+    switch (x->kind) {
+    case RMIG_KIND_STRING:
+        snprintf(a, sizeof a, "%llu", (unsigned long long)x->pos);
+        snprintf(b, sizeof b, "%llu", (unsigned long long)(x->pos + STR_PIECE - 1));
+        ARG("GETRANGE", 8), ARG(x->key, x->len), ARG(a, strlen(a)), ARG(b, strlen(b));
+        break;
+    case RMIG_KIND_LIST:
+        snprintf(a, sizeof a, "%llu", (unsigned long long)x->pos);
+        snprintf(b, sizeof b, "%llu", (unsigned long long)(x->pos + PIECE - 1));
+        ARG("LRANGE", 6), ARG(x->key, x->len), ARG(a, strlen(a)), ARG(b, strlen(b));
+        break;
+    default:
+        ARG(x->kind == RMIG_KIND_HASH ? "HSCAN" : x->kind == RMIG_KIND_SET ? "SSCAN" : "ZSCAN", 5);
+        ARG(x->key, x->len), ARG(x->cursor, strlen(x->cursor)), ARG("COUNT", 5), ARG(count, strlen(count));
+        break;
+    }
+#undef ARG
+    rmig_redis_select(r->c, x->db);
+    rmig__verify_cmd(r, argc, argv, lens);
+    rmig__verify_push(r, x, V_BPIECE);
+}
+
+int rmig__verify_big_end(runner *r)
+{
+    rmig_verify *v = r->vf;
+    vexp *x = v->bx;
+    int rc = drain(r);
+    rmig_rdb_free(v->bp);
+    v->bp = NULL;
+    v->bx = NULL;
+    if (rc < 0) {
+        free(x);
+        return -1;
+    }
+    rmig_vdigest_final(&v->bd, x->digest);
+    x->count = v->bd.count;
+    if (x->expire_ms >= 0 && x->expire_ms <= rmig__run_now_ms()) {
+        v->expired++;
+        free(x);
+        return 0;
+    }
+    if (!v->full) {
+        /* outline: the element count is enough */
+        static const char *counts[] = {[RMIG_KIND_STRING] = "STRLEN", [RMIG_KIND_LIST] = "LLEN",
+                                       [RMIG_KIND_SET] = "SCARD",     [RMIG_KIND_ZSET] = "ZCARD",
+                                       [RMIG_KIND_HASH] = "HLEN",     [RMIG_KIND_STREAM] = "XLEN"};
+        const char *argv[2] = {"TYPE", x->key};
+        size_t lens[2] = {4, x->len};
+        rmig_redis_select(r->c, x->db);
+        rmig__verify_cmd(r, 2, argv, lens);
+        rmig__verify_push(r, x, V_TYPE);
+        argv[0] = x->kind < RMIG_KIND_MODULE ? counts[x->kind] : "TYPE";
+        lens[0] = strlen(argv[0]);
+        rmig__verify_cmd(r, 2, argv, lens);
+        rmig__verify_push(r, x, V_COUNT);
+        argv[0] = "PTTL";
+        lens[0] = 4;
+        rmig__verify_cmd(r, 2, argv, lens);
+        rmig__verify_push(r, x, V_PTTL);
+        return 0;
+    }
+    if (!(x->tvd = malloc(sizeof *x->tvd))) {
+        free(x);
+        snprintf(r->err, sizeof r->err, "out of memory");
+        return -1;
+    }
+    rmig_vdigest_init(x->tvd, x->kind);
+    snprintf(x->cursor, sizeof x->cursor, "0");
+    const char *argv[2] = {"TYPE", x->key};
+    size_t lens[2] = {4, x->len};
+    rmig_redis_select(r->c, x->db);
+    rmig__verify_cmd(r, 2, argv, lens);
+    rmig__verify_push(r, x, V_BTYPE);
+    argv[0] = "PTTL";
+    rmig__verify_cmd(r, 2, argv, lens);
+    rmig__verify_push(r, x, V_BPTTL);
+    return 0;
+}
+
+static void done(runner *r, vexp *x)
+{
+    if (x->tvd) {
+        rmig_vdigest_final(x->tvd, x->t_digest);
+        x->t_count = x->tvd->count;
+    }
+    rmig__verify_compare(r, x);
+    rmig__verify_big_free(x);
+}
+
+static int kind_of(const char *t)
+{
+    static const char *names[] = {"string", "list", "set", "zset", "hash", "stream"};
+    for (int i = 0; i < 6; i++)
+        if (!strcmp(t, names[i]))
+            return i;
+    return !strcmp(t, "none") ? -1 : RMIG_KIND_MODULE;
+}
+
+void rmig__verify_big_reply(runner *r, keyrec *k, const redisReply *rep)
+{
+    vexp *x = k->vx;
+    if (k->vpart == V_BTYPE) {
+        x->t_kind = rep->type == REDIS_REPLY_STATUS ? kind_of(rep->str) : -1;
+        return;
+    }
+    if (k->vpart == V_BPTTL) {
+        x->t_pttl = rep->type == REDIS_REPLY_INTEGER ? rep->integer : -1;
+        if (x->t_kind != x->kind || x->kind == RMIG_KIND_MODULE) {
+            done(r, x); /* missing, or another type: nothing to read */
+        } else if (x->kind == RMIG_KIND_STREAM) {
+            /* (a stream comes only whole) */
+            const char *argv[2] = {"DUMP", x->key};
+            size_t lens[2] = {4, x->len};
+            rmig_redis_select(r->c, x->db);
+            rmig__verify_cmd(r, 2, argv, lens);
+            rmig__verify_push(r, x, V_BPIECE);
+        } else {
+            ask(r, x);
+        }
+        return;
+    }
+    /* a piece */
+    int end = 0;
+    if (rep->type == REDIS_REPLY_ERROR) {
+        x->t_kind = -2; /* (changed type meanwhile, say): reported as differing */
+        end = 1;
+    } else if (x->kind == RMIG_KIND_STREAM) {
+        rmig_vdigest d;
+        char err[200] = "";
+        const uint8_t *p = (const uint8_t *)rep->str;
+        if (rep->type != REDIS_REPLY_STRING || rep->len < 11 ||
+            rmig_vdigester_payload(r->vf->dg ? r->vf->dg : (r->vf->dg = rmig_vdigester_new()), p[0],
+                                   p[rep->len - 10] | (p[rep->len - 9] << 8), p + 1, rep->len - 11, &d, err,
+                                   sizeof err) < 0)
+            x->t_kind = -2;
+        else
+            *x->tvd = d;
+        end = 1;
+    } else if (x->kind == RMIG_KIND_STRING) {
+        if (rep->type == REDIS_REPLY_STRING)
+            rmig_vdigest_string(x->tvd, rep->str, rep->len);
+        x->pos += rep->len;
+        end = rep->len < STR_PIECE;
+    } else if (x->kind == RMIG_KIND_LIST) {
+        for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++)
+            rmig_vdigest_item(x->tvd, rep->element[i]->str, rep->element[i]->len);
+        x->pos += rep->elements;
+        end = rep->elements < PIECE;
+    } else if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 && rep->element[1]->type == REDIS_REPLY_ARRAY) {
+        const redisReply *els = rep->element[1];
+        for (size_t i = 0; i < els->elements; i++) {
+            const redisReply *a = els->element[i];
+            if (x->kind == RMIG_KIND_SET) {
+                rmig_vdigest_member(x->tvd, a->str, a->len);
+            } else if (i + 1 < els->elements) {
+                const redisReply *b = els->element[++i];
+                if (x->kind == RMIG_KIND_HASH) {
+                    rmig_vdigest_field(x->tvd, a->str, a->len, b->str, b->len);
+                } else {
+                    char sc[64];
+                    snprintf(sc, sizeof sc, "%.*s", (int)(b->len < 63 ? b->len : 63), b->str);
+                    rmig_vdigest_zmember(x->tvd, a->str, a->len, strtod(sc, NULL));
+                }
+            }
+        }
+        snprintf(x->cursor, sizeof x->cursor, "%.*s", (int)rep->element[0]->len, rep->element[0]->str);
+        end = !strcmp(x->cursor, "0");
+    } else {
+        x->t_kind = -2;
+        end = 1;
+    }
+    if (end)
+        done(r, x);
+    else
+        ask(r, x);
+}
+
+void rmig__verify_big_free(vexp *x)
+{
+    if (!x)
+        return;
+    free(x->tvd);
+    free(x);
+}

@@ -1,0 +1,116 @@
+/* verify_internal.h - what the parts of `rmig verify` share (verify.c: the
+ * pass, the rounds, the extras, the report; verify_big.c: values too big
+ * to hold, compared piece by piece). */
+#ifndef RMIG_VERIFY_INTERNAL_H
+#define RMIG_VERIFY_INTERNAL_H
+
+#include "run_internal.h"
+#include "vdigest.h"
+
+#include <stdio.h>
+
+enum { D_MISSING, D_EXTRA, D_TYPE, D_VALUE, D_TTL, D_COUNT, D_KINDS };
+
+enum { P_MAIN, P_ROUND, P_EXTRA, P_DONE };
+enum { V_DUMP = 1, V_TYPE, V_COUNT, V_PTTL, V_SCAN, V_INFO, V_BTYPE, V_BPTTL, V_BPIECE };
+
+#define RAW_HELD_MAX ((uint64_t)16 << 20) /* source values held for the byte comparison, at most */
+#define RUN_HASHES (1u << 20) /* key hashes held before a sorted run goes to disk (8 MiB) */
+
+/* What one key should be on the target, and what the target said. */
+typedef struct vexp {
+    /* the source's serialized value while the target's DUMP is awaited
+     * (most migrated values come back byte for byte, and then need no
+     * decoding); NULL once decoded into digest/count */
+    uint8_t *raw;
+    uint64_t raw_len;
+    int rdb_type, rdb_version;
+    int same;                 /* the target's DUMP equals raw byte for byte */
+    uint64_t db;              /* the target's db (after the nodes) */
+    uint64_t sdb;             /* the source's db and key (before them), to read it again */
+    int kind;
+    int64_t expire_ms;
+    uint64_t count;
+    uint8_t digest[16];
+    int t_kind;               /* -1 missing, -2 a payload that does not decode */
+    int64_t t_pttl;
+    uint64_t t_count;
+    uint8_t t_digest[16];
+    /* a big value: the target's copy read in pieces into tvd */
+    rmig_vdigest *tvd;
+    char cursor[64];
+    uint64_t pos;
+    uint32_t len, slen;
+    char *skey;               /* into key[]: after the target key */
+    char key[];
+} vexp;
+
+/* Sorted runs of 64-bit key hashes in a temporary file. */
+typedef struct runs {
+    FILE *f;
+    uint64_t *buf;
+    size_t n;
+    long *starts;             /* each run's first hash, as a file position */
+    size_t *lens;
+    size_t nruns, cap;
+} runs;
+
+typedef struct shown {
+    uint64_t db;
+    char key[120];
+    uint32_t len;
+    char why[160];
+} shown;
+
+struct rmig_verify {
+    int full, extra, rounds, show;
+    double delay_s, sample;
+    int64_t ttl_tolerance_ms;
+    const char *report;
+    int phase, round;
+    uint64_t diffs[D_KINDS], checked, expired, sampled_out;
+    shown *first[D_KINDS];
+    uint32_t nfirst[D_KINDS];
+    /* differing keys of the pass, for the next round: (sdb, slen, skey, db, len, key) records */
+    FILE *spill, *respill;
+    uint64_t spilled;
+    /* source keys of the batch before the nodes ran (index = entry) */
+    struct {
+        uint64_t db;
+        const uint8_t *key;
+        uint32_t len;
+    } *src;
+    uint32_t nsrc, capsrc;
+    /* both directions: hashes of the keys found on the target, and of every key there */
+    runs seen, there;
+    uint64_t dbs[64];
+    int ndb, dbi;
+    char cursor[64];
+    int scanning, naming;
+    uint64_t extra_total;
+    uint64_t *extra_h;        /* the extras to name (the first --show) */
+    size_t nextra_h;
+    uv_timer_t timer;
+    int timer_on, waiting;
+    rmig_vdigester *dg;       /* decodes both sides' values */
+    /* the big source value being read, and its digest */
+    vexp *bx;
+    rmig_rdb *bp;
+    rmig_vdigest bd;
+    uint64_t raw_held;        /* bytes of source values held for the byte comparison */
+    uint64_t start_ns;
+};
+
+
+/* verify.c */
+void rmig__verify_compare(runner *r, vexp *x);
+keyrec *rmig__verify_push(runner *r, vexp *x, int part);
+void rmig__verify_cmd(runner *r, int argc, const char *const *argv, const size_t *lens);
+
+/* verify_big.c: a source value bigger than sink.chunk_bytes, its digest
+ * taken while it is read (begin after the nodes kept it, piece, end), then
+ * the target's copy read in pieces; reply takes those reads' answers. */
+void rmig__verify_big_reply(runner *r, keyrec *k, const redisReply *rep);
+void rmig__verify_big_free(vexp *x);
+
+#endif
