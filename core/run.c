@@ -41,8 +41,12 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char usage[] = "usage: rmig run PIPELINE.lua [-s path=value]...\n"
-                            "Runs the pipeline: reads its source, applies its nodes, writes its sink.\n";
+static const char usage[] = "usage: rmig run PIPELINE.lua [--verify] [-s path=value]...\n"
+                            "Runs the pipeline: reads its source, applies its nodes, writes its sink.\n"
+                            "  --verify  then checks the target as rmig verify does (a live run: once it has caught up,\n"
+                            "            beside it); the pipeline's verify = true does the same\n";
+
+static int verify_flag; /* rmig run --verify */
 
 
 /* A refused command (or a native key's whole unit) into the dead-letter
@@ -341,6 +345,7 @@ void rmig__run_finish(runner *r)
         return; /* verify: the next phase */
     if (r->vf)
         rmig__verify_close(r);
+    rmig__verify_spawn_close(r);
     rmig__run_stop_idle(r);
     if (r->live)
         rmig__live_finish(r);
@@ -717,7 +722,17 @@ void rmig__run_on_state(rmig_redis *c, void *ud, int state, const char *err, uin
     rmig__run_finish(r);
 }
 
-int rmig_run_main(int argc, char **argv) { return rmig__run_pipeline(argc, argv, "run", usage, NULL); }
+int rmig_run_main(int argc, char **argv)
+{
+    int n = 0;
+    for (int i = 0; i < argc; i++) {
+        if (i > 0 && !strcmp(argv[i], "--verify"))
+            verify_flag = 1;
+        else
+            argv[n++] = argv[i];
+    }
+    return rmig__run_pipeline(n, argv, "run", usage, NULL);
+}
 
 int rmig__run_pipeline(int argc, char **argv, const char *cmd, const char *usage_text, rmig_verify *vf)
 {
@@ -743,6 +758,12 @@ int rmig__run_pipeline(int argc, char **argv, const char *cmd, const char *usage
     }
     lua_State *L = rmig_vm_state(r->vm);
     int pipe = lua_gettop(L);
+    lua_getfield(L, pipe, "verify");
+    r->verify_after = !vf && (verify_flag || lua_toboolean(L, -1));
+    lua_pop(L, 1);
+    r->pipeline_path = path;
+    r->ovr = overrides;
+    r->nover = nover;
     lua_getfield(L, pipe, "source");
     const char *sctor = rmig_vm_str(L, -1, "constructor");
     r->live = sctor && !strcmp(sctor, "rmig.source.psync") ? 1 : sctor && !strcmp(sctor, "rmig.source.cluster") ? 2 : 0;
@@ -982,6 +1003,12 @@ connect:
         rc = 1;
     } else {
         rc = r->failed_keys ? 1 : 0;
+    }
+    if (r->verify_after && rc == 0 && !r->live && !(r->scan && r->verify_spawned)) {
+        fflush(stdout);
+        rc = rmig__verify_after(r);
+    } else if (r->verify_after && rc != 0 && !r->verify_spawned) {
+        fprintf(stderr, "rmig run: not verified: the run did not succeed\n");
     }
 out:
     if (r->live)

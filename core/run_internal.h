@@ -102,6 +102,13 @@ typedef struct runner {
     rmig_clus *clus;       /* rmig.sink.cluster: the masters' connections (run_cluster.c) */
     rmig_scan *scan;       /* rmig.source.scan: the source's connection and cursors (run_scan.c) */
     rmig_verify *vf;       /* rmig verify: entries are compared with the target, not written (verify.c) */
+    /* rmig run --verify (or the pipeline's verify = true): rmig verify
+     * after a batch run, or started beside a live one once it caught up */
+    int verify_after, verify_spawned;
+    uv_process_t vproc;
+    const char *pipeline_path;
+    const char *const *ovr;
+    int nover;
     int ready, failed, eof, idle_on, native, mode_replace, skip_existing;
     int optimistic;        /* replace mode into an empty target: RESTORE without REPLACE,
                               re-sent with REPLACE on BUSYKEY (REPLACE costs the target ~16 %) */
@@ -230,6 +237,12 @@ int rmig__verify_more(runner *r);
 int rmig__verify_report(runner *r, const char *pipeline, double secs);
 void rmig__verify_close(runner *r);
 void rmig__verify_free(rmig_verify *v);
+/* rmig run --verify: `rmig verify` of the same pipeline, in this process
+ * after a batch run (its exit code), or beside a live run once it caught
+ * up (spawn; spawn_close at the run's end). */
+int rmig__verify_after(runner *r);
+void rmig__verify_spawn(runner *r);
+void rmig__verify_spawn_close(runner *r);
 int rmig__verify_big_begin(runner *r, const rmig_entry *e);
 int rmig__verify_big_piece(runner *r, const void *p, size_t n);
 int rmig__verify_big_end(runner *r);

@@ -184,6 +184,7 @@ static void set_acked(runner *r, rmig_live *lv, int64_t off, uint64_t db)
         (!lv->ps || rmig_psync_received(lv->ps) - off < (1 << 20))) {
         lv->phase = PH_LIVE;
         rmig__live_say(r, "caught up with %s: live (lag under 1 s)", lv->ps ? rmig_psync_name(lv->ps) : lv->host);
+        rmig__verify_spawn(r); /* (rmig run --verify) */
     }
 }
 

@@ -670,6 +670,7 @@ void rmig__scan_idle(runner *r)
             rmig_progress_clear(&r->progress);
             fprintf(stderr, "rmig run: scan complete: %llu keys in %.1f s; following changes (SIGINT or SIGTERM to stop)\n",
                     (unsigned long long)r->read, (double)(s->scan_end_ms - s->start_ms) / 1000.0);
+            rmig__verify_spawn(r); /* (rmig run --verify) */
         }
     }
     if ((s->saving || s->stopping || (s->scan_over && !s->live)) && drained(s)) {

@@ -53,8 +53,10 @@ static void vh_bytes(rmig_vhash *v, const void *p, size_t n)
         memcpy(&w, s, 8);
         vh_word(v, w);
     }
-    memcpy(v->buf, s, n);
-    v->bl = (unsigned)n;
+    if (n) { /* (else the buffer may hold bytes still: bl stays) */
+        memcpy(v->buf, s, n);
+        v->bl = (unsigned)n;
+    }
 }
 
 static void vh_u64(rmig_vhash *v, uint64_t x)
@@ -255,6 +257,8 @@ int rmig_vdigest_payload(int rdb_type, int version, const uint8_t *raw, size_t n
         return -1;
     }
     rmig_vdigest_init(d, kind);
+    if (errlen)
+        err[0] = 0;
     rmig_rdb *p = rmig_rdb_new(&(rmig_rdb_opts){RMIG_RDB_ELEMENTS | RMIG_RDB_NO_CRC, 0, 0, 0});
     if (!p) {
         snprintf(err, errlen, "out of memory");
@@ -275,7 +279,16 @@ int rmig_vdigest_payload(int rdb_type, int version, const uint8_t *raw, size_t n
         if (got < 0) {
             snprintf(err, errlen, "the value does not decode: %s", rmig_rdb_error(p));
             rc = -1;
-        } else if (got == RMIG_RDB_EV_KEY_END || got == RMIG_RDB_EV_EOF || got == RMIG_RDB_NEED_MORE) {
+        } else if (got == RMIG_RDB_EV_KEY_END) {
+            if (rmig_rdb_offset(p) != hl + n) {
+                /* a value shorter or longer than its bytes: not this value */
+                snprintf(err, errlen, "the value's %zu bytes do not make one value", n);
+                rc = -1;
+            }
+            break;
+        } else if (got == RMIG_RDB_EV_EOF || got == RMIG_RDB_NEED_MORE) {
+            snprintf(err, errlen, "the value ends early (%zu bytes)", n);
+            rc = -1;
             break;
         } else {
             rmig_vdigest_event(d, &ev);
@@ -293,6 +306,7 @@ int rmig_vdigest_payload(int rdb_type, int version, const uint8_t *raw, size_t n
 
 struct rmig_vdigester {
     rmig_rdb *p[VERSIONS]; /* by RDB version: a stream of empty-named keys, never ended */
+    uint64_t fed[VERSIONS]; /* bytes fed to each */
 };
 
 rmig_vdigester *rmig_vdigester_new(void) { return calloc(1, sizeof(rmig_vdigester)); }
@@ -325,8 +339,13 @@ int rmig_vdigester_payload(rmig_vdigester *g, int rdb_type, int version, const u
             snprintf(err, errlen, "out of memory");
             return -1;
         }
+        g->fed[version] = (uint64_t)hl;
     }
     const uint8_t rec[6] = {(uint8_t)rdb_type, 0x80, 0, 0, 0, 0}; /* the type, an empty name (32-bit length) */
+    uint64_t end = g->fed[version] + sizeof rec + n; /* where this value must end */
+    g->fed[version] = end;
+    if (errlen)
+        err[0] = 0;
     int rc = rmig_rdb_feed(*pp, rec, sizeof rec) < 0 || rmig_rdb_feed(*pp, raw, n) < 0 ? -1 : 0;
     while (rc == 0) {
         rmig_rdb_event ev;
@@ -338,6 +357,10 @@ int rmig_vdigester_payload(rmig_vdigester *g, int rdb_type, int version, const u
             snprintf(err, errlen, "the value ends early (%zu bytes)", n);
             rc = -1;
         } else if (got == RMIG_RDB_EV_KEY_END) {
+            if (rmig_rdb_offset(*pp) != end) {
+                snprintf(err, errlen, "the value's %zu bytes do not make one value", n);
+                rc = -1;
+            }
             break;
         } else {
             rmig_vdigest_event(d, &ev);

@@ -20,6 +20,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -874,4 +875,108 @@ void rmig__verify_free(rmig_verify *v)
         rmig_rdb_free(v->bp);
     rmig__verify_big_free(v->bx);
     free(v);
+}
+
+/* ---- rmig run --verify ---- */
+
+/* The arguments of `rmig verify` for the run's pipeline (argv[0] "verify"),
+ * with extra ones after; NULL-terminated, malloc'd. */
+static char **verify_args(const runner *r, const char *const *extra, int nextra, int *argc)
+{
+    char **a = calloc((size_t)(2 + 2 * r->nover + nextra + 1), sizeof *a);
+    if (!a)
+        return NULL;
+    int n = 0;
+    a[n++] = "verify";
+    a[n++] = (char *)r->pipeline_path;
+    for (int i = 0; i < r->nover; i++) {
+        a[n++] = "-s";
+        a[n++] = (char *)r->ovr[i];
+    }
+    for (int i = 0; i < nextra; i++)
+        a[n++] = (char *)extra[i];
+    *argc = n;
+    return a;
+}
+
+int rmig__verify_after(runner *r)
+{
+    int argc;
+    char **argv = verify_args(r, NULL, 0, &argc);
+    if (!argv) {
+        fprintf(stderr, "rmig run: out of memory\n");
+        return 1;
+    }
+    fprintf(stderr, "rmig run: verifying the target (rmig verify %s)\n", r->pipeline_path);
+    int rc = rmig_verify_main(argc, argv);
+    free(argv);
+    return rc;
+}
+
+static void on_verify_exit(uv_process_t *p, int64_t status, int sig)
+{
+    runner *r = p->data;
+    rmig_progress_clear(&r->progress);
+    if (sig)
+        fprintf(stderr, "rmig run: the verification beside the live run was stopped (signal %d)\n", sig);
+    else
+        fprintf(stderr, "rmig run: the verification beside the live run ended: %s (exit %lld; its report is above)\n",
+                status == 0 ? "no difference" : "differences, or it could not check", (long long)status);
+    uv_close((uv_handle_t *)p, NULL);
+    r->verify_spawned = 2; /* (closed) */
+}
+
+void rmig__verify_spawn(runner *r)
+{
+    if (!r->verify_after || r->verify_spawned)
+        return;
+    /* keys still changing are checked again (rounds): a live source does
+     * not stand still */
+    static const char *const extra[] = {"--rounds", "5", "--delay", "2"};
+    int argc;
+    char **argv = verify_args(r, extra, 4, &argc);
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (!argv || n <= 0) {
+        free(argv);
+        fprintf(stderr, "rmig run: cannot start the verification (rmig's own path is unknown)\n");
+        r->verify_spawned = 2;
+        return;
+    }
+    self[n] = 0;
+    char **args = calloc((size_t)argc + 2, sizeof *args);
+    if (!args) {
+        free(argv);
+        return;
+    }
+    args[0] = self;
+    for (int i = 0; i < argc; i++)
+        args[i + 1] = argv[i];
+    uv_stdio_container_t io[3] = {{.flags = UV_IGNORE}, {.flags = UV_INHERIT_FD, .data.fd = 1},
+                                  {.flags = UV_INHERIT_FD, .data.fd = 2}};
+    uv_process_options_t o = {.exit_cb = on_verify_exit, .file = self, .args = args, .stdio_count = 3, .stdio = io};
+    r->vproc.data = r;
+    int rc = uv_spawn(&r->loop, &r->vproc, &o);
+    free(args);
+    free(argv);
+    if (rc < 0) {
+        fprintf(stderr, "rmig run: cannot start the verification: %s\n", uv_strerror(rc));
+        uv_close((uv_handle_t *)&r->vproc, NULL);
+        r->verify_spawned = 2;
+        return;
+    }
+    r->verify_spawned = 1;
+    rmig_progress_clear(&r->progress);
+    fprintf(stderr, "rmig run: caught up: verifying the target beside the live run (rmig verify, 5 rounds)\n");
+}
+
+void rmig__verify_spawn_close(runner *r)
+{
+    if (r->verify_spawned != 1)
+        return;
+    /* the run ends first: its verification would compare a target no
+     * longer followed */
+    uv_process_kill(&r->vproc, SIGTERM);
+    uv_close((uv_handle_t *)&r->vproc, NULL);
+    r->verify_spawned = 2;
 }

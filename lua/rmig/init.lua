@@ -389,8 +389,8 @@ function rmig.pipeline(p)
     schema.fail(where, "rmig.pipeline takes a table: rmig.pipeline { source = ..., nodes = { ... }, sink = ... }")
   end
   for k in pairs(p) do
-    if k ~= "source" and k ~= "nodes" and k ~= "sink" and k ~= "name" then
-      schema.fail(where, "rmig.pipeline: unknown field '%s' (it takes source, nodes, sink, name)", tostring(k))
+    if k ~= "source" and k ~= "nodes" and k ~= "sink" and k ~= "name" and k ~= "verify" then
+      schema.fail(where, "rmig.pipeline: unknown field '%s' (it takes source, nodes, sink, name, verify)", tostring(k))
     end
   end
   if not is_node(p.source, "source") then
@@ -403,7 +403,11 @@ function rmig.pipeline(p)
     schema.fail(where, "rmig.pipeline: 'nodes' must be a list of nodes")
   end
   local nodes = rmig.node_list(p.nodes or {}, where, "rmig.pipeline")
-  return { pipeline = true, name = p.name, source = p.source, nodes = nodes, sink = p.sink, where = where }
+  if p.verify ~= nil and type(p.verify) ~= "boolean" then
+    schema.fail(where, "rmig.pipeline: 'verify' must be true or false (true: rmig run checks the target afterwards, as rmig verify does)")
+  end
+  return { pipeline = true, name = p.name, source = p.source, nodes = nodes, sink = p.sink, where = where,
+           verify = p.verify }
 end
 
 -- `-s path=value` overrides: "source.path=/tmp/x.rdb", "sink.addr=10.0.0.5:6379",
