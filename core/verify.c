@@ -12,6 +12,7 @@
  * keys nothing in the source explains. */
 #include "run_internal.h"
 
+#include "cluster_internal.h"
 #include "resp.h"
 #include "scan_internal.h"
 #include "vdigest.h"
@@ -575,6 +576,7 @@ static void send_scan(runner *r)
 {
     rmig_verify *v = r->vf;
     const char *argv[4] = {"SCAN", v->cursor, "COUNT", "1000"};
+    rmig__run_use(r, v->tw[v->dbi]);
     rmig_redis_select(r->c, v->dbs[v->dbi]);
     rmig_resp_cmd(rmig_redis_out(r->c), 4, argv);
     keyrec *k = rmig__run_rec_push(r);
@@ -628,8 +630,10 @@ static int on_keyspace(const redisReply *rep, void *ud, char *err, size_t errlen
     (void)err, (void)errlen;
     for (const char *p = rep->type == REDIS_REPLY_STRING ? rep->str : ""; (p = strstr(p, "\ndb")) && v->ndb < 64; p += 3) {
         unsigned long long db;
-        if (sscanf(p + 3, "%llu:keys=", &db) == 1)
+        if (sscanf(p + 3, "%llu:keys=", &db) == 1) {
+            v->tw[v->ndb] = &((runner *)v->owner)->w0;
             v->dbs[v->ndb++] = db;
+        }
     }
     return 0;
 }
@@ -711,11 +715,20 @@ int rmig__verify_more(runner *r)
         /* the last round: what still differs is reported (compare did);
          * now the target's keys, db by db */
         v->phase = P_EXTRA;
+        v->owner = r;
         if (r->clus) {
-            fprintf(stderr, "rmig verify: a cluster target's keys are not scanned yet: keys the source does not "
-                    "explain are not looked for\n");
-            v->phase = P_DONE;
-            return 0;
+            /* every master's db 0 */
+            for (int i = 0; i < r->clus->nw && v->ndb < 64; i++)
+                if (r->clus->w[i]->master && r->clus->w[i]->c) {
+                    v->tw[v->ndb] = r->clus->w[i];
+                    v->dbs[v->ndb++] = 0;
+                }
+            snprintf(v->cursor, sizeof v->cursor, "0");
+            if (v->ndb)
+                send_scan(r);
+            else
+                v->phase = P_DONE;
+            return v->ndb > 0;
         }
         const char *info[] = {"INFO", "keyspace"};
         rmig_resp_cmd(rmig_redis_out(r->c), 2, info);

@@ -83,10 +83,12 @@ struct rmig_verify {
     uint32_t nsrc, capsrc;
     /* both directions: hashes of the keys found on the target, and of every key there */
     runs seen, there;
-    uint64_t dbs[64];
+    uint64_t dbs[64];          /* what the target's keys are scanned in: (connection, db) pairs */
+    wconn *tw[64];
     int ndb, dbi;
     char cursor[64];
     int scanning, naming;
+    void *owner;              /* the runner (the target's connections) */
     uint64_t extra_total;
     uint64_t *extra_h;        /* the extras to name (the first --show) */
     size_t nextra_h;
