@@ -225,8 +225,8 @@ static void differ(runner *r, int kind, uint64_t db, const char *key, size_t len
         return;
     shown *s = &v->first[kind][v->nfirst[kind]++];
     s->db = db;
-    s->len = len < sizeof s->key ? (uint32_t)len : (uint32_t)sizeof s->key;
-    memcpy(s->key, key, s->len);
+    s->len = (uint32_t)len;
+    memcpy(s->key, key, len < sizeof s->key ? len : sizeof s->key);
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(s->why, sizeof s->why, fmt, ap);
@@ -263,8 +263,9 @@ void rmig__verify_compare(runner *r, vexp *x)
         snprintf(why, sizeof why, "a %s on the source, a %s on the target", kind_name(x->kind), kind_name(x->t_kind));
     } else if (v->full && !x->same && memcmp(x->digest, x->t_digest, 16)) {
         kind = D_VALUE;
-        snprintf(why, sizeof why, "values differ (%llu elements on the source, %llu on the target)",
-                 (unsigned long long)x->count, (unsigned long long)x->t_count);
+        snprintf(why, sizeof why, "values differ (%llu %s on the source, %llu on the target)",
+                 (unsigned long long)x->count, x->kind == RMIG_KIND_STRING ? "bytes" : "elements",
+                 (unsigned long long)x->t_count);
     } else if (!v->full && x->count != x->t_count) {
         kind = D_COUNT;
         snprintf(why, sizeof why, "%llu elements on the source, %llu on the target", (unsigned long long)x->count,
@@ -359,12 +360,18 @@ static void cmd2(runner *r, const char *name, const char *key, size_t len)
 int rmig__verify_entry(runner *r, const rmig_entry *e)
 {
     rmig_verify *v = r->vf;
-    if (v->sample < 1 && (double)(key_hash(e->db, e->key, e->key_len) >> 11) / 9007199254740992.0 >= v->sample) {
-        v->sampled_out++;
-        return 0;
-    }
-    if (e->expire_ms >= 0 && e->expire_ms <= rmig__run_now_ms()) {
-        v->expired++; /* expired at the source: gone on both sides */
+    uint64_t kh = key_hash(e->db, e->key, e->key_len);
+    int out = v->sample < 1 && (double)(kh >> 11) / 9007199254740992.0 >= v->sample;
+    int expired = !out && e->expire_ms >= 0 && e->expire_ms <= rmig__run_now_ms();
+    if (out || expired) {
+        /* not looked for, but explained should the target hold it (an
+         * expired key the target has not dropped yet) */
+        if (runs_add(&v->seen, kh) < 0) {
+            snprintf(r->err, sizeof r->err, "verify: cannot write a temporary file: %s", strerror(errno));
+            return -1;
+        }
+        v->sampled_out += out;
+        v->expired += expired;
         return 0;
     }
     uint32_t i = (uint32_t)(e - r->b.e);
@@ -810,9 +817,12 @@ int rmig__verify_report(runner *r, const char *pipeline, double secs)
             for (uint32_t i = 0; i < v->nfirst[k]; i++) {
                 const shown *s = &v->first[k][i];
                 printf("    db %llu \"", (unsigned long long)s->db);
-                for (uint32_t j = 0; j < s->len; j++)
-                    printf(isprint((unsigned char)s->key[j]) ? "%c" : "\\x%02x", (unsigned char)s->key[j]);
-                printf("\": %s\n", s->why);
+                uint32_t kl = s->len < sizeof s->key ? s->len : (uint32_t)sizeof s->key;
+                for (uint32_t j = 0; j < kl; j++) {
+                    unsigned char c = (unsigned char)s->key[j];
+                    printf(c == '"' || c == '\\' ? "\\%c" : isprint(c) ? "%c" : "\\x%02x", c);
+                }
+                printf("\"%s: %s\n", s->len > kl ? "... (cut)" : "", s->why);
             }
             if (k == D_EXTRA && !v->extra && v->diffs[k])
                 printf("    (--extra names them)\n");
@@ -839,7 +849,9 @@ int rmig__verify_report(runner *r, const char *pipeline, double secs)
             for (uint32_t i = 0; i < v->nfirst[k]; i++) {
                 const shown *s = &v->first[k][i];
                 fprintf(f, "%s{\"db\":%llu,\"key\":", i ? "," : "", (unsigned long long)s->db);
-                json_str(f, s->key, s->len);
+                json_str(f, s->key, s->len < sizeof s->key ? s->len : sizeof s->key);
+                if (s->len > sizeof s->key)
+                    fprintf(f, ",\"key_bytes\":%u,\"key_cut\":true", s->len);
                 fprintf(f, ",\"why\":");
                 json_str(f, s->why, strlen(s->why));
                 fprintf(f, "}");

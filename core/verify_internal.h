@@ -57,7 +57,7 @@ typedef struct runs {
 
 typedef struct shown {
     uint64_t db;
-    char key[120];
+    char key[256];            /* its first bytes (len is the whole length) */
     uint32_t len;
     char why[160];
 } shown;
