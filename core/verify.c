@@ -106,10 +106,26 @@ int rmig_verify_main(int argc, char **argv)
 
 /* ---- sorted runs of key hashes ---- */
 
-static int cmp_u64(const void *a, const void *b)
+/* Sorts n hashes: LSD radix, 16 bits a pass (qsort's comparisons cost
+ * more than the passes for millions of them); tmp holds n. */
+static void radix_sort(uint64_t *a, uint64_t *tmp, size_t n)
 {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
+    static size_t count[1 << 16];
+    for (int pass = 0; pass < 4; pass++) {
+        int sh = pass * 16;
+        memset(count, 0, sizeof count);
+        for (size_t i = 0; i < n; i++)
+            count[(a[i] >> sh) & 0xffff]++;
+        size_t sum = 0;
+        for (size_t i = 0; i < (1 << 16); i++) {
+            size_t c = count[i];
+            count[i] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            tmp[count[(a[i] >> sh) & 0xffff]++] = a[i];
+        memcpy(a, tmp, n * sizeof *a);
+    }
 }
 
 static int runs_flush(runs *s)
@@ -130,7 +146,11 @@ static int runs_flush(runs *s)
             return -1;
         s->cap = cap;
     }
-    qsort(s->buf, s->n, sizeof *s->buf, cmp_u64);
+    uint64_t *tmp = malloc(s->n * sizeof *tmp);
+    if (!tmp)
+        return -1;
+    radix_sort(s->buf, tmp, s->n);
+    free(tmp);
     fseek(s->f, 0, SEEK_END);
     s->starts[s->nruns] = ftell(s->f);
     s->lens[s->nruns++] = s->n;
@@ -148,54 +168,76 @@ static int runs_add(runs *s, uint64_t h)
     return s->n == RUN_HASHES ? runs_flush(s) : 0;
 }
 
-/* Reads a set of runs back in order: the smallest hash first. */
+/* Reads a set of runs back in order, the smallest hash first, each run
+ * through a buffer of its own. */
+#define MERGE_BUF 4096
+
 typedef struct merger {
     runs *s;
-    size_t *pos;              /* per run: hashes read */
-    uint64_t *head;           /* per run: its next hash */
+    size_t *pos;              /* per run: hashes taken */
+    uint64_t *buf;            /* per run: MERGE_BUF hashes read ahead */
+    size_t *have, *at;        /* per run: hashes in its buffer, the next one's index */
 } merger;
 
-static int merger_open(merger *m, runs *s)
+static int merger_fill(merger *m, size_t i)
 {
-    m->s = s;
-    m->pos = calloc(s->nruns + 1, sizeof *m->pos);
-    m->head = calloc(s->nruns + 1, sizeof *m->head);
-    if (!m->pos || !m->head)
+    size_t left = m->s->lens[i] - m->pos[i];
+    size_t want = left < MERGE_BUF ? left : MERGE_BUF;
+    m->at[i] = 0;
+    m->have[i] = 0;
+    if (!want)
+        return 0;
+    if (fseek(m->s->f, m->s->starts[i] + (long)(m->pos[i] * sizeof(uint64_t)), SEEK_SET) < 0 ||
+        fread(m->buf + i * MERGE_BUF, sizeof(uint64_t), want, m->s->f) != want)
         return -1;
-    for (size_t i = 0; i < s->nruns; i++) {
-        fseek(s->f, s->starts[i], SEEK_SET);
-        if (fread(&m->head[i], sizeof *m->head, 1, s->f) != 1)
-            return -1;
-    }
+    m->have[i] = want;
     return 0;
 }
 
-/* The next hash, or 0 with *end set. (A run is read one hash at a time,
- * seeking: the OS' page cache makes that cheap enough for a check that
- * runs once; the runs are few.) */
+static int merger_open(merger *m, runs *s)
+{
+    size_t k = s->nruns + 1;
+    m->s = s;
+    m->pos = calloc(k, sizeof *m->pos);
+    m->have = calloc(k, sizeof *m->have);
+    m->at = calloc(k, sizeof *m->at);
+    m->buf = malloc(k * MERGE_BUF * sizeof *m->buf);
+    if (!m->pos || !m->have || !m->at || !m->buf)
+        return -1;
+    for (size_t i = 0; i < s->nruns; i++)
+        if (merger_fill(m, i) < 0)
+            return -1;
+    return 0;
+}
+
+/* The next hash, or 0 with *end set. */
 static uint64_t merger_next(merger *m, int *end)
 {
     size_t best = SIZE_MAX;
-    for (size_t i = 0; i < m->s->nruns; i++)
-        if (m->pos[i] < m->s->lens[i] && (best == SIZE_MAX || m->head[i] < m->head[best]))
-            best = i;
+    uint64_t bh = 0;
+    for (size_t i = 0; i < m->s->nruns; i++) {
+        if (m->at[i] >= m->have[i])
+            continue;
+        uint64_t h = m->buf[i * MERGE_BUF + m->at[i]];
+        if (best == SIZE_MAX || h < bh)
+            best = i, bh = h;
+    }
     if (best == SIZE_MAX) {
         *end = 1;
         return 0;
     }
-    uint64_t h = m->head[best];
-    if (++m->pos[best] < m->s->lens[best]) {
-        fseek(m->s->f, m->s->starts[best] + (long)(m->pos[best] * sizeof(uint64_t)), SEEK_SET);
-        if (fread(&m->head[best], sizeof *m->head, 1, m->s->f) != 1)
-            m->pos[best] = m->s->lens[best];
-    }
-    return h;
+    m->pos[best]++;
+    if (++m->at[best] == m->have[best] && merger_fill(m, best) < 0)
+        m->have[best] = 0; /* (a read error ends the run: reported as extras, never hidden) */
+    return bh;
 }
 
 static void merger_close(merger *m)
 {
     free(m->pos);
-    free(m->head);
+    free(m->have);
+    free(m->at);
+    free(m->buf);
 }
 
 static void runs_free(runs *s)
@@ -209,6 +251,9 @@ static void runs_free(runs *s)
 }
 
 static uint64_t key_hash(uint64_t db, const void *key, size_t len) { return rmig_vhash64(key, len, db * 0x9E3779B97F4A7C15ULL + 1); }
+
+static void send_scan(runner *r);
+static void start_target_scan(runner *r);
 
 /* ---- differences ---- */
 
@@ -360,6 +405,8 @@ static void cmd2(runner *r, const char *name, const char *key, size_t len)
 int rmig__verify_entry(runner *r, const rmig_entry *e)
 {
     rmig_verify *v = r->vf;
+    if (!v->target_scan)
+        start_target_scan(r);
     uint64_t kh = key_hash(e->db, e->key, e->key_len);
     int out = v->sample < 1 && (double)(kh >> 11) / 9007199254740992.0 >= v->sample;
     int expired = !out && e->expire_ms >= 0 && e->expire_ms <= rmig__run_now_ms();
@@ -465,7 +512,6 @@ static int type_of(const char *t)
 }
 
 static void scan_reply(runner *r, const redisReply *rep);
-static void send_scan(runner *r);
 static int on_keyspace(const redisReply *rep, void *ud, char *err, size_t errlen);
 
 void rmig__verify_reply(runner *r, keyrec *k, const redisReply *rep)
@@ -582,7 +628,7 @@ static int start_round(runner *r)
 static void send_scan(runner *r)
 {
     rmig_verify *v = r->vf;
-    const char *argv[4] = {"SCAN", v->cursor, "COUNT", "1000"};
+    const char *argv[4] = {"SCAN", v->cursor, "COUNT", "10000"};
     rmig__run_use(r, v->tw[v->dbi]);
     rmig_redis_select(r->c, v->dbs[v->dbi]);
     rmig_resp_cmd(rmig_redis_out(r->c), 4, argv);
@@ -679,6 +725,41 @@ static int compare_runs(runner *r)
     return rc;
 }
 
+/* The target's keys, scanned for the extras beside the pass (one SCAN in
+ * flight among the pass' reads): standalone, every db of INFO keyspace
+ * (asked first); a cluster, every master's db 0. The connection the pass
+ * was writing to stays its current one. */
+static void start_target_scan(runner *r)
+{
+    rmig_verify *v = r->vf;
+    wconn *was = r->cw;
+    v->target_scan = 1;
+    v->owner = r;
+    snprintf(v->cursor, sizeof v->cursor, "0");
+    if (r->clus) {
+        for (int i = 0; i < r->clus->nw && v->ndb < 64; i++)
+            if (r->clus->w[i]->master && r->clus->w[i]->c) {
+                v->tw[v->ndb] = r->clus->w[i];
+                v->dbs[v->ndb++] = 0;
+            }
+        if (v->ndb)
+            send_scan(r);
+    } else {
+        rmig__run_use(r, &r->w0);
+        const char *info[] = {"INFO", "keyspace"};
+        rmig_resp_cmd(rmig_redis_out(r->c), 2, info);
+        keyrec *k = rmig__run_rec_push(r);
+        if (k) {
+            k->vpart = V_INFO;
+            k->vx = NULL;
+        }
+        rmig_redis_done(r->c, r->tag++);
+        v->scanning = 1;
+    }
+    if (was)
+        rmig__run_use(r, was);
+}
+
 int rmig__verify_more(runner *r)
 {
     rmig_verify *v = r->vf;
@@ -720,33 +801,12 @@ int rmig__verify_more(runner *r)
             return 1;
         }
         /* the last round: what still differs is reported (compare did);
-         * now the target's keys, db by db */
+         * the target's keys were scanned meanwhile (or are now) */
         v->phase = P_EXTRA;
-        v->owner = r;
-        if (r->clus) {
-            /* every master's db 0 */
-            for (int i = 0; i < r->clus->nw && v->ndb < 64; i++)
-                if (r->clus->w[i]->master && r->clus->w[i]->c) {
-                    v->tw[v->ndb] = r->clus->w[i];
-                    v->dbs[v->ndb++] = 0;
-                }
-            snprintf(v->cursor, sizeof v->cursor, "0");
-            if (v->ndb)
-                send_scan(r);
-            else
-                v->phase = P_DONE;
-            return v->ndb > 0;
+        if (!v->target_scan) {
+            start_target_scan(r);
+            return v->scanning;
         }
-        const char *info[] = {"INFO", "keyspace"};
-        rmig_resp_cmd(rmig_redis_out(r->c), 2, info);
-        keyrec *k = rmig__run_rec_push(r);
-        if (k) {
-            k->vpart = V_INFO;
-            k->vx = NULL;
-        }
-        rmig_redis_done(r->c, r->tag++);
-        v->scanning = 1;
-        return 1;
     }
     if (v->phase == P_EXTRA && !v->naming) {
         if (compare_runs(r) < 0) {

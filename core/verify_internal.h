@@ -87,7 +87,7 @@ struct rmig_verify {
     wconn *tw[64];
     int ndb, dbi;
     char cursor[64];
-    int scanning, naming;
+    int scanning, naming, target_scan;
     void *owner;              /* the runner (the target's connections) */
     uint64_t extra_total;
     uint64_t *extra_h;        /* the extras to name (the first --show) */
