@@ -32,7 +32,7 @@ static const char *const dnames[D_KINDS] = {"missing", "extra", "type", "value",
 
 static const char *kind_name(int k)
 {
-    return k == -1 ? "none" : k == -2 ? "(undecodable)" : rmig_rdb_kind_name(k);
+    return k == -1 ? "none" : k == -2 ? "(undecodable)" : k == -3 ? "value of another type" : rmig_rdb_kind_name(k);
 }
 
 /* ---- options ---- */
@@ -252,6 +252,12 @@ static void runs_free(runs *s)
 
 static uint64_t key_hash(uint64_t db, const void *key, size_t len) { return rmig_vhash64(key, len, db * 0x9E3779B97F4A7C15ULL + 1); }
 
+int rmig__verify_unchecked(runner *r, uint64_t db, const void *key, size_t len)
+{
+    r->vf->unchecked++;
+    return runs_add(&r->vf->seen, key_hash(db, key, len));
+}
+
 static void send_scan(runner *r);
 static void start_target_scan(runner *r);
 
@@ -405,8 +411,6 @@ static void cmd2(runner *r, const char *name, const char *key, size_t len)
 int rmig__verify_entry(runner *r, const rmig_entry *e)
 {
     rmig_verify *v = r->vf;
-    if (!v->target_scan)
-        start_target_scan(r);
     uint64_t kh = key_hash(e->db, e->key, e->key_len);
     int out = v->sample < 1 && (double)(kh >> 11) / 9007199254740992.0 >= v->sample;
     int expired = !out && e->expire_ms >= 0 && e->expire_ms <= rmig__run_now_ms();
@@ -419,6 +423,7 @@ int rmig__verify_entry(runner *r, const rmig_entry *e)
         }
         v->sampled_out += out;
         v->expired += expired;
+        v->unchecked++;
         return 0;
     }
     uint32_t i = (uint32_t)(e - r->b.e);
@@ -447,7 +452,9 @@ int rmig__verify_entry(runner *r, const rmig_entry *e)
     }
     x->rdb_type = e->rdb_type;
     x->rdb_version = e->rdb_version;
-    if (v->full && e->value && v->raw_held + e->value_len <= RAW_HELD_MAX && (x->raw = malloc(e->value_len + 1))) {
+    int get = v->full && e->type == RMIG_KIND_STRING; /* GET costs the target less than DUMP */
+    if (v->full && !get && e->value && v->raw_held + e->value_len <= RAW_HELD_MAX &&
+        (x->raw = malloc(e->value_len + 1))) {
         /* decoded only if the target's copy is not the same bytes */
         memcpy(x->raw, e->value, e->value_len);
         x->raw_len = e->value_len;
@@ -463,7 +470,11 @@ int rmig__verify_entry(runner *r, const rmig_entry *e)
         return -1;
     }
     rmig_redis_select(r->c, e->db);
-    if (v->full) {
+    if (get) {
+        cmd2(r, "GET", x->key, x->len);
+        if (!rmig__verify_push(r, x, V_GET))
+            return -1;
+    } else if (v->full) {
         cmd2(r, "DUMP", x->key, x->len);
         if (!rmig__verify_push(r, x, V_DUMP))
             return -1;
@@ -522,12 +533,12 @@ void rmig__verify_reply(runner *r, keyrec *k, const redisReply *rep)
         return;
     }
     if (k->vpart == V_INFO) {
-        v->scanning = 0;
+        /* a connection's INFO keyspace: its dbs and keys */
         char err[8];
+        v->info_conn = r->cw;
         on_keyspace(rep, v, err, sizeof err);
-        snprintf(v->cursor, sizeof v->cursor, "0");
-        if (v->ndb)
-            send_scan(r);
+        if (--v->info_left == 0)
+            v->scanning = 0; /* (rmig__verify_more decides: counts equal, or a scan) */
         return;
     }
     vexp *x = k->vx;
@@ -562,6 +573,18 @@ void rmig__verify_reply(runner *r, keyrec *k, const redisReply *rep)
                 x->t_count = d.count;
                 rmig_vdigest_final(&d, x->t_digest);
             }
+        }
+        return;
+    case V_GET:
+        if (rep->type == REDIS_REPLY_STRING) {
+            rmig_vdigest d;
+            rmig_vdigest_init(&d, RMIG_KIND_STRING);
+            rmig_vdigest_string(&d, rep->str, rep->len);
+            rmig_vdigest_final(&d, x->t_digest);
+            x->t_count = d.count;
+            x->t_kind = RMIG_KIND_STRING;
+        } else {
+            x->t_kind = rep->type == REDIS_REPLY_ERROR ? -3 : -1; /* WRONGTYPE: another type */
         }
         return;
     case V_TYPE:
@@ -683,9 +706,11 @@ static int on_keyspace(const redisReply *rep, void *ud, char *err, size_t errlen
     (void)err, (void)errlen;
     for (const char *p = rep->type == REDIS_REPLY_STRING ? rep->str : ""; (p = strstr(p, "\ndb")) && v->ndb < 64; p += 3) {
         unsigned long long db;
-        if (sscanf(p + 3, "%llu:keys=", &db) == 1) {
-            v->tw[v->ndb] = &((runner *)v->owner)->w0;
+        unsigned long long keys;
+        if (sscanf(p + 3, "%llu:keys=%llu", &db, &keys) == 2) {
+            v->tw[v->ndb] = v->info_conn;
             v->dbs[v->ndb++] = db;
+            v->target_keys += keys;
         }
     }
     return 0;
@@ -725,27 +750,28 @@ static int compare_runs(runner *r)
     return rc;
 }
 
-/* The target's keys, scanned for the extras beside the pass (one SCAN in
- * flight among the pass' reads): standalone, every db of INFO keyspace
- * (asked first); a cluster, every master's db 0. The connection the pass
- * was writing to stays its current one. */
+/* The target's keys per db: INFO keyspace on its connection (every
+ * master of a cluster). When the keys found there are as many, distinct,
+ * as it holds, nothing can be extra and no scan is needed; else its keys
+ * are scanned (scan_reply). The connection the pass was writing to stays
+ * its current one. */
 static void start_target_scan(runner *r)
 {
     rmig_verify *v = r->vf;
     wconn *was = r->cw;
     v->target_scan = 1;
     v->owner = r;
-    snprintf(v->cursor, sizeof v->cursor, "0");
+    wconn *conns[64];
+    int n = 0;
     if (r->clus) {
-        for (int i = 0; i < r->clus->nw && v->ndb < 64; i++)
-            if (r->clus->w[i]->master && r->clus->w[i]->c) {
-                v->tw[v->ndb] = r->clus->w[i];
-                v->dbs[v->ndb++] = 0;
-            }
-        if (v->ndb)
-            send_scan(r);
+        for (int i = 0; i < r->clus->nw && n < 64; i++)
+            if (r->clus->w[i]->master && r->clus->w[i]->c)
+                conns[n++] = r->clus->w[i];
     } else {
-        rmig__run_use(r, &r->w0);
+        conns[n++] = &r->w0;
+    }
+    for (int i = 0; i < n; i++) {
+        rmig__run_use(r, conns[i]);
         const char *info[] = {"INFO", "keyspace"};
         rmig_resp_cmd(rmig_redis_out(r->c), 2, info);
         keyrec *k = rmig__run_rec_push(r);
@@ -754,10 +780,31 @@ static void start_target_scan(runner *r)
             k->vx = NULL;
         }
         rmig_redis_done(r->c, r->tag++);
-        v->scanning = 1;
     }
+    v->info_left = n;
+    v->scanning = n > 0;
     if (was)
         rmig__run_use(r, was);
+}
+
+/* Distinct hashes in the runs of keys found on the target. */
+static int count_distinct(runs *s, uint64_t *out)
+{
+    if (runs_flush(s) < 0)
+        return -1;
+    merger m = {0};
+    int end = 0, rc = merger_open(&m, s);
+    uint64_t n = 0, last = 0;
+    while (!rc) {
+        uint64_t h = merger_next(&m, &end);
+        if (end)
+            break;
+        n += !n || h != last;
+        last = h;
+    }
+    merger_close(&m);
+    *out = n;
+    return rc;
 }
 
 int rmig__verify_more(runner *r)
@@ -806,6 +853,26 @@ int rmig__verify_more(runner *r)
         if (!v->target_scan) {
             start_target_scan(r);
             return v->scanning;
+        }
+    }
+    if (v->phase == P_EXTRA && !v->scan_started && !v->naming) {
+        uint64_t distinct = 0;
+        if (count_distinct(&v->seen, &distinct) < 0) {
+            snprintf(r->err, sizeof r->err, "verify: cannot read a temporary file: %s", strerror(errno));
+            r->failed = 1;
+            return 0;
+        }
+        v->scan_started = 1;
+        if (!v->unchecked && distinct == v->target_keys) {
+            v->phase = P_DONE; /* every key the target holds was found as a source key's */
+            return 0;
+        }
+        /* some keys there are not accounted for: which (by hash) */
+        v->dbi = 0;
+        snprintf(v->cursor, sizeof v->cursor, "0");
+        if (v->ndb) {
+            send_scan(r);
+            return 1;
         }
     }
     if (v->phase == P_EXTRA && !v->naming) {

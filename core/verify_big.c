@@ -22,8 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PIECE 10000         /* elements asked per piece (one round trip each) */
+#define PIECE 50000         /* elements asked per piece (one round trip each: big pieces keep it from being all latency) */
 #define STR_PIECE (1 << 20) /* a string's bytes per GETRANGE */
+
+static void finish_key(runner *r, vexp *x);
 
 static void put_be(uint8_t *d, uint64_t v, int n)
 {
@@ -60,6 +62,24 @@ int rmig__verify_big_begin(runner *r, const rmig_entry *e)
     memcpy(x->skey, sk, sl);
     rmig_vdigest_init(&v->bd, e->type);
     v->bx = x;
+    if (v->full) {
+        /* the target's copy is read meanwhile: its reading (the
+         * target's work) and this one (rmig's) go side by side */
+        if (!(x->tvd = malloc(sizeof *x->tvd))) {
+            snprintf(r->err, sizeof r->err, "out of memory");
+            return -1;
+        }
+        rmig_vdigest_init(x->tvd, x->kind);
+        snprintf(x->cursor, sizeof x->cursor, "0");
+        const char *argv[2] = {"TYPE", x->key};
+        size_t lens[2] = {4, x->len};
+        rmig_redis_select(r->c, x->db);
+        rmig__verify_cmd(r, 2, argv, lens);
+        rmig__verify_push(r, x, V_BTYPE);
+        argv[0] = "PTTL";
+        rmig__verify_cmd(r, 2, argv, lens);
+        rmig__verify_push(r, x, V_BPTTL);
+    }
     return 0;
 }
 
@@ -136,57 +156,62 @@ int rmig__verify_big_end(runner *r)
     }
     rmig_vdigest_final(&v->bd, x->digest);
     x->count = v->bd.count;
-    if (x->expire_ms >= 0 && x->expire_ms <= rmig__run_now_ms()) {
+    int expired = x->expire_ms >= 0 && x->expire_ms <= rmig__run_now_ms();
+    if (expired && rmig__verify_unchecked(r, x->db, x->key, x->len) < 0) {
+        snprintf(r->err, sizeof r->err, "verify: cannot write a temporary file");
+        return -1;
+    }
+    if (v->full) {
+        x->src_done = 1;
+        x->skip = expired;
+        v->expired += expired;
+        if (x->tgt_done)
+            finish_key(r, x);
+        return 0;
+    }
+    if (expired) {
         v->expired++;
         free(x);
         return 0;
     }
-    if (!v->full) {
-        /* outline: the element count is enough */
-        static const char *counts[] = {[RMIG_KIND_STRING] = "STRLEN", [RMIG_KIND_LIST] = "LLEN",
-                                       [RMIG_KIND_SET] = "SCARD",     [RMIG_KIND_ZSET] = "ZCARD",
-                                       [RMIG_KIND_HASH] = "HLEN",     [RMIG_KIND_STREAM] = "XLEN"};
-        const char *argv[2] = {"TYPE", x->key};
-        size_t lens[2] = {4, x->len};
-        rmig_redis_select(r->c, x->db);
-        rmig__verify_cmd(r, 2, argv, lens);
-        rmig__verify_push(r, x, V_TYPE);
-        argv[0] = x->kind < RMIG_KIND_MODULE ? counts[x->kind] : "TYPE";
-        lens[0] = strlen(argv[0]);
-        rmig__verify_cmd(r, 2, argv, lens);
-        rmig__verify_push(r, x, V_COUNT);
-        argv[0] = "PTTL";
-        lens[0] = 4;
-        rmig__verify_cmd(r, 2, argv, lens);
-        rmig__verify_push(r, x, V_PTTL);
-        return 0;
-    }
-    if (!(x->tvd = malloc(sizeof *x->tvd))) {
-        free(x);
-        snprintf(r->err, sizeof r->err, "out of memory");
-        return -1;
-    }
-    rmig_vdigest_init(x->tvd, x->kind);
-    snprintf(x->cursor, sizeof x->cursor, "0");
+    /* outline: the element count is enough */
+    static const char *counts[] = {[RMIG_KIND_STRING] = "STRLEN", [RMIG_KIND_LIST] = "LLEN",
+                                   [RMIG_KIND_SET] = "SCARD",     [RMIG_KIND_ZSET] = "ZCARD",
+                                   [RMIG_KIND_HASH] = "HLEN",     [RMIG_KIND_STREAM] = "XLEN"};
     const char *argv[2] = {"TYPE", x->key};
     size_t lens[2] = {4, x->len};
     rmig_redis_select(r->c, x->db);
     rmig__verify_cmd(r, 2, argv, lens);
-    rmig__verify_push(r, x, V_BTYPE);
-    argv[0] = "PTTL";
+    rmig__verify_push(r, x, V_TYPE);
+    argv[0] = x->kind < RMIG_KIND_MODULE ? counts[x->kind] : "TYPE";
+    lens[0] = strlen(argv[0]);
     rmig__verify_cmd(r, 2, argv, lens);
-    rmig__verify_push(r, x, V_BPTTL);
+    rmig__verify_push(r, x, V_COUNT);
+    argv[0] = "PTTL";
+    lens[0] = 4;
+    rmig__verify_cmd(r, 2, argv, lens);
+    rmig__verify_push(r, x, V_PTTL);
     return 0;
 }
 
+/* Both sides read: compared (unless it expired at the source), freed. */
+static void finish_key(runner *r, vexp *x)
+{
+    if (!x->skip)
+        rmig__verify_compare(r, x);
+    rmig__verify_big_free(x);
+}
+
+/* The target's side is read. */
 static void done(runner *r, vexp *x)
 {
     if (x->tvd) {
         rmig_vdigest_final(x->tvd, x->t_digest);
         x->t_count = x->tvd->count;
     }
-    rmig__verify_compare(r, x);
-    rmig__verify_big_free(x);
+    x->tgt_done = 1;
+    if (x->src_done)
+        finish_key(r, x);
 }
 
 static int kind_of(const char *t)

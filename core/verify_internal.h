@@ -12,7 +12,7 @@
 enum { D_MISSING, D_EXTRA, D_TYPE, D_VALUE, D_TTL, D_COUNT, D_KINDS };
 
 enum { P_MAIN, P_ROUND, P_EXTRA, P_DONE };
-enum { V_DUMP = 1, V_TYPE, V_COUNT, V_PTTL, V_SCAN, V_INFO, V_BTYPE, V_BPTTL, V_BPIECE };
+enum { V_DUMP = 1, V_TYPE, V_COUNT, V_PTTL, V_SCAN, V_INFO, V_GET, V_BTYPE, V_BPTTL, V_BPIECE };
 
 #define RAW_HELD_MAX ((uint64_t)16 << 20) /* source values held for the byte comparison, at most */
 #define RUN_HASHES (1u << 20) /* key hashes held before a sorted run goes to disk (8 MiB) */
@@ -38,6 +38,7 @@ typedef struct vexp {
     uint8_t t_digest[16];
     /* a big value: the target's copy read in pieces into tvd */
     rmig_vdigest *tvd;
+    int src_done, tgt_done, skip; /* both sides read (side by side); expired at the source */
     char cursor[64];
     uint64_t pos;
     uint32_t len, slen;
@@ -87,7 +88,10 @@ struct rmig_verify {
     wconn *tw[64];
     int ndb, dbi;
     char cursor[64];
-    int scanning, naming, target_scan;
+    int scanning, naming, target_scan, scan_started, info_left;
+    wconn *info_conn;         /* the connection whose INFO is being read */
+    uint64_t target_keys;     /* the target's keys (INFO keyspace) */
+    uint64_t unchecked;       /* keys explained but not looked for (--sample, expired): the extras need a scan */
     void *owner;              /* the runner (the target's connections) */
     uint64_t extra_total;
     uint64_t *extra_h;        /* the extras to name (the first --show) */
@@ -108,6 +112,9 @@ struct rmig_verify {
 void rmig__verify_compare(runner *r, vexp *x);
 keyrec *rmig__verify_push(runner *r, vexp *x, int part);
 void rmig__verify_cmd(runner *r, int argc, const char *const *argv, const size_t *lens);
+/* A key explained but not looked for (expired at the source): 0, -1 (a
+ * temporary file). */
+int rmig__verify_unchecked(runner *r, uint64_t db, const void *key, size_t len);
 
 /* verify_big.c: a source value bigger than sink.chunk_bytes, its digest
  * taken while it is read (begin after the nodes kept it, piece, end), then
