@@ -12,6 +12,7 @@
 import atexit
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 
 SKIP = 77
 
@@ -382,3 +384,52 @@ def scenario_args(argv, scenarios, doc):
         print(doc)
         return None, 2
     return args[0], only
+
+
+def run_scenarios(argv, scenarios, doc, prefix, ctx, on_end=None, skip=None, seed_note='the data'):
+    """main() of a test made of scenarios (a list of (name, fn(ctx, dir))):
+    the command line (scenario_args), then each scenario selected in a
+    directory of its own with ctx.servers (and ctx.clusters) stopped after
+    it, and on_end() (kill what it started in the background) after each
+    and at exit; skip(name) may return why a scenario cannot run here. A
+    scenario that raises is reported as failed and the next one runs.
+    Returns the exit code."""
+    rmig, only = scenario_args(argv, scenarios, doc)
+    if rmig is None:
+        return only
+    require_redis_server()
+    install_signal_handlers()
+    ctx.rmig = os.path.abspath(rmig)
+    ctx.rep = Reporter()
+    ctx.tmp = make_tmpdir(prefix)
+    if on_end:
+        atexit.register(on_end)   # before make_tmpdir's cleanup stops the servers
+    ctx.seed = int(os.environ.get('RMIG_TEST_SEED') or random.randrange(1, 1 << 31))
+    print('# seed %d (RMIG_TEST_SEED=%d repeats %s)' % (ctx.seed, ctx.seed, seed_note), flush=True)
+    t_all = time.time()
+    for name, fn in scenarios:
+        if only and name not in only:
+            continue
+        why = skip(name) if skip else None
+        if why:
+            print('# %s: %s: skipped' % (name, why))
+            continue
+        d = os.path.join(ctx.tmp, name)
+        os.makedirs(d)
+        ctx.servers, ctx.clusters = [], []
+        t0 = time.time()
+        try:
+            fn(ctx, d)
+        except Exception:   # a reply the scenario did not expect: report it, go on with the next one
+            ctx.rep.fail('%s: the scenario ran to its end' % name, ' | '.join(traceback.format_exc().splitlines()[-6:]))
+        finally:
+            if on_end:
+                on_end()
+            for srv in ctx.servers:
+                srv.stop()
+            for cl in ctx.clusters:
+                cl.stop()
+            shutil.rmtree(d, ignore_errors=True)
+        print('# %s: %.1f s' % (name, time.time() - t0), flush=True)
+    print('# all: %.1f s' % (time.time() - t_all), flush=True)
+    return ctx.rep.finish()

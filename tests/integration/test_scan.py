@@ -52,7 +52,6 @@ comparison is by DEBUG DIGEST / DEBUG DIGEST-VALUE. Scenarios:
 usage: python3 test_scan.py /path/to/rmig [--only NAME[,NAME...]]
 environment: RMIG_TEST_SEED (data and writers' seed; printed at the start)
 Exit code: 0 all passed, 1 something failed, 77 redis-server is missing."""
-import atexit
 import hashlib
 import os
 import random
@@ -63,14 +62,11 @@ import subprocess
 import sys
 import threading
 import time
-import traceback
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cluster_harness import Cluster, slot_of  # noqa: E402
-from redis_harness import (Conn, RedisError, Reporter, Server, free_port,  # noqa: E402
-                           install_signal_handlers, make_tmpdir, require_redis_server, run_rmig, scenario_args,
-                           short, write)
+from redis_harness import (Conn, RedisError, Server, free_port, run_rmig, run_scenarios, short, write)  # noqa: E402
 from test_psync import Rmig, converge, kill_running, lua_string, stream_groups, wait_for  # noqa: E402
 
 # what a managed service refuses (rmig must not need any of it)
@@ -1349,44 +1345,10 @@ SCENARIOS = [
 
 
 def main():
-    rmig, only = scenario_args(sys.argv[1:], SCENARIOS, __doc__)
-    if rmig is None:
-        return only
-    require_redis_server()
-    install_signal_handlers()
     ctx = Ctx()
-    ctx.rmig = os.path.abspath(rmig)
-    ctx.rep = Reporter()
-    ctx.tmp = make_tmpdir('rmig-scan-')
-    atexit.register(kill_running)   # before make_tmpdir's cleanup stops the servers
-    ctx.seed = int(os.environ.get('RMIG_TEST_SEED') or random.randrange(1, 1 << 31))
-    print('# seed %d (RMIG_TEST_SEED=%d repeats the data and the writers\' commands)' % (ctx.seed, ctx.seed),
-          flush=True)
-    t_all = time.time()
-    for name, fn in SCENARIOS:
-        if only and name not in only:
-            continue
-        if name == 'cluster' and not shutil.which('redis-cli'):
-            print('# cluster: redis-cli is not installed: skipped')
-            continue
-        d = os.path.join(ctx.tmp, name)
-        os.makedirs(d)
-        ctx.servers, ctx.clusters = [], []
-        t0 = time.time()
-        try:
-            fn(ctx, d)
-        except Exception:   # a reply the scenario did not expect: report it, go on with the next one
-            ctx.rep.fail('%s: the scenario ran to its end' % name, ' | '.join(traceback.format_exc().splitlines()[-6:]))
-        finally:
-            kill_running()
-            for s in ctx.servers:
-                s.stop()
-            for cl in ctx.clusters:
-                cl.stop()
-            shutil.rmtree(d, ignore_errors=True)
-        print('# %s: %.1f s' % (name, time.time() - t0), flush=True)
-    print('# all: %.1f s' % (time.time() - t_all), flush=True)
-    return ctx.rep.finish()
+    return run_scenarios(sys.argv[1:], SCENARIOS, __doc__, 'rmig-scan-', ctx, on_end=kill_running,
+                         seed_note="the data and the writers' commands",
+                         skip=lambda name: name == 'cluster' and not shutil.which('redis-cli') and 'redis-cli is not installed')
 
 
 if __name__ == '__main__':

@@ -43,22 +43,18 @@ counts per kind of difference, the keys named) as well as stdout. Scenarios:
 usage: python3 test_verify.py /path/to/rmig [--only NAME[,NAME...]]
 environment: RMIG_TEST_SEED (data and writer's seed; printed at the start)
 Exit code: 0 all passed, 1 something failed, 77 redis-server is missing."""
-import atexit
 import json
 import os
 import random
 import re
-import shutil
 import signal
 import subprocess
 import sys
 import time
-import traceback
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from redis_harness import (Reporter, Server, free_port, install_signal_handlers, make_tmpdir,  # noqa: E402
-                           require_redis_server, run_rmig, scenario_args, short, write)
+from redis_harness import (Server, free_port, run_rmig, run_scenarios, short, write)  # noqa: E402
 from test_psync import Rmig, converge, kill_running, lua_string, wait_for  # noqa: E402
 from test_scan import Writer, reaped  # noqa: E402
 
@@ -713,40 +709,10 @@ SCENARIOS = [
 
 
 def main():
-    rmig, only = scenario_args(sys.argv[1:], SCENARIOS, __doc__)
-    if rmig is None:
-        return only
-    require_redis_server()
-    install_signal_handlers()
     ctx = Ctx()
-    ctx.rmig = os.path.abspath(rmig)
-    ctx.rep = Reporter()
-    ctx.tmp = make_tmpdir('rmig-verify-')
     ctx.nverify = 0
-    atexit.register(kill_running)   # before make_tmpdir's cleanup stops the servers
-    ctx.seed = int(os.environ.get('RMIG_TEST_SEED') or random.randrange(1, 1 << 31))
-    print('# seed %d (RMIG_TEST_SEED=%d repeats the data and the writer\'s commands)' % (ctx.seed, ctx.seed),
-          flush=True)
-    t_all = time.time()
-    for name, fn in SCENARIOS:
-        if only and name not in only:
-            continue
-        d = os.path.join(ctx.tmp, name)
-        os.makedirs(d)
-        ctx.servers = []
-        t0 = time.time()
-        try:
-            fn(ctx, d)
-        except Exception:   # a reply the scenario did not expect: report it, go on with the next one
-            ctx.rep.fail('%s: the scenario ran to its end' % name, ' | '.join(traceback.format_exc().splitlines()[-6:]))
-        finally:
-            kill_running()
-            for s in ctx.servers:
-                s.stop()
-            shutil.rmtree(d, ignore_errors=True)
-        print('# %s: %.1f s' % (name, time.time() - t0), flush=True)
-    print('# all: %.1f s' % (time.time() - t_all), flush=True)
-    return ctx.rep.finish()
+    return run_scenarios(sys.argv[1:], SCENARIOS, __doc__, 'rmig-verify-', ctx, on_end=kill_running,
+                         seed_note="the data and the writer's commands")
 
 
 if __name__ == '__main__':
