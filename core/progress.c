@@ -113,3 +113,14 @@ void rmig_progress_clear(rmig_progress *p)
         p->drawn = 0;
     }
 }
+
+void rmig_progress_line(rmig_progress *p, const char *line)
+{
+    if (p->tty) {
+        fprintf(p->f, "\r\033[K  %s", line);
+        p->drawn = 1;
+    } else {
+        fprintf(p->f, "rmig: %s\n", line);
+    }
+    fflush(p->f);
+}

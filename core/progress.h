@@ -24,6 +24,9 @@ typedef struct rmig_progress_counts {
 void rmig_progress_init(rmig_progress *p, FILE *f, int tty);
 /* Draws when it is time (every 250 ms on a terminal, 5 s otherwise). */
 void rmig_progress_update(rmig_progress *p, const rmig_progress_counts *c);
+/* A status line of one's own (a live run's lag, a scan's keys): redrawn
+ * in place on a terminal, else one "rmig: ..." line; the caller paces it. */
+void rmig_progress_line(rmig_progress *p, const char *line);
 /* Clears the bar before other output (a message, the summary). */
 void rmig_progress_clear(rmig_progress *p);
 

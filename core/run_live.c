@@ -154,13 +154,7 @@ static void live_status(runner *r, int force)
         snprintf(line, sizeof line, "%s: lag %s / %.1f s, %s cmds/s, %llu commands applied, spool %s, %llu failed",
                  phase_names[lv->phase], lag, lag_seconds(lv), rate, (unsigned long long)r->cmds, spool,
                  (unsigned long long)r->failed_keys);
-    if (r->progress.tty) {
-        fprintf(stderr, "\r\033[K  %s", line);
-        r->progress.drawn = 1;
-    } else {
-        fprintf(stderr, "rmig: %s\n", line);
-    }
-    fflush(stderr);
+    rmig_progress_line(&r->progress, line);
 }
 
 /* ---- the position ---- */

@@ -773,13 +773,7 @@ static void status(runner *r)
                  (unsigned long long)waiting, (unsigned long long)reread, (unsigned long long)deleted,
                  (unsigned long long)r->failed_keys);
     }
-    if (r->progress.tty) {
-        fprintf(stderr, "\r\033[K  %s", line);
-        r->progress.drawn = 1;
-    } else {
-        fprintf(stderr, "rmig: %s\n", line);
-    }
-    fflush(stderr);
+    rmig_progress_line(&r->progress, line);
 }
 
 static void on_tick(uv_timer_t *t)

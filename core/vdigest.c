@@ -242,10 +242,20 @@ void rmig_vdigest_final(const rmig_vdigest *d, uint8_t out[16])
 
 /* ---- a whole payload, as a one-key RDB stream ---- */
 
-static void put_be(uint8_t *d, uint64_t v, int n)
+rmig_rdb *rmig_vdigest_parser(int rdb_type, int version)
 {
-    for (int i = 0; i < n; i++)
-        d[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
+    rmig_rdb *p = rmig_rdb_new(&(rmig_rdb_opts){RMIG_RDB_ELEMENTS | RMIG_RDB_NO_CRC, 0, 0, 0});
+    uint8_t h[32];
+    size_t hl = (size_t)snprintf((char *)h, sizeof h, "REDIS%04d", version);
+    h[hl++] = (uint8_t)rdb_type;
+    h[hl++] = 0x80; /* an empty name, its length as 32 bits */
+    memset(h + hl, 0, 4);
+    hl += 4;
+    if (p && rmig_rdb_feed(p, h, hl) < 0) {
+        rmig_rdb_free(p);
+        p = NULL;
+    }
+    return p;
 }
 
 int rmig_vdigest_payload(int rdb_type, int version, const uint8_t *raw, size_t n, rmig_vdigest *d, char *err,
@@ -259,19 +269,14 @@ int rmig_vdigest_payload(int rdb_type, int version, const uint8_t *raw, size_t n
     rmig_vdigest_init(d, kind);
     if (errlen)
         err[0] = 0;
-    rmig_rdb *p = rmig_rdb_new(&(rmig_rdb_opts){RMIG_RDB_ELEMENTS | RMIG_RDB_NO_CRC, 0, 0, 0});
+    rmig_rdb *p = rmig_vdigest_parser(rdb_type, version);
     if (!p) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    uint8_t h[32];
-    size_t hl = (size_t)snprintf((char *)h, sizeof h, "REDIS%04d", version);
-    h[hl++] = (uint8_t)rdb_type;
-    h[hl++] = 0x80; /* an empty name, its length as 32 bits */
-    put_be(h + hl, 0, 4);
-    hl += 4;
+    size_t hl = (size_t)snprintf(NULL, 0, "REDIS%04d", version) + 6; /* (where the value starts) */
     static const uint8_t eof = 255;
-    int rc = rmig_rdb_feed(p, h, hl) < 0 || rmig_rdb_feed(p, raw, n) < 0 || rmig_rdb_feed(p, &eof, 1) < 0 ? -1 : 0;
+    int rc = rmig_rdb_feed(p, raw, n) < 0 || rmig_rdb_feed(p, &eof, 1) < 0 ? -1 : 0;
     rmig_rdb_finish(p);
     while (rc == 0) {
         rmig_rdb_event ev;

@@ -62,6 +62,11 @@ void rmig_vdigest_final(const rmig_vdigest *d, uint8_t out[16]);
 int rmig_vdigest_payload(int rdb_type, int version, const uint8_t *raw, size_t n, rmig_vdigest *d, char *err,
                          size_t errlen);
 
+/* A parser fed the start of a one-key stream (header, type, an empty
+ * name): the value's raw bytes go in next, and its element events come out
+ * (for a value fed in pieces). NULL when out of memory. */
+rmig_rdb *rmig_vdigest_parser(int rdb_type, int version);
+
 /* The same, with parsers kept from one value to the next (one per RDB
  * version met): what `rmig verify` uses for every key, as a parser's
  * set-up costs more than a small value's decoding. */

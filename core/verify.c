@@ -378,6 +378,42 @@ static void drop_raw(runner *r, vexp *x)
     x->raw = NULL;
 }
 
+vexp *rmig__verify_vexp(const rmig_entry *e, uint64_t sdb, const uint8_t *skey, uint32_t slen)
+{
+    vexp *x = calloc(1, sizeof *x + e->key_len + slen);
+    if (!x)
+        return NULL;
+    x->db = e->db;
+    x->sdb = sdb;
+    x->kind = e->type;
+    x->expire_ms = e->expire_ms;
+    x->len = e->key_len;
+    x->slen = slen;
+    memcpy(x->key, e->key, e->key_len);
+    x->skey = x->key + e->key_len;
+    memcpy(x->skey, skey, slen);
+    return x;
+}
+
+/* Outline: TYPE, the count command of the source's type, PTTL. 0, or -1. */
+int rmig__verify_outline_reads(runner *r, vexp *x)
+{
+    static const char *counts[] = {[RMIG_KIND_STRING] = "STRLEN", [RMIG_KIND_LIST] = "LLEN",
+                                   [RMIG_KIND_SET] = "SCARD",     [RMIG_KIND_ZSET] = "ZCARD",
+                                   [RMIG_KIND_HASH] = "HLEN",     [RMIG_KIND_STREAM] = "XLEN"};
+    const char *names[3] = {"TYPE", x->kind < RMIG_KIND_MODULE ? counts[x->kind] : "TYPE", "PTTL"};
+    static const int parts[3] = {V_TYPE, V_COUNT, V_PTTL};
+    rmig_redis_select(r->c, x->db);
+    for (int i = 0; i < 3; i++) {
+        const char *argv[2] = {names[i], x->key};
+        size_t lens[2] = {strlen(names[i]), x->len};
+        rmig__verify_cmd(r, 2, argv, lens);
+        if (!rmig__verify_push(r, x, parts[i]))
+            return -1;
+    }
+    return 0;
+}
+
 keyrec *rmig__verify_push(runner *r, vexp *x, int part)
 {
     keyrec *k = rmig__run_rec_push(r);
@@ -427,22 +463,14 @@ int rmig__verify_entry(runner *r, const rmig_entry *e)
         return 0;
     }
     uint32_t i = (uint32_t)(e - r->b.e);
-    const uint8_t *sk = i < v->nsrc && !e->from_node ? v->src[i].key : e->key;
-    uint32_t sl = i < v->nsrc && !e->from_node ? v->src[i].len : e->key_len;
-    vexp *x = calloc(1, sizeof *x + e->key_len + sl);
+    int own = i < v->nsrc && !e->from_node; /* (an entry a node emitted has no source key of its own) */
+    const uint8_t *sk = own ? v->src[i].key : e->key;
+    uint32_t sl = own ? v->src[i].len : e->key_len;
+    vexp *x = rmig__verify_vexp(e, own ? v->src[i].db : e->db, sk, sl);
     if (!x) {
         snprintf(r->err, sizeof r->err, "out of memory");
         return -1;
     }
-    x->db = e->db;
-    x->sdb = i < v->nsrc && !e->from_node ? v->src[i].db : e->db;
-    x->kind = e->type;
-    x->expire_ms = e->expire_ms;
-    x->len = e->key_len;
-    x->slen = sl;
-    memcpy(x->key, e->key, e->key_len);
-    x->skey = x->key + e->key_len;
-    memcpy(x->skey, sk, sl);
     rmig_vdigest d;
     char err[300] = "";
     if (!v->dg && !(v->dg = rmig_vdigester_new())) {
@@ -479,15 +507,7 @@ int rmig__verify_entry(runner *r, const rmig_entry *e)
         if (!rmig__verify_push(r, x, V_DUMP))
             return -1;
     } else {
-        static const char *counts[] = {[RMIG_KIND_STRING] = "STRLEN", [RMIG_KIND_LIST] = "LLEN",
-                                       [RMIG_KIND_SET] = "SCARD",     [RMIG_KIND_ZSET] = "ZCARD",
-                                       [RMIG_KIND_HASH] = "HLEN",     [RMIG_KIND_STREAM] = "XLEN"};
-        cmd2(r, "TYPE", x->key, x->len);
-        if (!rmig__verify_push(r, x, V_TYPE))
-            return -1;
-        cmd2(r, x->kind < RMIG_KIND_MODULE ? counts[x->kind] : "TYPE", x->key, x->len);
-        if (!rmig__verify_push(r, x, V_COUNT))
-            return -1;
+        return rmig__verify_outline_reads(r, x);
     }
     cmd2(r, "PTTL", x->key, x->len);
     return rmig__verify_push(r, x, V_PTTL) ? 0 : -1;
@@ -513,7 +533,7 @@ static int source_digest(runner *r, vexp *x)
     return 0;
 }
 
-static int type_of(const char *t)
+int rmig__verify_kind_of(const char *t)
 {
     static const char *names[] = {"string", "list", "set", "zset", "hash", "stream"};
     for (int i = 0; i < 6; i++)
@@ -588,7 +608,7 @@ void rmig__verify_reply(runner *r, keyrec *k, const redisReply *rep)
         }
         return;
     case V_TYPE:
-        x->t_kind = rep->type == REDIS_REPLY_STATUS ? type_of(rep->str) : -1;
+        x->t_kind = rep->type == REDIS_REPLY_STATUS ? rmig__verify_kind_of(rep->str) : -1;
         return;
     case V_COUNT:
         x->t_count = rep->type == REDIS_REPLY_INTEGER ? (uint64_t)rep->integer : 0;

@@ -27,39 +27,17 @@
 
 static void finish_key(runner *r, vexp *x);
 
-static void put_be(uint8_t *d, uint64_t v, int n)
-{
-    for (int i = 0; i < n; i++)
-        d[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
-}
-
 int rmig__verify_big_begin(runner *r, const rmig_entry *e)
 {
     rmig_verify *v = r->vf;
     uint32_t sl = v->nsrc ? v->src[0].len : e->key_len;
-    const uint8_t *sk = v->nsrc ? v->src[0].key : e->key;
-    vexp *x = calloc(1, sizeof *x + e->key_len + sl);
-    v->bp = rmig_rdb_new(&(rmig_rdb_opts){RMIG_RDB_ELEMENTS | RMIG_RDB_NO_CRC, 0, 0, 0});
-    uint8_t h[32];
-    size_t hl = (size_t)snprintf((char *)h, sizeof h, "REDIS%04d", e->rdb_version);
-    h[hl++] = (uint8_t)e->rdb_type;
-    h[hl++] = 0x80; /* an empty name, its length as 32 bits */
-    put_be(h + hl, 0, 4);
-    hl += 4;
-    if (!x || !v->bp || rmig_rdb_feed(v->bp, h, hl) < 0) {
+    vexp *x = rmig__verify_vexp(e, v->nsrc ? v->src[0].db : e->db, v->nsrc ? v->src[0].key : e->key, sl);
+    v->bp = rmig_vdigest_parser(e->rdb_type, e->rdb_version);
+    if (!x || !v->bp) {
         free(x);
         snprintf(r->err, sizeof r->err, "out of memory");
         return -1;
     }
-    x->db = e->db;
-    x->sdb = v->nsrc ? v->src[0].db : e->db;
-    x->kind = e->type;
-    x->expire_ms = e->expire_ms;
-    x->len = e->key_len;
-    x->slen = sl;
-    memcpy(x->key, e->key, e->key_len);
-    x->skey = x->key + e->key_len;
-    memcpy(x->skey, sk, sl);
     rmig_vdigest_init(&v->bd, e->type);
     v->bx = x;
     if (v->full) {
@@ -175,23 +153,7 @@ int rmig__verify_big_end(runner *r)
         return 0;
     }
     /* outline: the element count is enough */
-    static const char *counts[] = {[RMIG_KIND_STRING] = "STRLEN", [RMIG_KIND_LIST] = "LLEN",
-                                   [RMIG_KIND_SET] = "SCARD",     [RMIG_KIND_ZSET] = "ZCARD",
-                                   [RMIG_KIND_HASH] = "HLEN",     [RMIG_KIND_STREAM] = "XLEN"};
-    const char *argv[2] = {"TYPE", x->key};
-    size_t lens[2] = {4, x->len};
-    rmig_redis_select(r->c, x->db);
-    rmig__verify_cmd(r, 2, argv, lens);
-    rmig__verify_push(r, x, V_TYPE);
-    argv[0] = x->kind < RMIG_KIND_MODULE ? counts[x->kind] : "TYPE";
-    lens[0] = strlen(argv[0]);
-    rmig__verify_cmd(r, 2, argv, lens);
-    rmig__verify_push(r, x, V_COUNT);
-    argv[0] = "PTTL";
-    lens[0] = 4;
-    rmig__verify_cmd(r, 2, argv, lens);
-    rmig__verify_push(r, x, V_PTTL);
-    return 0;
+    return rmig__verify_outline_reads(r, x);
 }
 
 /* Both sides read: compared (unless it expired at the source), freed. */
@@ -214,20 +176,11 @@ static void done(runner *r, vexp *x)
         finish_key(r, x);
 }
 
-static int kind_of(const char *t)
-{
-    static const char *names[] = {"string", "list", "set", "zset", "hash", "stream"};
-    for (int i = 0; i < 6; i++)
-        if (!strcmp(t, names[i]))
-            return i;
-    return !strcmp(t, "none") ? -1 : RMIG_KIND_MODULE;
-}
-
 void rmig__verify_big_reply(runner *r, keyrec *k, const redisReply *rep)
 {
     vexp *x = k->vx;
     if (k->vpart == V_BTYPE) {
-        x->t_kind = rep->type == REDIS_REPLY_STATUS ? kind_of(rep->str) : -1;
+        x->t_kind = rep->type == REDIS_REPLY_STATUS ? rmig__verify_kind_of(rep->str) : -1;
         return;
     }
     if (k->vpart == V_BPTTL) {

@@ -108,7 +108,12 @@ struct rmig_verify {
 };
 
 
-/* verify.c */
+/* verify.c: a key's expected state (its target name, db, kind, expiry
+ * from the entry out of the nodes; its source db and name); outline reads;
+ * the kind of a TYPE reply (-1 none) */
+vexp *rmig__verify_vexp(const rmig_entry *e, uint64_t sdb, const uint8_t *skey, uint32_t slen);
+int rmig__verify_outline_reads(runner *r, vexp *x);
+int rmig__verify_kind_of(const char *t);
 void rmig__verify_compare(runner *r, vexp *x);
 keyrec *rmig__verify_push(runner *r, vexp *x, int part);
 void rmig__verify_cmd(runner *r, int argc, const char *const *argv, const size_t *lens);
