@@ -788,7 +788,9 @@ int rmig__run_pipeline(int argc, char **argv, const char *cmd, const char *usage
     const char *pw_env = rmig_vm_str(L, so, "password_env"), *restore = rmig_vm_str(L, so, "restore");
     const char *mode = rmig_vm_str(L, so, "mode"), *on_error = rmig_vm_str(L, so, "on_error");
     r->abort_on_error = on_error && !strcmp(on_error, "abort");
-    r->window = (uint64_t)rmig_vm_int(L, so, "window", 4096);
+    /* verify's reads are small commands with large answers: more of them
+     * in flight keep the target busy while rmig digests a batch */
+    r->window = (uint64_t)rmig_vm_int(L, so, "window", r->vf ? 16384 : 4096);
     r->retry_deadline_s = (int)rmig_vm_int(L, so, "retry_deadline_s", 300);
     r->chunk_bytes = (size_t)rmig_vm_int(L, so, "chunk_bytes", 8 << 20);
     size_t window_bytes = (size_t)rmig_vm_int(L, so, "window_bytes", 8 << 20);

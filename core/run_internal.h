@@ -246,6 +246,12 @@ void rmig__verify_spawn_close(runner *r);
 int rmig__verify_big_begin(runner *r, const rmig_entry *e);
 int rmig__verify_big_piece(runner *r, const void *p, size_t n);
 int rmig__verify_big_end(runner *r);
+/* The same for a scan source's big key, read in pieces by scan_big.c: begin
+ * after the nodes kept it (sdb/skey: its name at the source), its elements
+ * folded into x->svd with vdigest.h's functions, then end (gone: the key
+ * went, or changed type, while it was read). begin: NULL with r->err. */
+struct vexp *rmig__verify_big_scan_begin(runner *r, const rmig_entry *e, uint64_t sdb, const void *skey, size_t slen);
+int rmig__verify_big_scan_end(runner *r, struct vexp *x, int gone);
 
 /* run_cluster.c: rmig.sink.cluster. open discovers the masters and opens a
  * connection to each (the sink's options at index so); route points the

@@ -215,7 +215,7 @@ void rmig__scan_read(snode *n, uint64_t db, const char *key, size_t len, unsigne
     if ((!n->s->big_bytes || !n->memory_ok) && rmig__big_busy(n, db, key, len))
         return; /* being copied in pieces (MEMORY refused since): read again once that copy ends */
     n->outstanding++;
-    if (!n->s->big_bytes || !n->memory_ok) {
+    if (!n->s->big_bytes || !n->memory_ok || (flags & T_WHOLE)) {
         send_dump(n, db, key, len, flags);
         return;
     }
@@ -933,13 +933,12 @@ int rmig__scan_open(runner *r, lua_State *L, int src, int *source_version)
     s->big_bytes = (uint64_t)rmig_vm_int(L, src, "big_bytes", 8 << 20);
     s->state = rmig_vm_str(L, src, "state");
     if (r->vf) {
-        /* rmig verify reads the source once, each key whole (DUMP), and
-         * changes nothing: no tail, no pieces, no saved cursors */
+        /* rmig verify reads the source once and changes nothing: no tail,
+         * no saved cursors; big keys are read in pieces and digested */
         s->live = 0;
-        s->big_bytes = 0;
         s->state = NULL;
     }
-    if (!r->mode_replace && s->big_bytes) {
+    if (!r->vf && !r->mode_replace && s->big_bytes) {
         /* a copy in pieces starts with DEL: it cannot leave an existing
          * key alone (skip-existing) or refuse it (fail-on-existing) */
         fprintf(stderr, "rmig run: sink.mode = \"%s\": big keys are read whole, by DUMP (copies in pieces need mode "

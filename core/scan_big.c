@@ -18,6 +18,7 @@
  * consumer groups with their last-delivered id; the groups' pending
  * entries and consumers are not copied. One key per server at a time. */
 #include "scan_internal.h"
+#include "verify_internal.h"
 
 #include "resp.h"
 
@@ -208,6 +209,8 @@ static int header(snode *n)
     e->expire_ms = b->pttl >= 0 ? rmig__run_now_ms() + b->pttl : -1;
     e->idle_s = -1;
     e->freq = -1;
+    if (e->key && r->vf)
+        rmig__verify_before_steps(r); /* (its name before the nodes) */
     if (!e->key || rmig_steps_run(r->steps, &r->b, rmig__run_now_ms(), r->err, sizeof r->err) < 0 ||
         rmig__run_write_entries(r, 1) < 0) /* (entries the nodes emitted) */
         return -1;
@@ -215,6 +218,14 @@ static int header(snode *n)
     int dropped = (e->flags & RMIG_ENTRY_DROPPED) != 0;
     if (dropped) {
         r->dropped++;
+    } else if (r->vf) {
+        /* verify: the pieces make the source's fingerprint while the
+         * target's copy is read (verify_big.c) */
+        int rc = r->clus ? rmig__cluster_route(r, e) : 0;
+        if (rc == 0 && !(b->vx = rmig__verify_big_scan_begin(r, e, b->db, b->key, b->len)))
+            rc = -1;
+        if (rc < 0)
+            return -1;
     } else {
         b->tkey = malloc(e->key_len ? e->key_len : 1);
         if (!b->tkey) {
@@ -237,7 +248,12 @@ static int done(snode *n, int gone)
     bigkey *b = &n->big;
     runner *r = n->r;
     int rc = 0;
-    if (gone) {
+    if (b->vx) {
+        /* verify: the source's fingerprint is complete (or the key went) */
+        rc = rmig__verify_big_scan_end(r, b->vx, gone);
+        b->vx = NULL;
+        r->read += !gone;
+    } else if (gone) {
         if (b->flags & T_TAIL) {
             const char *argv[2] = {"DEL", b->key};
             size_t lens[2] = {3, b->len};
@@ -388,11 +404,63 @@ static int stream_groups(snode *n, const redisReply *rep)
 }
 
 /* A piece: its commands, and where the next one starts (or the end). */
+/* verify: a piece's elements into the source's fingerprint. -2 for a
+ * reply of another shape; otherwise 1 at the last piece, else 0. */
+static int digest_piece(snode *n, const redisReply *rep)
+{
+    bigkey *b = &n->big;
+    rmig_vdigest *d = b->vx->svd;
+    switch (b->type) {
+    case 's':
+        if (rep->type != REDIS_REPLY_STRING)
+            return -2;
+        rmig_vdigest_string(d, rep->str, rep->len);
+        b->pos += rep->len;
+        return rep->len < STR_PIECE;
+    case 'l':
+        if (rep->type != REDIS_REPLY_ARRAY)
+            return -2;
+        for (size_t i = 0; i < rep->elements; i++)
+            rmig_vdigest_item(d, rep->element[i]->str, rep->element[i]->len);
+        b->pos += rep->elements;
+        return rep->elements < (size_t)piece_elements(n);
+    default: {
+        if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 || rep->element[1]->type != REDIS_REPLY_ARRAY)
+            return -2;
+        const redisReply *els = rep->element[1];
+        for (size_t i = 0; i < els->elements; i++) {
+            const redisReply *a = els->element[i];
+            if (b->type == 'S') {
+                rmig_vdigest_member(d, a->str, a->len);
+            } else if (i + 1 < els->elements) {
+                const redisReply *v = els->element[++i];
+                if (b->type == 'h') {
+                    rmig_vdigest_field(d, a->str, a->len, v->str, v->len);
+                } else {
+                    char sc[64];
+                    snprintf(sc, sizeof sc, "%.*s", (int)(v->len < 63 ? v->len : 63), v->str);
+                    rmig_vdigest_zmember(d, a->str, a->len, strtod(sc, NULL));
+                }
+            }
+        }
+        snprintf(b->cursor, sizeof b->cursor, "%.*s", (int)rep->element[0]->len, rep->element[0]->str);
+        return !strcmp(b->cursor, "0");
+    }
+    }
+}
+
 static int piece(snode *n, const redisReply *rep)
 {
     bigkey *b = &n->big;
     b->pos &= ~((uint64_t)1 << 63);
     int end = 0;
+    if (b->vx) {
+        if ((end = digest_piece(n, rep)) < 0)
+            return end;
+        if (end)
+            finish(n);
+        return 0;
+    }
     switch (b->type) {
     case 's': {
         if (rep->type != REDIS_REPLY_STRING)
@@ -483,6 +551,16 @@ static int piece(snode *n, const redisReply *rep)
     return 0;
 }
 
+/* verify: the key went or changed type while it was read: not compared
+ * (a key read again is compared as that read finds it). 0, or -1. */
+static int abandon(snode *n)
+{
+    bigkey *b = &n->big;
+    int rc = b->vx ? rmig__verify_big_scan_end(n->r, b->vx, 1) : 0;
+    b->vx = NULL;
+    return rc;
+}
+
 void rmig__big_reply(snode *n, uint64_t tag, const redisReply *rep)
 {
     bigkey *b = &n->big;
@@ -494,20 +572,20 @@ void rmig__big_reply(snode *n, uint64_t tag, const redisReply *rep)
         if (rep->len >= 9 && !memcmp(rep->str, "WRONGTYPE", 9) && kind != T_BTYPE) {
             /* the key became another type while it was copied: read it
              * again from the start (as a notified key: gone means DEL) */
+            rc = abandon(n);
             b->active = 0;
             rmig__scan_read(n, b->db, b->key, b->len, T_TAIL);
             rmig__run_start_idle(r);
-            return;
         } else if ((kind == T_BXINFO || kind == T_BXGROUPS) && strstr(rep->str, "no such key")) {
             finish(n); /* the stream went meanwhile: its end check deletes the pieces */
             return;
         } else if (!strncmp(rep->str, "MOVED ", 6) || !strncmp(rep->str, "ASK ", 4)) {
             /* a cluster source's slot moved away: the key is read whole
              * on its new master, and that copy replaces the pieces sent */
+            rc = abandon(n);
             b->active = 0;
             rmig__scan_redirect(n, b->db, b->key, b->len, b->flags | T_TAIL, rep->str, rep->len);
             rmig__run_start_idle(r);
-            return;
         } else {
             rmig__scan_fail(r, "source %s:%d refused a command copying key '%.*s' in chunks: %.*s", n->host, n->port,
                             (int)(b->len < 100 ? b->len : 100), b->key, (int)(rep->len < 300 ? rep->len : 300),
@@ -520,6 +598,13 @@ void rmig__big_reply(snode *n, uint64_t tag, const redisReply *rep)
                 : !strcmp(t, "set") ? 'S' : !strcmp(t, "zset") ? 'z' : !strcmp(t, "stream") ? 'x' : 0;
         if (!strcmp(t, "none")) {
             b->type = 0;
+        } else if (r->vf && b->type == 'x') {
+            /* verify: a stream is compared whole (its entries, ids and
+             * groups), as the target's copy is read: one DUMP */
+            b->active = 0;
+            rmig__scan_read(n, b->db, b->key, b->len, b->flags | T_WHOLE);
+            rmig__run_start_idle(r);
+            return;
         } else if (!b->type) {
             rmig__scan_fail(r, "source %s:%d: key '%.*s' of type %s is too big for one DUMP (source.big_bytes) and has "
                             "no chunked copy: raise big_bytes", n->host, n->port, (int)(b->len < 100 ? b->len : 100),
@@ -534,7 +619,7 @@ void rmig__big_reply(snode *n, uint64_t tag, const redisReply *rep)
         } else if ((rc = header(n)) == 1) {
             b->active = 0; /* a node dropped it */
             rc = 0;
-        } else if (rc == 0) {
+        } else if (rc == 0 && !b->vx) {
             const char *argv[2] = {"DEL", b->key};
             size_t lens[2] = {3, b->len};
             rc = emit(n, 2, argv, lens); /* the target's old copy goes; the pieces build it anew */
@@ -563,7 +648,9 @@ void rmig__big_reply(snode *n, uint64_t tag, const redisReply *rep)
         const char *t = rep->type == REDIS_REPLY_STATUS ? rep->str : "none";
         static const char *names[] = {['s'] = "string", ['l'] = "list", ['h'] = "hash", ['S'] = "set",
                                       ['z'] = "zset", ['x'] = "stream"};
-        if (!strcmp(t, "none")) {
+        if (!strcmp(t, "none") && b->vx) {
+            rc = done(n, 1);
+        } else if (!strcmp(t, "none")) {
             /* the pieces written go too */
             const char *argv[2] = {"DEL", b->key};
             size_t lens[2] = {3, b->len};
@@ -575,6 +662,7 @@ void rmig__big_reply(snode *n, uint64_t tag, const redisReply *rep)
             b->active = 0;
             rmig__run_start_idle(r);
         } else if (strcmp(t, names[b->type])) {
+            rc = abandon(n);
             b->active = 0;
             rmig__scan_read(n, b->db, b->key, b->len, T_TAIL);
             rmig__run_start_idle(r);
@@ -583,9 +671,9 @@ void rmig__big_reply(snode *n, uint64_t tag, const redisReply *rep)
         }
     } else if (kind == T_BLEN) {
         /* a string replaced by a shorter one while it was copied: again */
-        if (rep->type != REDIS_REPLY_INTEGER || (uint64_t)rep->integer != (b->pos & ~((uint64_t)1 << 63)))
-            b->again = 1;
-        rc = done(n, 0);
+        int changed = rep->type != REDIS_REPLY_INTEGER || (uint64_t)rep->integer != (b->pos & ~((uint64_t)1 << 63));
+        b->again |= changed;
+        rc = done(n, changed && b->vx); /* (verify: compared as read again) */
     }
     if (rc < 0 && !r->failed) {
         r->failed = 1;

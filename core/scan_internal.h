@@ -19,6 +19,7 @@ enum {
 };
 #define T_KIND(t) ((int)((t) & 0xff))
 #define T_TAIL 0x100u /* a read of a notified key (or one sent on by a redirection): gone means DEL */
+#define T_WHOLE 0x200u /* a read by one DUMP, whatever the key's size (rmig verify: a stream) */
 #define T_GEN(t) ((unsigned)(((t) >> 16) & 0xff))
 #define T_DB(t) ((uint64_t)(t) >> 24)
 #define T_MAKE(kind, flags, db) ((uint64_t)(kind) | (uint64_t)(flags) | ((uint64_t)(db) << 24))
@@ -59,6 +60,7 @@ typedef struct bigkey {
     uint64_t tdb;
     int64_t texpire;
     uint64_t reconnects; /* the target's reconnections when the copy began */
+    struct vexp *vx;     /* rmig verify: the key's expected state, its pieces digested instead of copied */
 } bigkey;
 
 typedef struct snode {

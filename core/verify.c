@@ -4,12 +4,14 @@
  * that comes out of them arrives here (rmig__verify_entry) instead of being
  * written. Its expected state (target key and db, kind, expiry, element
  * count, value fingerprint) is kept in a record that travels with the
- * pipelined reads of the target (DUMP + PTTL, or TYPE + PTTL + a count) and
- * is compared when the last of them is answered. Differences are counted
- * by kind; the first --show of each kind are kept for the report, and
- * (for --rounds) every differing key goes to a spill file to be checked
- * again. After the pass: the rounds, then the target's keys, scanned, for
- * keys nothing in the source explains. */
+ * pipelined reads of the target (GET, LRANGE or DUMP, then PTTL; or TYPE +
+ * PTTL + a count) and is compared when the last of them is answered.
+ * Differences are counted by kind; the first --show of each kind are kept
+ * for the report, and (for --rounds) every differing key goes to a spill
+ * file to be checked again. After the pass: the rounds, then the target's
+ * keys, scanned, for keys nothing in the source explains (their hashes in
+ * sorted runs, verify_runs.c). The report, and `rmig run --verify`, are in
+ * verify_report.c; values too big to hold in verify_big.c. */
 #include "run_internal.h"
 
 #include "cluster_internal.h"
@@ -19,16 +21,11 @@
 #include "verify.h"
 #include "verify_internal.h"
 
-#include <ctype.h>
 #include <errno.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-static const char *const dnames[D_KINDS] = {"missing", "extra", "type", "value", "ttl", "count"};
 
 static const char *kind_name(int k)
 {
@@ -104,158 +101,12 @@ int rmig_verify_main(int argc, char **argv)
     return rc;
 }
 
-/* ---- sorted runs of key hashes ---- */
-
-/* Sorts n hashes: LSD radix, 16 bits a pass (qsort's comparisons cost
- * more than the passes for millions of them); tmp holds n. */
-static void radix_sort(uint64_t *a, uint64_t *tmp, size_t n)
-{
-    static size_t count[1 << 16];
-    for (int pass = 0; pass < 4; pass++) {
-        int sh = pass * 16;
-        memset(count, 0, sizeof count);
-        for (size_t i = 0; i < n; i++)
-            count[(a[i] >> sh) & 0xffff]++;
-        size_t sum = 0;
-        for (size_t i = 0; i < (1 << 16); i++) {
-            size_t c = count[i];
-            count[i] = sum;
-            sum += c;
-        }
-        for (size_t i = 0; i < n; i++)
-            tmp[count[(a[i] >> sh) & 0xffff]++] = a[i];
-        memcpy(a, tmp, n * sizeof *a);
-    }
-}
-
-static int runs_flush(runs *s)
-{
-    if (!s->n)
-        return 0;
-    if (!s->f && !(s->f = tmpfile()))
-        return -1;
-    if (s->nruns == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 16;
-        long *st = realloc(s->starts, cap * sizeof *st);
-        if (st)
-            s->starts = st;
-        size_t *ln = realloc(s->lens, cap * sizeof *ln);
-        if (ln)
-            s->lens = ln;
-        if (!st || !ln)
-            return -1;
-        s->cap = cap;
-    }
-    uint64_t *tmp = malloc(s->n * sizeof *tmp);
-    if (!tmp)
-        return -1;
-    radix_sort(s->buf, tmp, s->n);
-    free(tmp);
-    fseek(s->f, 0, SEEK_END);
-    s->starts[s->nruns] = ftell(s->f);
-    s->lens[s->nruns++] = s->n;
-    if (fwrite(s->buf, sizeof *s->buf, s->n, s->f) != s->n)
-        return -1;
-    s->n = 0;
-    return 0;
-}
-
-static int runs_add(runs *s, uint64_t h)
-{
-    if (!s->buf && !(s->buf = malloc(RUN_HASHES * sizeof *s->buf)))
-        return -1;
-    s->buf[s->n++] = h;
-    return s->n == RUN_HASHES ? runs_flush(s) : 0;
-}
-
-/* Reads a set of runs back in order, the smallest hash first, each run
- * through a buffer of its own. */
-#define MERGE_BUF 4096
-
-typedef struct merger {
-    runs *s;
-    size_t *pos;              /* per run: hashes taken */
-    uint64_t *buf;            /* per run: MERGE_BUF hashes read ahead */
-    size_t *have, *at;        /* per run: hashes in its buffer, the next one's index */
-} merger;
-
-static int merger_fill(merger *m, size_t i)
-{
-    size_t left = m->s->lens[i] - m->pos[i];
-    size_t want = left < MERGE_BUF ? left : MERGE_BUF;
-    m->at[i] = 0;
-    m->have[i] = 0;
-    if (!want)
-        return 0;
-    if (fseek(m->s->f, m->s->starts[i] + (long)(m->pos[i] * sizeof(uint64_t)), SEEK_SET) < 0 ||
-        fread(m->buf + i * MERGE_BUF, sizeof(uint64_t), want, m->s->f) != want)
-        return -1;
-    m->have[i] = want;
-    return 0;
-}
-
-static int merger_open(merger *m, runs *s)
-{
-    size_t k = s->nruns + 1;
-    m->s = s;
-    m->pos = calloc(k, sizeof *m->pos);
-    m->have = calloc(k, sizeof *m->have);
-    m->at = calloc(k, sizeof *m->at);
-    m->buf = malloc(k * MERGE_BUF * sizeof *m->buf);
-    if (!m->pos || !m->have || !m->at || !m->buf)
-        return -1;
-    for (size_t i = 0; i < s->nruns; i++)
-        if (merger_fill(m, i) < 0)
-            return -1;
-    return 0;
-}
-
-/* The next hash, or 0 with *end set. */
-static uint64_t merger_next(merger *m, int *end)
-{
-    size_t best = SIZE_MAX;
-    uint64_t bh = 0;
-    for (size_t i = 0; i < m->s->nruns; i++) {
-        if (m->at[i] >= m->have[i])
-            continue;
-        uint64_t h = m->buf[i * MERGE_BUF + m->at[i]];
-        if (best == SIZE_MAX || h < bh)
-            best = i, bh = h;
-    }
-    if (best == SIZE_MAX) {
-        *end = 1;
-        return 0;
-    }
-    m->pos[best]++;
-    if (++m->at[best] == m->have[best] && merger_fill(m, best) < 0)
-        m->have[best] = 0; /* (a read error ends the run: reported as extras, never hidden) */
-    return bh;
-}
-
-static void merger_close(merger *m)
-{
-    free(m->pos);
-    free(m->have);
-    free(m->at);
-    free(m->buf);
-}
-
-static void runs_free(runs *s)
-{
-    if (s->f)
-        fclose(s->f);
-    free(s->buf);
-    free(s->starts);
-    free(s->lens);
-    memset(s, 0, sizeof *s);
-}
-
 static uint64_t key_hash(uint64_t db, const void *key, size_t len) { return rmig_vhash64(key, len, db * 0x9E3779B97F4A7C15ULL + 1); }
 
 int rmig__verify_unchecked(runner *r, uint64_t db, const void *key, size_t len)
 {
     r->vf->unchecked++;
-    return runs_add(&r->vf->seen, key_hash(db, key, len));
+    return rmig__vruns_add(&r->vf->seen, key_hash(db, key, len));
 }
 
 static void send_scan(runner *r);
@@ -337,7 +188,7 @@ void rmig__verify_compare(runner *r, vexp *x)
     }
     /* found on the target: explained (the extras are the keys there that no
      * source key was found as) */
-    if (x->t_kind >= 0 && runs_add(&v->seen, key_hash(x->db, x->key, x->len)) < 0) {
+    if (x->t_kind >= 0 && rmig__vruns_add(&v->seen, key_hash(x->db, x->key, x->len)) < 0) {
         snprintf(r->err, sizeof r->err, "verify: cannot write a temporary file: %s", strerror(errno));
         r->failed = 1;
     }
@@ -453,7 +304,7 @@ int rmig__verify_entry(runner *r, const rmig_entry *e)
     if (out || expired) {
         /* not looked for, but explained should the target hold it (an
          * expired key the target has not dropped yet) */
-        if (runs_add(&v->seen, kh) < 0) {
+        if (rmig__vruns_add(&v->seen, kh) < 0) {
             snprintf(r->err, sizeof r->err, "verify: cannot write a temporary file: %s", strerror(errno));
             return -1;
         }
@@ -480,7 +331,9 @@ int rmig__verify_entry(runner *r, const rmig_entry *e)
     }
     x->rdb_type = e->rdb_type;
     x->rdb_version = e->rdb_version;
-    int get = v->full && e->type == RMIG_KIND_STRING; /* GET costs the target less than DUMP */
+    /* a string by GET and a list by LRANGE cost the target less than DUMP
+     * (which compresses); other types' replies cost it more */
+    int get = v->full && (e->type == RMIG_KIND_STRING || e->type == RMIG_KIND_LIST);
     if (v->full && !get && e->value && v->raw_held + e->value_len <= RAW_HELD_MAX &&
         (x->raw = malloc(e->value_len + 1))) {
         /* decoded only if the target's copy is not the same bytes */
@@ -498,7 +351,13 @@ int rmig__verify_entry(runner *r, const rmig_entry *e)
         return -1;
     }
     rmig_redis_select(r->c, e->db);
-    if (get) {
+    if (get && e->type == RMIG_KIND_LIST) {
+        const char *argv[4] = {"LRANGE", x->key, "0", "-1"};
+        size_t lens[4] = {6, x->len, 1, 2};
+        rmig__verify_cmd(r, 4, argv, lens);
+        if (!rmig__verify_push(r, x, V_GET))
+            return -1;
+    } else if (get) {
         cmd2(r, "GET", x->key, x->len);
         if (!rmig__verify_push(r, x, V_GET))
             return -1;
@@ -595,17 +454,33 @@ void rmig__verify_reply(runner *r, keyrec *k, const redisReply *rep)
             }
         }
         return;
-    case V_GET:
-        if (rep->type == REDIS_REPLY_STRING) {
+    case V_GET: /* GET of a string, LRANGE 0 -1 of a list */
+        if (rep->type == REDIS_REPLY_STRING || (rep->type == REDIS_REPLY_ARRAY && rep->elements)) {
             rmig_vdigest d;
-            rmig_vdigest_init(&d, RMIG_KIND_STRING);
-            rmig_vdigest_string(&d, rep->str, rep->len);
+            rmig_vdigest_init(&d, x->kind);
+            if (rep->type == REDIS_REPLY_STRING)
+                rmig_vdigest_string(&d, rep->str, rep->len);
+            for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++)
+                rmig_vdigest_item(&d, rep->element[i]->str, rep->element[i]->len);
             rmig_vdigest_final(&d, x->t_digest);
             x->t_count = d.count;
-            x->t_kind = RMIG_KIND_STRING;
+            x->t_kind = x->kind;
         } else {
-            x->t_kind = rep->type == REDIS_REPLY_ERROR ? -3 : -1; /* WRONGTYPE: another type */
+            x->t_kind = -1;
+            if (rep->type == REDIS_REPLY_ERROR) {
+                /* WRONGTYPE: which type is asked after the PTTL, for the report */
+                x->t_kind = -3;
+                rmig_redis_select(r->c, x->db);
+                cmd2(r, "TYPE", x->key, x->len);
+                if (!rmig__verify_push(r, x, V_WTYPE))
+                    r->failed = 1;
+            }
         }
+        return;
+    case V_WTYPE:
+        x->t_kind = rep->type == REDIS_REPLY_STATUS ? rmig__verify_kind_of(rep->str) : -3;
+        rmig__verify_compare(r, x);
+        free(x);
         return;
     case V_TYPE:
         x->t_kind = rep->type == REDIS_REPLY_STATUS ? rmig__verify_kind_of(rep->str) : -1;
@@ -615,6 +490,8 @@ void rmig__verify_reply(runner *r, keyrec *k, const redisReply *rep)
         return;
     case V_PTTL:
         x->t_pttl = rep->type == REDIS_REPLY_INTEGER ? rep->integer : -1;
+        if (x->t_kind == -3)
+            return; /* (compared once TYPE has said which type) */
         if (x->t_pttl == -2)
             x->t_kind = -1; /* (gone between the two reads) */
         if (x->raw && x->t_kind >= 0 && !x->same && source_digest(r, x) < 0) {
@@ -706,7 +583,7 @@ static void scan_reply(runner *r, const redisReply *rep)
             for (size_t j = 0; j < v->nextra_h; j++)
                 if (v->extra_h[j] == h)
                     differ(r, D_EXTRA, db, k->str, k->len, "on the target; nothing in the source explains it");
-        } else if (runs_add(&v->there, h) < 0) {
+        } else if (rmig__vruns_add(&v->there, h) < 0) {
             snprintf(r->err, sizeof r->err, "verify: cannot write a temporary file: %s", strerror(errno));
             r->failed = 1;
             return;
@@ -736,38 +613,19 @@ static int on_keyspace(const redisReply *rep, void *ud, char *err, size_t errlen
     return 0;
 }
 
-/* Hashes on the target that the source's keys found there do not match:
- * the extras. Counted; the first --show kept to be named. */
-static int compare_runs(runner *r)
+/* A hash on the target that the source's keys found there do not match:
+ * an extra. Counted; the first --show kept to be named. */
+static void on_extra(void *ud, uint64_t h)
 {
-    rmig_verify *v = r->vf;
-    if (runs_flush(&v->seen) < 0 || runs_flush(&v->there) < 0)
-        return -1;
-    merger a = {0}, b = {0};
-    int rc = 0, ea = 0, eb = 0;
-    if (merger_open(&a, &v->seen) < 0 || merger_open(&b, &v->there) < 0)
-        rc = -1;
-    uint64_t x = rc ? 0 : merger_next(&a, &ea), y = rc ? 0 : merger_next(&b, &eb);
-    while (!rc && !eb) {
-        if (!ea && x < y) {
-            x = merger_next(&a, &ea);
-        } else if (!ea && x == y) {
-            y = merger_next(&b, &eb);
-        } else {
-            v->extra_total++;
-            if (v->extra && v->nextra_h < (size_t)v->show) {
-                uint64_t *q = realloc(v->extra_h, (v->nextra_h + 1) * sizeof *q);
-                if (q) {
-                    v->extra_h = q;
-                    v->extra_h[v->nextra_h++] = y;
-                }
-            }
-            y = merger_next(&b, &eb);
+    rmig_verify *v = ud;
+    v->extra_total++;
+    if (v->extra && v->nextra_h < (size_t)v->show) {
+        uint64_t *q = realloc(v->extra_h, (v->nextra_h + 1) * sizeof *q);
+        if (q) {
+            v->extra_h = q;
+            v->extra_h[v->nextra_h++] = h;
         }
     }
-    merger_close(&a);
-    merger_close(&b);
-    return rc;
 }
 
 /* The target's keys per db: INFO keyspace on its connection (every
@@ -805,26 +663,6 @@ static void start_target_scan(runner *r)
     v->scanning = n > 0;
     if (was)
         rmig__run_use(r, was);
-}
-
-/* Distinct hashes in the runs of keys found on the target. */
-static int count_distinct(runs *s, uint64_t *out)
-{
-    if (runs_flush(s) < 0)
-        return -1;
-    merger m = {0};
-    int end = 0, rc = merger_open(&m, s);
-    uint64_t n = 0, last = 0;
-    while (!rc) {
-        uint64_t h = merger_next(&m, &end);
-        if (end)
-            break;
-        n += !n || h != last;
-        last = h;
-    }
-    merger_close(&m);
-    *out = n;
-    return rc;
 }
 
 int rmig__verify_more(runner *r)
@@ -877,7 +715,7 @@ int rmig__verify_more(runner *r)
     }
     if (v->phase == P_EXTRA && !v->scan_started && !v->naming) {
         uint64_t distinct = 0;
-        if (count_distinct(&v->seen, &distinct) < 0) {
+        if (rmig__vruns_distinct(&v->seen, &distinct) < 0) {
             snprintf(r->err, sizeof r->err, "verify: cannot read a temporary file: %s", strerror(errno));
             r->failed = 1;
             return 0;
@@ -896,7 +734,7 @@ int rmig__verify_more(runner *r)
         }
     }
     if (v->phase == P_EXTRA && !v->naming) {
-        if (compare_runs(r) < 0) {
+        if (rmig__vruns_diff(&r->vf->seen, &r->vf->there, on_extra, r->vf) < 0) {
             snprintf(r->err, sizeof r->err, "verify: cannot read a temporary file: %s", strerror(errno));
             r->failed = 1;
             return 0;
@@ -914,241 +752,4 @@ int rmig__verify_more(runner *r)
         v->diffs[D_EXTRA] = v->extra_total; /* (counted, the first --show named) */
     v->phase = P_DONE;
     return 0;
-}
-
-/* ---- the report ---- */
-
-static void json_str(FILE *f, const char *s, size_t n)
-{
-    fputc('"', f);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20 || c >= 0x7f)
-            fprintf(f, "\\u%04x", c); /* (a byte, as the code point of the same value) */
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
-}
-
-int rmig__verify_report(runner *r, const char *pipeline, double secs)
-{
-    rmig_verify *v = r->vf;
-    uint64_t total = 0;
-    for (int k = 0; k < D_KINDS; k++)
-        total += v->diffs[k];
-    printf("verify %s (%s): %llu keys checked in %.2f s", pipeline, v->full ? "full" : "outline",
-           (unsigned long long)v->checked, secs);
-    if (v->expired)
-        printf(", %llu expired at the source (not looked for)", (unsigned long long)v->expired);
-    if (v->sampled_out)
-        printf(", %llu left out by --sample", (unsigned long long)v->sampled_out);
-    if (r->dropped)
-        printf(", %llu dropped by the nodes (not looked for)", (unsigned long long)r->dropped);
-    printf("\n");
-    if (r->failed) {
-        printf("  the check did not complete: %s\n", r->err);
-    } else if (!total) {
-        printf("  no difference: the target holds what the source holds, through the pipeline\n");
-    } else {
-        printf("  differences:");
-        for (int k = 0; k < D_KINDS; k++)
-            printf(" %s %llu%s", dnames[k], (unsigned long long)v->diffs[k], k + 1 < D_KINDS ? "," : "\n");
-        for (int k = 0; k < D_KINDS; k++) {
-            if (!v->diffs[k])
-                continue;
-            printf("  %s (%llu%s):\n", dnames[k], (unsigned long long)v->diffs[k],
-                   v->diffs[k] > v->nfirst[k] ? ", the first shown" : "");
-            for (uint32_t i = 0; i < v->nfirst[k]; i++) {
-                const shown *s = &v->first[k][i];
-                printf("    db %llu \"", (unsigned long long)s->db);
-                uint32_t kl = s->len < sizeof s->key ? s->len : (uint32_t)sizeof s->key;
-                for (uint32_t j = 0; j < kl; j++) {
-                    unsigned char c = (unsigned char)s->key[j];
-                    printf(c == '"' || c == '\\' ? "\\%c" : isprint(c) ? "%c" : "\\x%02x", c);
-                }
-                printf("\"%s: %s\n", s->len > kl ? "... (cut)" : "", s->why);
-            }
-            if (k == D_EXTRA && !v->extra && v->diffs[k])
-                printf("    (--extra names them)\n");
-        }
-    }
-    if (v->report) {
-        FILE *f = fopen(v->report, "w");
-        if (!f) {
-            fprintf(stderr, "rmig verify: --report: cannot write %s: %s\n", v->report, strerror(errno));
-            return 1;
-        }
-        fprintf(f, "{\"pipeline\":");
-        json_str(f, pipeline, strlen(pipeline));
-        fprintf(f, ",\"mode\":\"%s\",\"ok\":%s,\"complete\":%s,\"checked\":%llu,\"expired\":%llu,\"sampled_out\":%llu,"
-                "\"dropped\":%llu,\"rounds\":%d,\"seconds\":%.3f,\"differences\":{",
-                v->full ? "full" : "outline", !total && !r->failed ? "true" : "false", r->failed ? "false" : "true",
-                (unsigned long long)v->checked, (unsigned long long)v->expired, (unsigned long long)v->sampled_out,
-                (unsigned long long)r->dropped, v->round + 1, secs);
-        for (int k = 0; k < D_KINDS; k++)
-            fprintf(f, "%s\"%s\":%llu", k ? "," : "", dnames[k], (unsigned long long)v->diffs[k]);
-        fprintf(f, "},\"keys\":{");
-        for (int k = 0; k < D_KINDS; k++) {
-            fprintf(f, "%s\"%s\":[", k ? "," : "", dnames[k]);
-            for (uint32_t i = 0; i < v->nfirst[k]; i++) {
-                const shown *s = &v->first[k][i];
-                fprintf(f, "%s{\"db\":%llu,\"key\":", i ? "," : "", (unsigned long long)s->db);
-                json_str(f, s->key, s->len < sizeof s->key ? s->len : sizeof s->key);
-                if (s->len > sizeof s->key)
-                    fprintf(f, ",\"key_bytes\":%u,\"key_cut\":true", s->len);
-                fprintf(f, ",\"why\":");
-                json_str(f, s->why, strlen(s->why));
-                fprintf(f, "}");
-            }
-            fprintf(f, "]");
-        }
-        fprintf(f, "}");
-        if (r->failed) {
-            fprintf(f, ",\"error\":");
-            json_str(f, r->err, strlen(r->err));
-        }
-        fprintf(f, "}\n");
-        if (fclose(f) != 0) {
-            fprintf(stderr, "rmig verify: --report: cannot write %s: %s\n", v->report, strerror(errno));
-            return 1;
-        }
-    }
-    return total || r->failed ? 1 : 0;
-}
-
-void rmig__verify_close(runner *r)
-{
-    rmig_verify *v = r->vf;
-    if (v && v->timer_on) {
-        v->timer_on = 0;
-        uv_close((uv_handle_t *)&v->timer, NULL);
-    }
-}
-
-void rmig__verify_free(rmig_verify *v)
-{
-    if (!v)
-        return;
-    for (int k = 0; k < D_KINDS; k++)
-        free(v->first[k]);
-    if (v->spill)
-        fclose(v->spill);
-    if (v->respill)
-        fclose(v->respill);
-    runs_free(&v->seen);
-    runs_free(&v->there);
-    free(v->extra_h);
-    free(v->src);
-    rmig_vdigester_free(v->dg);
-    if (v->bp)
-        rmig_rdb_free(v->bp);
-    rmig__verify_big_free(v->bx);
-    free(v);
-}
-
-/* ---- rmig run --verify ---- */
-
-/* The arguments of `rmig verify` for the run's pipeline (argv[0] "verify"),
- * with extra ones after; NULL-terminated, malloc'd. */
-static char **verify_args(const runner *r, const char *const *extra, int nextra, int *argc)
-{
-    char **a = calloc((size_t)(2 + 2 * r->nover + nextra + 1), sizeof *a);
-    if (!a)
-        return NULL;
-    int n = 0;
-    a[n++] = "verify";
-    a[n++] = (char *)r->pipeline_path;
-    for (int i = 0; i < r->nover; i++) {
-        a[n++] = "-s";
-        a[n++] = (char *)r->ovr[i];
-    }
-    for (int i = 0; i < nextra; i++)
-        a[n++] = (char *)extra[i];
-    *argc = n;
-    return a;
-}
-
-int rmig__verify_after(runner *r)
-{
-    int argc;
-    char **argv = verify_args(r, NULL, 0, &argc);
-    if (!argv) {
-        fprintf(stderr, "rmig run: out of memory\n");
-        return 1;
-    }
-    fprintf(stderr, "rmig run: verifying the target (rmig verify %s)\n", r->pipeline_path);
-    int rc = rmig_verify_main(argc, argv);
-    free(argv);
-    return rc;
-}
-
-static void on_verify_exit(uv_process_t *p, int64_t status, int sig)
-{
-    runner *r = p->data;
-    rmig_progress_clear(&r->progress);
-    if (sig)
-        fprintf(stderr, "rmig run: the verification beside the live run was stopped (signal %d)\n", sig);
-    else
-        fprintf(stderr, "rmig run: the verification beside the live run ended: %s (exit %lld; its report is above)\n",
-                status == 0 ? "no difference" : "differences, or it could not check", (long long)status);
-    uv_close((uv_handle_t *)p, NULL);
-    r->verify_spawned = 2; /* (closed) */
-}
-
-void rmig__verify_spawn(runner *r)
-{
-    if (!r->verify_after || r->verify_spawned)
-        return;
-    /* keys still changing are checked again (rounds): a live source does
-     * not stand still */
-    static const char *const extra[] = {"--rounds", "5", "--delay", "2"};
-    int argc;
-    char **argv = verify_args(r, extra, 4, &argc);
-    char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (!argv || n <= 0) {
-        free(argv);
-        fprintf(stderr, "rmig run: cannot start the verification (rmig's own path is unknown)\n");
-        r->verify_spawned = 2;
-        return;
-    }
-    self[n] = 0;
-    char **args = calloc((size_t)argc + 2, sizeof *args);
-    if (!args) {
-        free(argv);
-        return;
-    }
-    args[0] = self;
-    for (int i = 0; i < argc; i++)
-        args[i + 1] = argv[i];
-    uv_stdio_container_t io[3] = {{.flags = UV_IGNORE}, {.flags = UV_INHERIT_FD, .data.fd = 1},
-                                  {.flags = UV_INHERIT_FD, .data.fd = 2}};
-    uv_process_options_t o = {.exit_cb = on_verify_exit, .file = self, .args = args, .stdio_count = 3, .stdio = io};
-    r->vproc.data = r;
-    int rc = uv_spawn(&r->loop, &r->vproc, &o);
-    free(args);
-    free(argv);
-    if (rc < 0) {
-        fprintf(stderr, "rmig run: cannot start the verification: %s\n", uv_strerror(rc));
-        uv_close((uv_handle_t *)&r->vproc, NULL);
-        r->verify_spawned = 2;
-        return;
-    }
-    r->verify_spawned = 1;
-    rmig_progress_clear(&r->progress);
-    fprintf(stderr, "rmig run: caught up: verifying the target beside the live run (rmig verify, 5 rounds)\n");
-}
-
-void rmig__verify_spawn_close(runner *r)
-{
-    if (r->verify_spawned != 1)
-        return;
-    /* the run ends first: its verification would compare a target no
-     * longer followed */
-    uv_process_kill(&r->vproc, SIGTERM);
-    uv_close((uv_handle_t *)&r->vproc, NULL);
-    r->verify_spawned = 2;
 }

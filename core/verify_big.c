@@ -6,9 +6,11 @@
  * (a one-key stream, as chunked.c does) whose element events make the
  * fingerprint as they come. Then the target's copy is read in pieces too,
  * one at a time on the target connection among the other keys' reads:
- * TYPE and PTTL, then GETRANGE, LRANGE, HSCAN, SSCAN or ZSCAN, each piece's
- * elements folded into the target's fingerprint (order-free for sets,
- * zsets and hashes, so SCAN's order does not matter). A stream is read with
+ * TYPE and PTTL, then GETRANGE, LRANGE, ZRANGE by rank, HSCAN or SSCAN,
+ * each piece's elements folded into the target's fingerprint (order-free
+ * for sets, zsets and hashes, so SCAN's order does not matter). A zset is
+ * read by rank rather than ZSCAN: ZSCAN formats every score as a long
+ * double, which costs the target twice ZRANGE's work. A stream is read with
  * one DUMP: its entries, ids and groups come only whole.
  *
  * A hash or set being rehashed may give an element twice in a SCAN; on a
@@ -22,31 +24,27 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PIECE 50000         /* elements asked per piece (one round trip each: big pieces keep it from being all latency) */
+#define PIECE 10000         /* elements asked per piece: one round trip each, among other keys' reads (at most 20000 elements held per reply) */
 #define STR_PIECE (1 << 20) /* a string's bytes per GETRANGE */
 
 static void finish_key(runner *r, vexp *x);
 
-int rmig__verify_big_begin(runner *r, const rmig_entry *e)
+/* The expected state of a big value the nodes kept; in full mode the
+ * target's copy is read meanwhile (its TYPE and PTTL now, then its pieces):
+ * its reading (the target's work) and the source's (rmig's, or the
+ * source server's) go side by side. NULL with r->err. */
+static vexp *big_vexp(runner *r, const rmig_entry *e, uint64_t sdb, const void *skey, uint32_t slen)
 {
-    rmig_verify *v = r->vf;
-    uint32_t sl = v->nsrc ? v->src[0].len : e->key_len;
-    vexp *x = rmig__verify_vexp(e, v->nsrc ? v->src[0].db : e->db, v->nsrc ? v->src[0].key : e->key, sl);
-    v->bp = rmig_vdigest_parser(e->rdb_type, e->rdb_version);
-    if (!x || !v->bp) {
+    vexp *x = rmig__verify_vexp(e, sdb, skey, slen);
+    if (x && r->vf->full && !(x->tvd = malloc(sizeof *x->tvd))) {
         free(x);
-        snprintf(r->err, sizeof r->err, "out of memory");
-        return -1;
+        x = NULL;
     }
-    rmig_vdigest_init(&v->bd, e->type);
-    v->bx = x;
-    if (v->full) {
-        /* the target's copy is read meanwhile: its reading (the
-         * target's work) and this one (rmig's) go side by side */
-        if (!(x->tvd = malloc(sizeof *x->tvd))) {
-            snprintf(r->err, sizeof r->err, "out of memory");
-            return -1;
-        }
+    if (!x) {
+        snprintf(r->err, sizeof r->err, "out of memory");
+        return NULL;
+    }
+    if (r->vf->full) {
         rmig_vdigest_init(x->tvd, x->kind);
         snprintf(x->cursor, sizeof x->cursor, "0");
         const char *argv[2] = {"TYPE", x->key};
@@ -58,7 +56,38 @@ int rmig__verify_big_begin(runner *r, const rmig_entry *e)
         rmig__verify_cmd(r, 2, argv, lens);
         rmig__verify_push(r, x, V_BPTTL);
     }
+    return x;
+}
+
+int rmig__verify_big_begin(runner *r, const rmig_entry *e)
+{
+    rmig_verify *v = r->vf;
+    vexp *x = big_vexp(r, e, v->nsrc ? v->src[0].db : e->db, v->nsrc ? v->src[0].key : e->key,
+                       v->nsrc ? v->src[0].len : e->key_len);
+    if (!x)
+        return -1;
+    v->bx = x;
+    rmig_vdigest_init(&v->bd, e->type);
+    if (!(v->bp = rmig_vdigest_parser(e->rdb_type, e->rdb_version))) {
+        snprintf(r->err, sizeof r->err, "out of memory");
+        return -1;
+    }
     return 0;
+}
+
+vexp *rmig__verify_big_scan_begin(runner *r, const rmig_entry *e, uint64_t sdb, const void *skey, size_t slen)
+{
+    vexp *x = big_vexp(r, e, sdb, skey, (uint32_t)slen);
+    if (x && !(x->svd = malloc(sizeof *x->svd))) {
+        snprintf(r->err, sizeof r->err, "out of memory");
+        x->src_done = 1, x->skip = 1; /* (freed once the target's reads are answered) */
+        if (!r->vf->full)
+            rmig__verify_big_free(x);
+        return NULL;
+    }
+    if (x)
+        rmig_vdigest_init(x->svd, e->type);
+    return x;
 }
 
 /* The parser's events so far, into the source's fingerprint. */
@@ -105,12 +134,16 @@ static void ask(runner *r, vexp *x)
         ARG("GETRANGE", 8), ARG(x->key, x->len), ARG(a, strlen(a)), ARG(b, strlen(b));
         break;
     case RMIG_KIND_LIST:
+    case RMIG_KIND_ZSET:
         snprintf(a, sizeof a, "%llu", (unsigned long long)x->pos);
         snprintf(b, sizeof b, "%llu", (unsigned long long)(x->pos + PIECE - 1));
-        ARG("LRANGE", 6), ARG(x->key, x->len), ARG(a, strlen(a)), ARG(b, strlen(b));
+        if (x->kind == RMIG_KIND_LIST)
+            ARG("LRANGE", 6), ARG(x->key, x->len), ARG(a, strlen(a)), ARG(b, strlen(b));
+        else
+            ARG("ZRANGE", 6), ARG(x->key, x->len), ARG(a, strlen(a)), ARG(b, strlen(b)), ARG("WITHSCORES", 10);
         break;
     default:
-        ARG(x->kind == RMIG_KIND_HASH ? "HSCAN" : x->kind == RMIG_KIND_SET ? "SSCAN" : "ZSCAN", 5);
+        ARG(x->kind == RMIG_KIND_HASH ? "HSCAN" : "SSCAN", 5);
         ARG(x->key, x->len), ARG(x->cursor, strlen(x->cursor)), ARG("COUNT", 5), ARG(count, strlen(count));
         break;
     }
@@ -118,6 +151,34 @@ static void ask(runner *r, vexp *x)
     rmig_redis_select(r->c, x->db);
     rmig__verify_cmd(r, argc, argv, lens);
     rmig__verify_push(r, x, V_BPIECE);
+}
+
+/* The source's side is read (digest: its fingerprint and count), or it
+ * went meanwhile (gone): compared once the target's side is read too. */
+static int source_end(runner *r, vexp *x, const rmig_vdigest *digest, int gone)
+{
+    rmig_verify *v = r->vf;
+    rmig_vdigest_final(digest, x->digest);
+    x->count = digest->count;
+    int expired = gone || (x->expire_ms >= 0 && x->expire_ms <= rmig__run_now_ms());
+    if (expired && rmig__verify_unchecked(r, x->db, x->key, x->len) < 0) {
+        snprintf(r->err, sizeof r->err, "verify: cannot write a temporary file");
+        return -1;
+    }
+    v->expired += expired && !gone;
+    if (v->full) {
+        x->src_done = 1;
+        x->skip = expired;
+        if (x->tgt_done)
+            finish_key(r, x);
+        return 0;
+    }
+    if (expired) {
+        rmig__verify_big_free(x);
+        return 0;
+    }
+    /* outline: the element count is enough */
+    return rmig__verify_outline_reads(r, x);
 }
 
 int rmig__verify_big_end(runner *r)
@@ -129,31 +190,18 @@ int rmig__verify_big_end(runner *r)
     v->bp = NULL;
     v->bx = NULL;
     if (rc < 0) {
-        free(x);
+        rmig__verify_big_free(x);
         return -1;
     }
-    rmig_vdigest_final(&v->bd, x->digest);
-    x->count = v->bd.count;
-    int expired = x->expire_ms >= 0 && x->expire_ms <= rmig__run_now_ms();
-    if (expired && rmig__verify_unchecked(r, x->db, x->key, x->len) < 0) {
-        snprintf(r->err, sizeof r->err, "verify: cannot write a temporary file");
-        return -1;
-    }
-    if (v->full) {
-        x->src_done = 1;
-        x->skip = expired;
-        v->expired += expired;
-        if (x->tgt_done)
-            finish_key(r, x);
-        return 0;
-    }
-    if (expired) {
-        v->expired++;
-        free(x);
-        return 0;
-    }
-    /* outline: the element count is enough */
-    return rmig__verify_outline_reads(r, x);
+    return source_end(r, x, &v->bd, 0);
+}
+
+int rmig__verify_big_scan_end(runner *r, vexp *x, int gone)
+{
+    rmig_vdigest d = *x->svd;
+    free(x->svd);
+    x->svd = NULL;
+    return source_end(r, x, &d, gone);
 }
 
 /* Both sides read: compared (unless it expired at the source), freed. */
@@ -162,6 +210,14 @@ static void finish_key(runner *r, vexp *x)
     if (!x->skip)
         rmig__verify_compare(r, x);
     rmig__verify_big_free(x);
+}
+
+/* A zset member and its score (as text) from ZRANGE ... WITHSCORES. */
+static void zmember(rmig_vdigest *d, const redisReply *m, const redisReply *score)
+{
+    char sc[64];
+    snprintf(sc, sizeof sc, "%.*s", (int)(score->len < 63 ? score->len : 63), score->str);
+    rmig_vdigest_zmember(d, m->str, m->len, strtod(sc, NULL));
 }
 
 /* The target's side is read. */
@@ -226,6 +282,11 @@ void rmig__verify_big_reply(runner *r, keyrec *k, const redisReply *rep)
             rmig_vdigest_item(x->tvd, rep->element[i]->str, rep->element[i]->len);
         x->pos += rep->elements;
         end = rep->elements < PIECE;
+    } else if (x->kind == RMIG_KIND_ZSET && rep->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i + 1 < rep->elements; i += 2)
+            zmember(x->tvd, rep->element[i], rep->element[i + 1]);
+        x->pos += rep->elements / 2;
+        end = rep->elements < 2 * PIECE;
     } else if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 && rep->element[1]->type == REDIS_REPLY_ARRAY) {
         const redisReply *els = rep->element[1];
         for (size_t i = 0; i < els->elements; i++) {
@@ -234,13 +295,7 @@ void rmig__verify_big_reply(runner *r, keyrec *k, const redisReply *rep)
                 rmig_vdigest_member(x->tvd, a->str, a->len);
             } else if (i + 1 < els->elements) {
                 const redisReply *b = els->element[++i];
-                if (x->kind == RMIG_KIND_HASH) {
-                    rmig_vdigest_field(x->tvd, a->str, a->len, b->str, b->len);
-                } else {
-                    char sc[64];
-                    snprintf(sc, sizeof sc, "%.*s", (int)(b->len < 63 ? b->len : 63), b->str);
-                    rmig_vdigest_zmember(x->tvd, a->str, a->len, strtod(sc, NULL));
-                }
+                rmig_vdigest_field(x->tvd, a->str, a->len, b->str, b->len);
             }
         }
         snprintf(x->cursor, sizeof x->cursor, "%.*s", (int)rep->element[0]->len, rep->element[0]->str);
@@ -260,5 +315,6 @@ void rmig__verify_big_free(vexp *x)
     if (!x)
         return;
     free(x->tvd);
+    free(x->svd);
     free(x);
 }

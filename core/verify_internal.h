@@ -1,6 +1,7 @@
 /* verify_internal.h - what the parts of `rmig verify` share (verify.c: the
- * pass, the rounds, the extras, the report; verify_big.c: values too big
- * to hold, compared piece by piece). */
+ * pass, the rounds, the extras; verify_big.c: values too big to hold,
+ * compared piece by piece; verify_runs.c: key hashes in sorted runs on
+ * disk; verify_report.c: the report, and `rmig run --verify`). */
 #ifndef RMIG_VERIFY_INTERNAL_H
 #define RMIG_VERIFY_INTERNAL_H
 
@@ -12,9 +13,9 @@
 enum { D_MISSING, D_EXTRA, D_TYPE, D_VALUE, D_TTL, D_COUNT, D_KINDS };
 
 enum { P_MAIN, P_ROUND, P_EXTRA, P_DONE };
-enum { V_DUMP = 1, V_TYPE, V_COUNT, V_PTTL, V_SCAN, V_INFO, V_GET, V_BTYPE, V_BPTTL, V_BPIECE };
+enum { V_DUMP = 1, V_TYPE, V_COUNT, V_PTTL, V_SCAN, V_INFO, V_GET, V_WTYPE, V_BTYPE, V_BPTTL, V_BPIECE };
 
-#define RAW_HELD_MAX ((uint64_t)16 << 20) /* source values held for the byte comparison, at most */
+#define RAW_HELD_MAX ((uint64_t)8 << 20)  /* source values held for the byte comparison, at most */
 #define RUN_HASHES (1u << 20) /* key hashes held before a sorted run goes to disk (8 MiB) */
 
 /* What one key should be on the target, and what the target said. */
@@ -38,6 +39,8 @@ typedef struct vexp {
     uint8_t t_digest[16];
     /* a big value: the target's copy read in pieces into tvd */
     rmig_vdigest *tvd;
+    /* a big value of a scan source: its pieces read into svd (NULL once done) */
+    rmig_vdigest *svd;
     int src_done, tgt_done, skip; /* both sides read (side by side); expired at the source */
     char cursor[64];
     uint64_t pos;
@@ -107,6 +110,16 @@ struct rmig_verify {
     uint64_t start_ns;
 };
 
+
+/* verify_runs.c: add a hash (a run goes to disk when RUN_HASHES are held),
+ * flush the held ones as a run, free; distinct: the number of distinct
+ * hashes; diff: each hash of b that a does not hold (as often as b holds
+ * it). 0, or -1 (a temporary file). */
+int rmig__vruns_add(runs *s, uint64_t h);
+int rmig__vruns_flush(runs *s);
+void rmig__vruns_free(runs *s);
+int rmig__vruns_distinct(runs *s, uint64_t *out);
+int rmig__vruns_diff(runs *a, runs *b, void (*each)(void *ud, uint64_t h), void *ud);
 
 /* verify.c: a key's expected state (its target name, db, kind, expiry
  * from the entry out of the nodes; its source db and name); outline reads;

@@ -28,6 +28,14 @@ counts per kind of difference, the keys named) as well as stdout. Scenarios:
             difference, dropped keys counted and not reported missing; a
             renamed key damaged on the target is reported under its new
             name and db; a key the nodes drop found on the target is extra
+  big       values over sink.chunk_bytes (4096) of every type, 120k
+            elements (a zset with fractional scores, a hash, a set, an
+            intset, lists, a 3 MB string, a stream, a hash with a TTL),
+            migrated and verified in pieces (the target's commandstats show
+            ZRANGE by rank, HSCAN, SSCAN, LRANGE and GETRANGE): no
+            difference; each damage to one of them (a score in the second
+            piece, a member, a field, an element, a byte, an append, a
+            TTL, a deletion, another type) reported exactly, in both modes
   live      `rmig run` (scan, live = true) follows a source a writer
             changes: values changing in flight are cleared by --rounds 4
             --delay 1 (exit 0); with DEL and creations too, nothing missing
@@ -62,6 +70,7 @@ NOTIFY = ['--notify-keyspace-events', 'KEA']
 KINDS = ('missing', 'extra', 'type', 'value', 'ttl', 'count')
 DBS = (0, 2)
 BIN = b'bin\x00:\xff\r\n %d'    # key names with NUL, CR LF, a space and bytes that are not UTF-8
+BIG_N = 120000                  # elements of the big values (pieces of 50000 on the target)
 SOON = 20                       # keys of db 0 that expire between the save and the verify
 
 
@@ -310,6 +319,46 @@ def scenario_clean(ctx, d):
     t.close()
 
 
+def damage_case(ctx, d, t, p, label='damage'):
+    """case(what, keys, damage, kind, n=1, named=None, args=(), outline=None,
+    unnamed=False): damages the target t (damage(conn)), verifies pipeline p
+    (full, args), checks kind n naming `named` (default: keys), undoes.
+    outline: the kind the outline mode reports too ('' for none)."""
+    rep = ctx.rep
+
+    def case(what, keys, damage, kind, n=1, named=None, args=(), outline=None, unnamed=False):
+        snap = Snap(t, keys)
+        try:
+            damage(t)
+            t.call('SELECT', 0)
+            v = verify(ctx, d, p, *args)
+            if kind:
+                check_only(rep, '%s: %s' % (label, what), v, kind, n, keys if named is None else named,
+                           unnamed=unnamed)
+            else:
+                check_clean(rep, '%s: %s' % (label, what), v)
+            if outline is not None:
+                v2 = verify(ctx, d, p, '--mode', 'outline', *args)
+                if outline:
+                    check_only(rep, '%s: %s (outline)' % (label, what), v2, outline, n,
+                               keys if named is None else named)
+                else:
+                    check_clean(rep, '%s: %s (outline)' % (label, what), v2)
+            return v
+        finally:
+            snap.undo()
+    return case
+
+
+def at(db, *cmds):
+    """A damage: cmds run in db."""
+    def f(c):
+        c.call('SELECT', db)
+        for cmd in cmds:
+            c.call(*cmd)
+    return f
+
+
 def scenario_damage(ctx, d):
     rep = ctx.rep
     src, s, rdb, counts = saved_source(ctx, d)
@@ -319,35 +368,7 @@ def scenario_damage(ctx, d):
     migrate(ctx, rep, 'damage', d, rdb_pipeline(rdb, dst.port), 'rdb.lua')
     check_clean(rep, 'damage: before any damage', verify(ctx, d, p))
 
-    def case(what, keys, damage, kind, n=1, named=None, args=(), outline=None, unnamed=False):
-        """Damages the target (damage(conn)), verifies (full, args), checks
-        kind n naming `named` (default: keys), undoes. outline: the kind the
-        outline mode reports too ('' for none)."""
-        snap = Snap(t, keys)
-        try:
-            damage(t)
-            t.call('SELECT', 0)
-            v = verify(ctx, d, p, *args)
-            if kind:
-                check_only(rep, 'damage: %s' % what, v, kind, n, keys if named is None else named, unnamed=unnamed)
-            else:
-                check_clean(rep, 'damage: %s' % what, v)
-            if outline is not None:
-                v2 = verify(ctx, d, p, '--mode', 'outline', *args)
-                if outline:
-                    check_only(rep, 'damage: %s (outline)' % what, v2, outline, n, keys if named is None else named)
-                else:
-                    check_clean(rep, 'damage: %s (outline)' % what, v2)
-            return v
-        finally:
-            snap.undo()
-
-    def at(db, *cmds):
-        def f(c):
-            c.call('SELECT', db)
-            for cmd in cmds:
-                c.call(*cmd)
-        return f
+    case = damage_case(ctx, d, t, p)
 
     v = case('a key deleted', [(0, BIN % 7)], at(0, ['DEL', BIN % 7]), 'missing', outline='missing')
     r = v.report or {}
@@ -656,6 +677,99 @@ def scenario_live(ctx, d):
     t.close()
 
 
+def piece_reads(t):
+    """{command: calls} of the target's commandstats for the piece reads."""
+    info = t.call('INFO', 'commandstats').decode()
+    got = {}
+    for name in ('zrange', 'hscan', 'sscan', 'lrange', 'getrange', 'dump', 'zscan'):
+        m = re.search(r'^cmdstat_%s:calls=(\d+)' % name, info, re.M)
+        got[name] = int(m.group(1)) if m else 0
+    return got
+
+
+def scenario_big(ctx, d):
+    rep = ctx.rep
+    rng = random.Random(ctx.seed)
+    src = server(ctx, d, 'src')
+    dst = server(ctx, d, 'dst')
+    s, t = src.conn(), dst.conn()
+    n = BIG_N
+    s.call('ZADD', 'bz', *[x for j in range(n) for x in (str(j / 7.0) if j % 3 else str(j), 'm%d' % j)])
+    s.call('HSET', 'bh', *[x for j in range(n) for x in ('f%d' % j, 'v%d' % (j * 13))])
+    s.call('SADD', 'bs', *['m%d' % j for j in range(n)])
+    s.call('SADD', 'bis', *[str(j * 3 - 1000) for j in range(n // 2)])
+    s.call('RPUSH', 'bl', *['e%d' % j for j in range(n)])
+    s.call('SET', 'bstr', rng.randbytes(3 << 20))
+    s.call('HSET', 'bttl', *[x for j in range(5000) for x in ('f%d' % j, 'x' * 20)])
+    s.call('PEXPIRE', 'bttl', 3600000)
+    s.pipeline([['XADD', 'bx', '*', 'f', 'v%d' % j] for j in range(3000)])
+    s.call('XGROUP', 'CREATE', 'bx', 'g', '0')
+    s.pipeline([['SET', 'small:%d' % j, j] for j in range(200)])
+    s.call('SELECT', 1)
+    s.call('RPUSH', 'bl', *['f%d' % j for j in range(n // 2)])
+    s.call('SELECT', 0)
+    s.call('SAVE')
+    rdb = os.path.join(src.dir, src.dbfilename)
+    text = ('local rmig = require "rmig"\nreturn rmig.pipeline {\n'
+            '  source = rmig.source.rdb { path = %s },\n'
+            '  sink = rmig.sink.redis { addr = "127.0.0.1:%d", chunk_bytes = 4096 },\n}\n') % (
+                lua_string(rdb), dst.port)
+    p = write(d, 'big.lua', text)
+    what = 'big (values over sink.chunk_bytes, read in pieces on both sides)'
+    migrate(ctx, rep, what, d, text, 'big.lua')
+    total = 9 + 200
+    t.call('CONFIG', 'RESETSTAT')
+    check_clean(rep, 'big: full verify, every big value read in pieces', verify(ctx, d, p, '--extra'), checked=total)
+    got = piece_reads(t)
+    rep.check(got['zrange'] >= n // 50000 and got['hscan'] >= 1 and got['sscan'] >= 1 and got['lrange'] >= n // 50000
+              and got['getrange'] >= 3 and got['zscan'] == 0,
+              'big: the target read in pieces (ZRANGE by rank, HSCAN, SSCAN, LRANGE, GETRANGE): %r' % got, repr(got))
+    check_clean(rep, 'big: outline verify', verify(ctx, d, p, '--mode', 'outline'), checked=total)
+
+    case = damage_case(ctx, d, t, p, 'big')
+    mid = 'm%d' % (n * 2 // 3)   # (in the second piece of the zset by rank)
+    case('a zset score changed in the middle', [(0, 'bz')], at(0, ['ZADD', 'bz', '0.25', mid]), 'value', outline='')
+    case('a zset member swapped', [(0, 'bz')], at(0, ['ZREM', 'bz', 'm5'], ['ZADD', 'bz', '5', 'mX']), 'value',
+         outline='')
+    case('a hash field changed', [(0, 'bh')], at(0, ['HSET', 'bh', 'f%d' % (n - 1), 'other']), 'value', outline='')
+    case('a set member swapped', [(0, 'bs')], at(0, ['SREM', 'bs', 'm7'], ['SADD', 'bs', 'mY']), 'value')
+    case('an intset member swapped', [(0, 'bis')], at(0, ['SREM', 'bis', '-1000'], ['SADD', 'bis', '7']), 'value')
+    case('a list element changed', [(1, 'bl')], at(1, ['LSET', 'bl', n // 3, 'x']), 'value', outline='')
+    case('a list element appended', [(0, 'bl')], at(0, ['RPUSH', 'bl', 'more']), 'value', outline='count')
+    case('a byte of a 3 MB string changed', [(0, 'bstr')], at(0, ['SETRANGE', 'bstr', 2500000, '\x01']), 'value',
+         outline='')
+    case('a 3 MB string appended to', [(0, 'bstr')], at(0, ['APPEND', 'bstr', 'x']), 'value', outline='count')
+    case('a stream entry added', [(0, 'bx')], at(0, ['XADD', 'bx', '*', 'new', '1']), 'value', outline='count')
+    case('a TTL removed', [(0, 'bttl')], at(0, ['PERSIST', 'bttl']), 'ttl', outline='ttl')
+    case('a key deleted', [(0, 'bh')], at(0, ['DEL', 'bh']), 'missing', outline='missing')
+    v = case('a zset replaced by a string', [(0, 'bz')], at(0, ['DEL', 'bz'], ['SET', 'bz', 'now a string']), 'type',
+             outline='type')
+    why = v.why('type', 0, 'bz') or ''
+    rep.check('zset' in why and 'string' in why, 'big: the type difference says zset and string', why)
+    check_clean(rep, 'big: every damage undone', verify(ctx, d, p, '--extra'), checked=total)
+
+    # the source server itself, read by SCAN: its big keys read in pieces too
+    # (the stream by one DUMP), digested, never held whole
+    ps = write(d, 'bigscan.lua', scan_pipeline(src.port, dst.port, ', big_bytes = 65536, count = 2000'))
+    s.call('CONFIG', 'RESETSTAT')
+    for mode in ('full', 'outline'):
+        check_clean(rep, 'big: %s verify of a scan pipeline (big_bytes = 65536)' % mode,
+                    verify(ctx, d, ps, '--mode', mode, '--extra'), checked=total)
+    got = piece_reads(s)
+    rep.check(got['zscan'] >= 2 and got['hscan'] >= 2 and got['sscan'] >= 2 and got['lrange'] >= 2
+              and got['getrange'] >= 2 and got['dump'] == 2 * (total - 8),
+              'big: the source read in pieces (ZSCAN, HSCAN, SSCAN, LRANGE, GETRANGE; DUMP only for the small keys '
+              'and the stream): %r' % got, repr(got))
+    case = damage_case(ctx, d, t, ps, 'big (scan source)')
+    case('a zset score changed in the middle', [(0, 'bz')], at(0, ['ZADD', 'bz', '0.25', mid]), 'value', outline='')
+    case('a list element appended', [(0, 'bl')], at(0, ['RPUSH', 'bl', 'more']), 'value', outline='count')
+    case('a byte of a 3 MB string changed', [(0, 'bstr')], at(0, ['SETRANGE', 'bstr', 2500000, '\x01']), 'value')
+    case('a hash deleted', [(0, 'bh')], at(0, ['DEL', 'bh']), 'missing', outline='missing')
+    case('a TTL removed', [(0, 'bttl')], at(0, ['PERSIST', 'bttl']), 'ttl', outline='ttl')
+    s.close()
+    t.close()
+
+
 def scenario_errors(ctx, d):
     rep = ctx.rep
     src = server(ctx, d, 'src')
@@ -703,6 +817,7 @@ SCENARIOS = [
     ('clean', scenario_clean),
     ('damage', scenario_damage),
     ('pipeline', scenario_pipeline),
+    ('big', scenario_big),
     ('live', scenario_live),
     ('errors', scenario_errors),
 ]
