@@ -29,6 +29,7 @@ static const char usage[] =
     "  verify PIPELINE compare the pipeline's target with its source, key by key\n"
     "  test NODE_TEST  run a node test file: entries in, expected entries out\n"
     "  route --cluster ADDR KEY...  the slot and master of each key\n"
+    "  route --twemproxy FILE KEY...  the Twemproxy backend of each key\n"
     "  version         print the version\n"
     "  help            this text\n"
     "\n"

@@ -2,7 +2,8 @@
  * Redis Cluster, one "KEY<TAB>SLOT<TAB>HOST:PORT" line per key. It answers
  * "which master will rmig.sink.cluster write this key to?" with the same
  * slot function and slot map the sink uses, so a hash tag that does not do
- * what its author thought shows here before a run. */
+ * what its author thought shows here before a run. `rmig route --twemproxy`
+ * answers the same for a Twemproxy pool (route_twem.c). */
 #include "route.h"
 
 #include "cluster.h"
@@ -12,10 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char usage[] = "usage: rmig route --cluster ADDR [--user U] [--password-env VAR] [--] KEY...\n"
-                            "Prints, for each key, its hash slot and the master serving it:\n"
-                            "  KEY<TAB>SLOT<TAB>HOST:PORT   (\"unassigned\" when no master serves the slot)\n"
-                            "Bytes that are not printable, and backslashes, are written as \\xNN.\n";
+static const char usage[] =
+    "usage: rmig route --cluster ADDR [--user U] [--password-env VAR] [--] KEY...\n"
+    "       rmig route --twemproxy FILE [--pool NAME] ... (rmig route --twemproxy --help)\n"
+    "Prints, for each key, its hash slot and the master serving it:\n"
+    "  KEY<TAB>SLOT<TAB>HOST:PORT   (\"unassigned\" when no master serves the slot)\n"
+    "Bytes that are not printable, and backslashes, are written as \\xNN.\n";
 
 typedef struct route_args {
     const char *addr, *user, *password_env;
@@ -57,19 +60,26 @@ static int parse_args(int argc, char **argv, route_args *a)
     return -1;
 }
 
-/* The key as one field of a tab-separated line, readable whatever its bytes. */
-static void print_key(const char *k)
+void rmig__route_print_key(const void *key, size_t n)
 {
-    for (const unsigned char *p = (const unsigned char *)k; *p; p++) {
-        if (*p < 0x20 || *p >= 0x7f || *p == '\\')
-            printf("\\x%02x", *p);
+    const unsigned char *k = key;
+    for (size_t i = 0; i < n; i++) {
+        if (k[i] < 0x20 || k[i] >= 0x7f || k[i] == '\\')
+            printf("\\x%02x", k[i]);
         else
-            putchar(*p);
+            putchar(k[i]);
     }
 }
 
 int rmig_route_main(int argc, char **argv)
 {
+    /* --twemproxy among the options (not among the keys) picks the other form */
+    for (int i = 1; i < argc && argv[i][0] == '-' && strcmp(argv[i], "--"); i++) {
+        if (!strcmp(argv[i], "--twemproxy"))
+            return rmig__route_twem_main(argc, argv);
+        if (strcmp(argv[i], "--help") && strcmp(argv[i], "-h"))
+            i++; /* every other option takes a value */
+    }
     route_args a;
     int rc = parse_args(argc, argv, &a);
     if (rc >= 0)
@@ -97,7 +107,7 @@ int rmig_route_main(int argc, char **argv)
     }
     for (int i = a.first_key; i < argc; i++) {
         unsigned slot = rmig_slot_of(argv[i], strlen(argv[i]));
-        print_key(argv[i]);
+        rmig__route_print_key(argv[i], strlen(argv[i]));
         int n = m.slot[slot];
         if (n < 0)
             printf("\t%u\tunassigned\n", slot);

@@ -1,8 +1,19 @@
-/* route.h - `rmig route --cluster ADDR KEY...`: the slot and node of each key (route.c). */
+/* route.h - `rmig route --cluster ADDR KEY...`: the slot and node of each key
+ * (route.c); `rmig route --twemproxy FILE KEY...`: the backend of each key in
+ * a Twemproxy pool (route_twem.c). */
 #ifndef RMIG_ROUTE_H
 #define RMIG_ROUTE_H
 
+#include <stddef.h>
+
 /* argv[0] is "route". Returns the exit code: 0, 1 unreachable, 2 usage. */
 int rmig_route_main(int argc, char **argv);
+
+/* Internal to the two route files. */
+/* `rmig route --twemproxy ...`, argv as for rmig_route_main. */
+int rmig__route_twem_main(int argc, char **argv);
+/* A key as one field of a tab-separated line, readable whatever its bytes:
+ * bytes below 0x20, from 0x7f, and the backslash as \xNN. */
+void rmig__route_print_key(const void *key, size_t n);
 
 #endif

@@ -161,23 +161,26 @@ def fill(c, rng):
 
 
 class Snap:
-    """Some keys of a server as DUMP + PTTL, put back by undo()."""
+    """Some keys of a server as DUMP + PEXPIRETIME (an instant: a key put
+    back later expires when it would have), put back by undo()."""
 
     def __init__(self, c, keys):
         self.c = c
         self.keys = []
         for db, k in keys:
             c.call('SELECT', db)
-            self.keys.append((db, k, c.call('DUMP', k), c.call('PTTL', k)))
+            self.keys.append((db, k, c.call('DUMP', k), c.call('PEXPIRETIME', k)))
         c.call('SELECT', 0)
 
     def undo(self):
-        for db, k, dump, pttl in self.keys:
+        for db, k, dump, at in self.keys:
             self.c.call('SELECT', db)
             if dump is None:
                 self.c.call('DEL', k)
+            elif at > 0:
+                self.c.call('RESTORE', k, at, dump, 'REPLACE', 'ABSTTL')
             else:
-                self.c.call('RESTORE', k, max(pttl, 0), dump, 'REPLACE')
+                self.c.call('RESTORE', k, 0, dump, 'REPLACE')
         self.c.call('SELECT', 0)
 
 
@@ -398,11 +401,12 @@ def scenario_damage(ctx, d):
     case('a TTL removed (PERSIST)', [(0, 's:10')], at(0, ['PERSIST', 's:10']), 'ttl', outline='ttl')
     case('a TTL added', [(2, 'l:1')], at(2, ['EXPIRE', 'l:1', 100000]), 'ttl', outline='ttl')
     t.call('SELECT', 2)
-    pttl = t.call('PTTL', 's:20')
+    when = t.call('PEXPIRETIME', 's:20')   # (an instant: the TTL moved however long the test takes)
     t.call('SELECT', 0)
-    case('a TTL 60 s longer', [(2, 's:20')], at(2, ['PEXPIRE', 's:20', pttl + 60000]), 'ttl')
-    case('a TTL 2 s longer (within the default tolerance)', [(2, 's:20')], at(2, ['PEXPIRE', 's:20', pttl + 2000]), '')
-    case('a TTL 2 s longer with --ttl-tolerance 500', [(2, 's:20')], at(2, ['PEXPIRE', 's:20', pttl + 2000]), 'ttl',
+    case('a TTL 60 s longer', [(2, 's:20')], at(2, ['PEXPIREAT', 's:20', when + 60000]), 'ttl')
+    case('a TTL 2 s longer (within the default tolerance)', [(2, 's:20')], at(2, ['PEXPIREAT', 's:20', when + 2000]),
+         '')
+    case('a TTL 2 s longer with --ttl-tolerance 500', [(2, 's:20')], at(2, ['PEXPIREAT', 's:20', when + 2000]), 'ttl',
          args=('--ttl-tolerance', 500))
     v = case('a list replaced by a string', [(0, 'l:8')], at(0, ['DEL', 'l:8'], ['SET', 'l:8', 'now a string']), 'type',
              outline='type')

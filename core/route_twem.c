@@ -1,0 +1,184 @@
+/* route_twem.c - `rmig route --twemproxy nutcracker.yml [--pool P] KEY...`:
+ * the backend Twemproxy (nutcracker 0.5.0) sends each key to, one
+ * "KEY<TAB>INDEX<TAB>ADDRESS<TAB>NAME" line per key, computed from the
+ * config file alone with the placement code a direct twemproxy sink uses
+ * (twemproxy_pool.c). It tells before a migration which backend a key will
+ * land on, and after one, whether a backend holds keys the proxy will never
+ * look for there. Keys can also come one a line from a file or stdin, in the
+ * same escaped form the KEY column prints, so a `redis-cli --scan` of a
+ * backend can be checked whole. */
+#include "route.h"
+
+#include "twemproxy.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: rmig route --twemproxy FILE [--pool NAME] [--keys-from FILE|-] [--] KEY...\n"
+    "Prints, for each key, the server of the pool that nutcracker (0.5.0) sends it to:\n"
+    "  KEY<TAB>INDEX<TAB>ADDRESS<TAB>NAME\n"
+    "INDEX is the server's place in the pool's servers: list (from 0), ADDRESS its host:port\n"
+    "or socket path, NAME the name the line gives it, or - when it gives none.\n"
+    "A pool with distribution: random prints KEY<TAB>-<TAB>random<TAB>-: nutcracker sends\n"
+    "each request to any of its servers.\n"
+    "--pool may be left out when the file has one pool. --keys-from reads keys one a line\n"
+    "(- for stdin); there, as in the KEY column, \\xNN stands for a byte and \\\\ for a backslash.\n"
+    "Bytes that are not printable, and backslashes, are written as \\xNN.\n";
+
+typedef struct twem_args {
+    const char *file, *pool, *keys_from;
+    int first_key;
+} twem_args;
+
+/* -1 to go on, else the exit code (0 after --help, 2 for a usage error). */
+static int parse_args(int argc, char **argv, twem_args *a)
+{
+    memset(a, 0, sizeof *a);
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        const char *o = argv[i];
+        if (!strcmp(o, "--")) {
+            i++;
+            break;
+        }
+        if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
+            fputs(usage, stdout);
+            return 0;
+        }
+        const char **dst = !strcmp(o, "--twemproxy")   ? &a->file
+                           : !strcmp(o, "--pool")      ? &a->pool
+                           : !strcmp(o, "--keys-from") ? &a->keys_from
+                                                       : NULL;
+        if (!dst || i + 1 == argc) {
+            fprintf(stderr,
+                    dst                       ? "rmig route: %s needs a value\n%s"
+                    : !strcmp(o, "--cluster") ? "rmig route: %s and --twemproxy do not go together\n%s"
+                                              : "rmig route: unknown option %s\n%s",
+                    o, usage);
+            return 2;
+        }
+        if (!strcmp(argv[i + 1], "--help")) {
+            fputs(usage, stdout);
+            return 0;
+        }
+        *dst = argv[++i];
+    }
+    a->first_key = i;
+    if (i == argc && !a->keys_from) {
+        fprintf(stderr, "rmig route: no keys given (on the command line or with --keys-from)\n%s", usage);
+        return 2;
+    }
+    return -1;
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* A line as the KEY column writes it back into its bytes, in place:
+ * "\xNN" is one byte, "\\" a backslash, any other backslash itself. */
+static size_t unescape(char *s, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\\' && i + 3 < n && s[i + 1] == 'x' && hexval((unsigned char)s[i + 2]) >= 0 &&
+            hexval((unsigned char)s[i + 3]) >= 0) {
+            s[o++] = (char)(hexval((unsigned char)s[i + 2]) << 4 | hexval((unsigned char)s[i + 3]));
+            i += 3;
+        } else if (s[i] == '\\' && i + 1 < n && s[i + 1] == '\\') {
+            s[o++] = '\\';
+            i++;
+        } else {
+            s[o++] = s[i];
+        }
+    }
+    return o;
+}
+
+static void print_route(const rmig_twem_pool *p, const void *key, size_t n)
+{
+    rmig__route_print_key(key, n);
+    int i = rmig_twem_route(p, key, n);
+    if (i < 0) {
+        fputs("\t-\trandom\t-\n", stdout);
+        return;
+    }
+    const rmig_twem_server *s = &p->servers[i];
+    if (s->port == 0)
+        printf("\t%d\t%s", i, s->host);
+    else
+        printf(strchr(s->host, ':') ? "\t%d\t[%s]:%d" : "\t%d\t%s:%d", i, s->host, s->port);
+    putchar('\t');
+    if (s->named)
+        rmig__route_print_key(s->name, strlen(s->name));
+    else
+        putchar('-');
+    putchar('\n');
+}
+
+/* Routes every line of path ("-": stdin). 0, or 2 after saying why. */
+static int route_lines(const rmig_twem_pool *p, const char *path)
+{
+    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    if (!f) {
+        fprintf(stderr, "rmig route: --keys-from %s: %s\n", path, strerror(errno));
+        return 2;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    while ((n = getline(&line, &cap, f)) >= 0) {
+        if (n > 0 && line[n - 1] == '\n')
+            n--;
+        print_route(p, line, unescape(line, (size_t)n));
+    }
+    int bad = ferror(f);
+    free(line);
+    if (f != stdin)
+        fclose(f);
+    if (bad) {
+        fprintf(stderr, "rmig route: --keys-from %s: read error\n", path);
+        return 2;
+    }
+    return 0;
+}
+
+int rmig__route_twem_main(int argc, char **argv)
+{
+    twem_args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc >= 0)
+        return rc;
+    rmig_twem_conf conf;
+    char err[2048];
+    if (rmig_twem_conf_load(&conf, a.file, err, sizeof err) < 0) {
+        fprintf(stderr, "rmig route: %s\n", err);
+        rmig_twem_conf_free(&conf);
+        return 2;
+    }
+    rmig_twem_pool *p = rmig_twem_conf_pool(&conf, a.pool, err, sizeof err);
+    if (!p) {
+        fprintf(stderr, "rmig route: %s%s\n", err, a.pool ? "" : " (--pool NAME)");
+        rmig_twem_conf_free(&conf);
+        return 2;
+    }
+    if (p->dist == RMIG_TWEM_RANDOM && p->nservers > 1)
+        fprintf(
+            stderr,
+            "rmig route: pool '%s' uses distribution random: nutcracker sends each request to any of its %zu "
+            "servers, so no key has a server of its own\n",
+            p->name, p->nservers);
+    for (int i = a.first_key; i < argc; i++)
+        print_route(p, argv[i], strlen(argv[i]));
+    rc = a.keys_from ? route_lines(p, a.keys_from) : 0;
+    rmig_twem_conf_free(&conf);
+    return rc;
+}
