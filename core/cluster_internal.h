@@ -45,7 +45,15 @@ struct rmig_clus {
     uint64_t last_refresh_ms, last_say_ms;
     uint64_t moved, asked, retried, refreshes, split, broadcast, tx_whole, tx_split, cross_slot, merged,
         prefixed, new_nodes;
+    /* rmig.sink.twemproxy { direct = true }: the pool's backends stand for
+     * the masters, a key's "slot" is its backend (the pool's placement),
+     * keys go to the pool's db on each; no redirections, no map to read */
+    const struct rmig_twem_pool *twem;
+    uint64_t pool_db;
 };
+
+/* The slot of key (a cluster), or its backend (a Twemproxy pool). */
+unsigned rmig__clus_slot(const rmig_clus *c, const void *key, size_t len);
 
 static inline uint64_t rmig__clus_now_ms(void) { return uv_hrtime() / 1000000; }
 void rmig__clus_say(runner *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

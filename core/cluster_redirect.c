@@ -17,7 +17,7 @@
 
 /* The slot of the first key in RESP bytes (past commands without one:
  * MULTI, ASKING), or -1. */
-static int bytes_slot(const char *p, size_t n)
+static int bytes_slot(const rmig_clus *c, const char *p, size_t n)
 {
     const char *end = p + n;
     for (int cmd = 0; cmd < 64 && p < end && *p == '*'; cmd++) {
@@ -39,7 +39,7 @@ static int bytes_slot(const char *p, size_t n)
             q += len + 2;
         }
         if (got == 2)
-            return (int)rmig_slot_of(args[1], (size_t)lens[1]);
+            return (int)rmig__clus_slot(c, args[1], (size_t)lens[1]);
         if (got == 1 && argc == 1 && q) {
             p = q + 1;
             continue;
@@ -212,7 +212,7 @@ static void send_on(runner *r, wconn *from, int kind, int slot, const char *host
         /* backoff: 50 ms, growing with the time it has been refused */
         c->retried++;
         from->draining = 1;
-        p.slot = bytes_slot(bytes, n);
+        p.slot = bytes_slot(c, bytes, n);
         if (nrec && recs[0].retry_since)
             p.first_ms = recs[0].retry_since;
         uint64_t waited = p.first_ms < rmig__clus_now_ms() ? rmig__clus_now_ms() - p.first_ms : 0;
@@ -302,7 +302,7 @@ static int takeover(runner *r, wconn *w)
         total += cmds[i].len;
         recs += cmds[i].tag < TAG_ASKING;
     }
-    int slot = k && k != SIZE_MAX && k <= cap ? bytes_slot(bytes, total) : -1;
+    int slot = k && k != SIZE_MAX && k <= cap ? bytes_slot(c, bytes, total) : -1;
     wconn *to = slot >= 0 ? c->w[c->slot_w[slot]] : NULL;
     if (k == SIZE_MAX || k > cap || recs != w->rec_len ||
         (k && (!to || to == w || !to->c || !to->ready || to->retrying || rmig_redis_midway(to->c)))) {

@@ -8,6 +8,7 @@
 #include "cluster.h"
 #include "state.h"
 #include "target.h"
+#include "twemproxy.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -73,7 +74,7 @@ static int live_source(runner *r, lua_State *L, int pipe, int src, int sink, con
     snprintf(lv->host, sizeof lv->host, "%s", host);
     lv->port = port;
     lv->user = rmig_vm_str(L, src, "user");
-    lv->password = rmig_vm_str(L, src, "password");
+    lv->password = rmig__twem_password(r, rmig_vm_str(L, src, "password"));
     if (pw_env && !(lv->password = getenv(pw_env))) {
         snprintf(r->err, sizeof r->err, "source.password_env names %s, which is not set in the environment", pw_env);
         return -2;
@@ -190,6 +191,37 @@ static int live_source(runner *r, lua_State *L, int pipe, int src, int sink, con
     return 0;
 }
 
+/* The spool directory of one of several sources (a cluster's masters, a
+ * pool's backends): 0, or -1 with r->err. */
+static int spool_dirs(runner *r, const char *state, const char *sdir)
+{
+    if (!sdir && !state && mkdir("rmig-spool", 0700) < 0 && errno != EEXIST) {
+        snprintf(r->err, sizeof r->err, "cannot make the spool directory rmig-spool: %s", strerror(errno));
+        return -1;
+    }
+    if (sdir && mkdir(sdir, 0700) < 0 && errno != EEXIST) {
+        snprintf(r->err, sizeof r->err, "cannot make source.spool_dir %s: %s", sdir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* One of several sources at host:port, its state STATE.<host>_<port> and
+ * its spool in a directory of its own. */
+static int one_of_many(runner *r, lua_State *L, int pipe, int src, int sink, const char *host, int port,
+                       const char *state, const char *sdir)
+{
+    char st[900], sd[1024];
+    snprintf(st, sizeof st, "%s.%s_%d", state ? state : "", host, port);
+    if (sdir)
+        snprintf(sd, sizeof sd, "%s/%s_%d", sdir, host, port);
+    else if (state)
+        snprintf(sd, sizeof sd, "%s.spool", st);
+    else
+        snprintf(sd, sizeof sd, "rmig-spool/%s_%d", host, port);
+    return live_source(r, L, pipe, src, sink, host, port, state ? st : NULL, sd);
+}
+
 /* rmig.source.cluster: a source per master of the cluster at addr, each
  * with its own state file (STATE.<host>_<port>) and spool. */
 static int cluster_sources(runner *r, lua_State *L, int pipe, int src, int sink)
@@ -218,25 +250,11 @@ static int cluster_sources(runner *r, lua_State *L, int pipe, int src, int sink)
     int rc = 0;
     if (m.unassigned)
         rmig__live_say(r, "source: %u slots have no master; their keys (if any) are not read", m.unassigned);
-    if (!sdir && !state && mkdir("rmig-spool", 0700) < 0 && errno != EEXIST) {
-        snprintf(r->err, sizeof r->err, "cannot make the spool directory rmig-spool: %s", strerror(errno));
+    if (spool_dirs(r, state, sdir) < 0)
         rc = -1;
-    }
-    if (sdir && mkdir(sdir, 0700) < 0 && errno != EEXIST) {
-        snprintf(r->err, sizeof r->err, "cannot make source.spool_dir %s: %s", sdir, strerror(errno));
-        rc = -1;
-    }
     for (int i = 0; i < m.nmasters && rc == 0; i++) {
         const rmig_cluster_node *n = &m.nodes[i];
-        char st[900], sd[1024];
-        snprintf(st, sizeof st, "%s.%s_%d", state ? state : "", n->host, n->port);
-        if (sdir)
-            snprintf(sd, sizeof sd, "%s/%s_%d", sdir, n->host, n->port);
-        else if (state)
-            snprintf(sd, sizeof sd, "%s.spool", st);
-        else
-            snprintf(sd, sizeof sd, "rmig-spool/%s_%d", n->host, n->port);
-        rc = live_source(r, L, pipe, src, sink, n->host, n->port, state ? st : NULL, sd);
+        rc = one_of_many(r, L, pipe, src, sink, n->host, n->port, state, sdir);
         if (rc == 0)
             r->lvs[r->nlv - 1]->snapshot_only = mode && !strcmp(mode, "rdb-per-node");
     }
@@ -246,8 +264,28 @@ static int cluster_sources(runner *r, lua_State *L, int pipe, int src, int sink)
     return rc;
 }
 
+/* rmig.source.twemproxy, mode psync: every backend of the pool, as a
+ * replica of each (twem_source.c has the pool). */
+static int twemproxy_sources(runner *r, lua_State *L, int pipe, int src, int sink)
+{
+    const char *state = rmig_vm_str(L, src, "state"), *sdir = rmig_vm_str(L, src, "spool_dir");
+    if (rmig_vm_bool(L, sink, "exactly_once", 0)) {
+        snprintf(r->err, sizeof r->err, "sink.exactly_once keeps one checkpoint: it is for one source master, not a "
+                 "pool's backends");
+        return -2;
+    }
+    int rc = spool_dirs(r, state, sdir);
+    for (size_t i = 0; i < r->twem->nservers && rc == 0; i++)
+        rc = one_of_many(r, L, pipe, src, sink, r->twem->servers[i].host, r->twem->servers[i].port, state, sdir);
+    if (rc == 0)
+        rmig__live_say(r, "source: %s", r->twem_label);
+    return rc;
+}
+
 int rmig__live_open(runner *r, lua_State *L, int pipe, int src, int sink)
 {
+    if (r->live == 2 && r->twem)
+        return twemproxy_sources(r, L, pipe, src, sink);
     if (r->live == 2)
         return cluster_sources(r, L, pipe, src, sink);
     char host[256];

@@ -45,6 +45,8 @@ typedef struct pending {
 
 struct rmig_redis {
     uv_loop_t *loop;
+    uint64_t answered;      /* commands answered since the connection was last ready */
+    int fruitless;          /* losses in a row with no command answered between them */
     uv_tcp_t tcp;
     uv_timer_t timer;
     uv_prepare_t prepare;
@@ -201,12 +203,44 @@ static void fail_hard(rmig_redis *c, const char *fmt, ...)
 
 static void begin_retry(rmig_redis *c, const char *msg);
 
+/* The name of the first command not answered yet ("" when unknown). */
+static void first_unanswered(const rmig_redis *c, char *out, size_t cap)
+{
+    out[0] = 0;
+    for (size_t i = 0; i < c->ring_len; i++) {
+        const pending *p = &c->ring[(c->ring_head + i) % c->ring_cap];
+        if (internal(p->tag) || p->nolog || p->pos < c->log_base)
+            continue;
+        const char *b = c->log.buf + (p->pos - c->log_base), *end = b + p->bytes, *q = memchr(b, '$', p->bytes);
+        long len = q ? strtol(q + 1, NULL, 10) : -1;
+        const char *name = q ? memchr(q, '\n', (size_t)(end - q)) : NULL;
+        if (name && len > 0 && name + 1 + len <= end)
+            snprintf(out, cap, "%.*s", (int)(len < 40 ? len : 40), name + 1);
+        return;
+    }
+}
+
 static void fail_with(rmig_redis *c, int hard, const char *msg_in)
 {
     if (c->state == C_FAILED || c->state == C_CLOSING || (c->state == C_RETRY && c->tcp_closing))
         return;
     char msg[700];
     snprintf(msg, sizeof msg, "%s", msg_in);
+    if (!hard && c->state == C_READY) {
+        /* a server that closes the connection each time it is sent the
+         * same commands, answering none, refuses them (Twemproxy does so
+         * with a command it does not support): after 3 such losses in a
+         * row the connection fails rather than sending them forever */
+        c->fruitless = c->answered ? 0 : c->fruitless + 1;
+        if (c->fruitless >= 3) {
+            char name[48];
+            first_unanswered(c, name, sizeof name);
+            snprintf(msg, sizeof msg, "%s closed the connection 3 times in a row, each time before answering %s%s%s: "
+                     "it refuses it (Twemproxy closes the connection on a command it does not support)", c->name,
+                     name[0] ? "the command " : "any command", name, "");
+            hard = 1;
+        }
+    }
     if (!hard && (c->was_ready || c->loading) && c->retry_deadline_ms > 0) {
         uint64_t now = clock_ms();
         if (!c->retry_started)
@@ -643,6 +677,7 @@ static void replies(rmig_redis *c, const char *data, size_t n)
              * reconnecting for, and a new deadline starts */
             int again = c->was_ready;
             c->was_ready = 1;
+            c->answered = 0;
             c->loading = 0;
             c->retry_started = 0;
             c->backoff_ms = 0;
@@ -661,6 +696,7 @@ static void replies(rmig_redis *c, const char *data, size_t n)
                 redisReply e = {.type = REDIS_REPLY_ERROR, .str = why, .len = sizeof why - 1};
                 c->on_reply(c, c->ud, p.tag, &e);
             } else {
+                c->answered++;
                 c->on_reply(c, c->ud, p.tag, r);
             }
             c->answering = NULL;

@@ -768,23 +768,59 @@ int rmig__run_pipeline(int argc, char **argv, const char *cmd, const char *usage
     const char *sctor = rmig_vm_str(L, -1, "constructor");
     r->live = sctor && !strcmp(sctor, "rmig.source.psync") ? 1 : sctor && !strcmp(sctor, "rmig.source.cluster") ? 2 : 0;
     int scan = sctor && !strcmp(sctor, "rmig.source.scan");
+    int twem = sctor && !strcmp(sctor, "rmig.source.twemproxy");
+    lua_getfield(L, -1, "options");
+    int src = lua_gettop(L);
+    if (twem) {
+        /* every backend of the pool, by PSYNC (as a cluster's masters) or SCAN */
+        int trc = rmig__twem_open(r, L, src);
+        if (trc < 0) {
+            fprintf(stderr, "rmig %s: %s\n", cmd, r->err);
+            rc = trc == -2 ? 2 : 1;
+            goto out;
+        }
+        const char *tmode = rmig_vm_str(L, src, "mode");
+        scan = tmode && !strcmp(tmode, "scan");
+        r->live = scan ? 0 : 2;
+    }
     if (vf && r->live) {
-        /* verify reads a live source (a master, a cluster's masters) by SCAN + DUMP */
+        /* verify reads a live source (a master, a cluster's masters, a
+         * pool's backends) by SCAN + DUMP */
         r->live = 0;
         scan = 1;
     }
-    lua_getfield(L, -1, "options");
-    int src = lua_gettop(L);
     const char *rdb = r->live ? rmig_vm_str(L, src, "addr") : rmig_vm_str(L, src, "path");
     int verify_crc = rmig_vm_bool(L, src, "verify_crc", 1);
     if (scan)
         rdb = rmig_vm_str(L, src, "addr");
+    if (twem)
+        rdb = r->twem_label;
     lua_getfield(L, pipe, "sink");
     const char *kctor = rmig_vm_str(L, -1, "constructor");
     int cluster = kctor && !strcmp(kctor, "rmig.sink.cluster");
     lua_getfield(L, -1, "options");
     int so = lua_gettop(L);
     const char *addr = rmig_vm_str(L, so, "addr"), *user = rmig_vm_str(L, so, "user"), *pw = rmig_vm_str(L, so, "password");
+    struct rmig_twem_pool *tpool = NULL;
+    int proxy = 0;
+    if (kctor && !strcmp(kctor, "rmig.sink.twemproxy")) {
+        /* a pool's backends, each key where nutcracker looks for it (as a
+         * cluster's masters), or its proxy */
+        int trc = rmig__twem_sink_open(r, L, so, &tpool, &addr, &pw);
+        if (trc < 0) {
+            fprintf(stderr, "rmig %s: sink: %s\n", cmd, r->err);
+            rc = trc == -2 ? 2 : 1;
+            goto out;
+        }
+        /* (verify reads the backends: a proxy lists no keys, and the
+         * placement is the same) */
+        cluster = rmig_vm_bool(L, so, "direct", 0) || vf;
+        proxy = !cluster;
+        if (cluster) {
+            snprintf(r->twem_proxy_addr, sizeof r->twem_proxy_addr, "the backends of pool '%s'", rmig__twem_name(tpool));
+            addr = r->twem_proxy_addr;
+        }
+    }
     const char *pw_env = rmig_vm_str(L, so, "password_env"), *restore = rmig_vm_str(L, so, "restore");
     const char *mode = rmig_vm_str(L, so, "mode"), *on_error = rmig_vm_str(L, so, "on_error");
     r->abort_on_error = on_error && !strcmp(on_error, "abort");
@@ -810,15 +846,24 @@ int rmig__run_pipeline(int argc, char **argv, const char *cmd, const char *usage
     rc = 1;
     char host[256];
     int port = 0;
-    rmig_target_split_addr(addr, host, sizeof host, &port);
+    if (tpool && !proxy)
+        snprintf(host, sizeof host, "%s", rmig__twem_backend(tpool, 0, &port)); /* (direct: it stands for the pool) */
+    else
+        rmig_target_split_addr(addr, host, sizeof host, &port);
     rmig_target_info ti;
-    if (rmig_target_probe(host, port, user, pw, tlsp, &ti, r->err, sizeof r->err) < 0) {
-        fprintf(stderr, "rmig run: target: %s\n", r->err);
+    /* (nutcracker answers no INFO: a proxied pool is known by a backend) */
+    int pport = port;
+    const char *phost = proxy ? rmig__twem_backend(tpool, 0, &pport) : host;
+    if (rmig_target_probe(phost, pport, user, pw, tlsp, &ti, r->err, sizeof r->err) < 0) {
+        fprintf(stderr, "rmig run: target: %s%s\n", proxy ? "a backend of the pool: " : "", r->err);
         goto out;
     }
+    if (proxy)
+        ti.keys = 1; /* (its keys are unknown: every RESTORE says REPLACE) */
     if (cluster) {
         uint64_t keys = 0;
-        if (rmig__cluster_open(r, L, so, host, port, user, pw, tlsp, &keys) < 0) {
+        if ((tpool ? rmig__cluster_open_pool(r, L, so, tpool, user, pw, tlsp, &keys)
+                   : rmig__cluster_open(r, L, so, host, port, user, pw, tlsp, &keys)) < 0) {
             fprintf(stderr, "rmig run: target: %s\n", r->err);
             rc = r->failed == 2 ? 2 : 1;
             goto out;
@@ -1028,6 +1073,7 @@ out:
     free(r->ep);
     rmig__cluster_free(r);
     rmig__scan_free(r);
+    rmig__twem_free(r);
     rmig__verify_free(r->vf);
     if (r->dl)
         fclose(r->dl);

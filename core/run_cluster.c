@@ -45,6 +45,7 @@
 #include "resp.h"
 #include "slot.h"
 #include "target.h"
+#include "twemproxy.h"
 #include "vm.h"
 
 #include <stdarg.h>
@@ -140,6 +141,8 @@ static int apply_map(runner *r)
 void rmig__clus_refresh(runner *r, int force)
 {
     rmig_clus *c = r->clus;
+    if (c->twem)
+        return; /* (a pool's placement is its config file's) */
     uint64_t now = rmig__clus_now_ms();
     if (!force && now - c->last_refresh_ms < 1000)
         return;
@@ -216,6 +219,59 @@ int rmig__cluster_open(runner *r, lua_State *L, int so, const char *host, int po
     return 0;
 }
 
+int rmig__cluster_open_pool(runner *r, lua_State *L, int so, const rmig_twem_pool *p, const char *user,
+                            const char *password, const rmig_tls_opts *tls, uint64_t *keys)
+{
+    rmig_clus *c = calloc(1, sizeof *c);
+    if (!c || p->nservers > 512 || !(c->map.nodes = calloc(p->nservers, sizeof *c->map.nodes))) {
+        free(c);
+        snprintf(r->err, sizeof r->err, p->nservers > 512 ? "a pool of more than 512 backends" : "out of memory");
+        return -1;
+    }
+    r->clus = c;
+    if (p->dist == RMIG_TWEM_RANDOM && p->nservers > 1) {
+        snprintf(r->err, sizeof r->err, "pool '%s' has distribution: random, so a key has no backend of its own: "
+                 "write through the proxy (direct = false)", p->name);
+        r->failed = 2;
+        return -1;
+    }
+    c->twem = p;
+    c->pool_db = p->redis_db > 0 ? (uint64_t)p->redis_db : 0;
+    c->user = user;
+    c->password = password;
+    if (tls) {
+        c->tls = *tls;
+        c->has_tls = 1;
+    }
+    const char *dbs = rmig_vm_str(L, so, "dbs");
+    c->dbs = dbs && !strcmp(dbs, "merge") ? DBS_MERGE : dbs && !strcmp(dbs, "prefix") ? DBS_PREFIX : DBS_ERROR;
+    c->multi_fail = 1; /* (nutcracker runs no MULTI either) */
+    c->db_prefix = rmig_vm_str(L, so, "db_prefix");
+    if (!c->db_prefix)
+        c->db_prefix = "db%d:";
+    /* backend i stands for a master serving "slot" i */
+    c->map.nnodes = c->map.nmasters = (int)p->nservers;
+    for (int s = 0; s < RMIG_SLOTS; s++)
+        c->slot_w[s] = -1, c->map.slot[s] = s < (int)p->nservers ? (int16_t)s : -1;
+    *keys = 0;
+    for (size_t i = 0; i < p->nservers; i++) {
+        rmig_cluster_node *n = &c->map.nodes[i];
+        snprintf(n->host, sizeof n->host, "%s", p->servers[i].host);
+        n->port = p->servers[i].port;
+        n->master = 1;
+        n->master_of = -1;
+        rmig_target_info ti;
+        char err[512];
+        if (rmig_target_probe(n->host, n->port, user, password, tls, &ti, err, sizeof err) < 0) {
+            snprintf(r->err, sizeof r->err, "backend %s:%d of pool '%s': %s", n->host, n->port, p->name, err);
+            return -1;
+        }
+        *keys += ti.keys;
+    }
+    c->last_refresh_ms = rmig__clus_now_ms();
+    return 0;
+}
+
 int rmig__cluster_connect(runner *r, const rmig_redis_opts *o)
 {
     rmig_clus *c = r->clus;
@@ -229,6 +285,12 @@ int rmig__cluster_connect(runner *r, const rmig_redis_opts *o)
         return -1;
     }
     rmig__run_use(r, c->w[0]);
+    if (c->twem) {
+        fprintf(stderr, "rmig run: pool '%s': %d backends, each key where nutcracker looks for it (%s, %s), in db "
+                "%llu\n", c->twem->name, c->map.nmasters, rmig_twem_hash_name(c->twem->hash),
+                rmig_twem_dist_name(c->twem->dist), (unsigned long long)c->pool_db);
+        return 0;
+    }
     fprintf(stderr, "rmig run: the cluster has %d masters:", c->map.nmasters);
     for (int m = 0; m < c->map.nmasters; m++)
         fprintf(stderr, " %s:%d (%u slots)", c->map.nodes[m].host, c->map.nodes[m].port, c->map.nodes[m].nslots);
@@ -289,8 +351,10 @@ static int db_zero(runner *r, rmig_entry *e)
 {
     rmig_clus *c = r->clus;
     int cmd = e->kind == RMIG_ENTRY_CMD;
-    if (e->db == 0)
+    if (e->db == 0) {
+        e->db = c->pool_db; /* (a pool's db 0 is its redis_db on the backends) */
         return 0;
+    }
     if (c->dbs == DBS_ERROR) {
         const rmig_slice *a = cmd ? &e->argv[e->argc > 1 ? 1 : 0] : NULL;
         return db_error(r, cmd ? a->p : e->key, cmd ? (size_t)a->n : e->key_len, e->db);
@@ -305,22 +369,29 @@ static int db_zero(runner *r, rmig_entry *e)
     } else {
         c->merged++;
     }
-    e->db = 0;
+    e->db = c->pool_db;
     return 0;
+}
+
+int64_t rmig__cluster_pool_db(const runner *r) { return r->clus->twem ? (int64_t)r->clus->pool_db : -1; }
+
+unsigned rmig__clus_slot(const rmig_clus *c, const void *key, size_t len)
+{
+    return c->twem ? (unsigned)rmig_twem_route(c->twem, key, len) : rmig_slot_of(key, len);
 }
 
 int rmig__cluster_route(runner *r, rmig_entry *e)
 {
     if (db_zero(r, e) < 0)
         return -1;
-    rmig__run_use(r, r->clus->w[r->clus->slot_w[rmig_slot_of(e->key, e->key_len)]]);
+    rmig__run_use(r, r->clus->w[r->clus->slot_w[rmig__clus_slot(r->clus, e->key, e->key_len)]]);
     return 0;
 }
 
-static unsigned key_slot(const rmig_entry *e, uint32_t i)
+static unsigned key_slot(const rmig_clus *c, const rmig_entry *e, uint32_t i)
 {
     const rmig_slice *a = &e->argv[e->keys[i]];
-    return rmig_slot_of(a->p, a->n);
+    return rmig__clus_slot(c, a->p, a->n);
 }
 
 /* A command that cannot run on a cluster: reported with its keys and slots. */
@@ -331,7 +402,7 @@ static void cross_slot(runner *r, const rmig_entry *e, const char *what)
     for (uint32_t i = 0; i < e->nkeys && n < (int)sizeof why - 80; i++) {
         const rmig_slice *a = &e->argv[e->keys[i]];
         n += snprintf(why + n, sizeof why - (size_t)n, "%s\"%.*s\" %u", i ? ", " : "", (int)(a->n < 40 ? a->n : 40),
-                      (const char *)a->p, key_slot(e, i));
+                      (const char *)a->p, key_slot(r->clus, e, i));
     }
     n += snprintf(why + n, sizeof why - (size_t)n, "); a cluster cannot run it, so it was not applied");
     keyrec k = {.db = e->db, .cmd = 1};
@@ -358,9 +429,9 @@ static int write_one(runner *r, rmig_entry *e, int tx)
         c->broadcast++;
         return 0;
     }
-    unsigned s0 = key_slot(e, 0);
+    unsigned s0 = key_slot(r->clus, e, 0);
     uint32_t i;
-    for (i = 1; i < e->nkeys && key_slot(e, i) == s0; i++)
+    for (i = 1; i < e->nkeys && key_slot(r->clus, e, i) == s0; i++)
         ;
     if (i == e->nkeys) {
         rmig__run_use(r, c->w[c->slot_w[s0]]);
@@ -380,11 +451,11 @@ static int write_one(runner *r, rmig_entry *e, int tx)
     for (uint32_t a = 0; args && done && a < e->nkeys && rc == 0; a++) {
         if (done[a])
             continue;
-        unsigned s = key_slot(e, a);
+        unsigned s = key_slot(r->clus, e, a);
         uint32_t na = 0;
         args[na++] = 0;
         for (uint32_t b = a; b < e->nkeys; b++) {
-            if (done[b] || key_slot(e, b) != s)
+            if (done[b] || key_slot(r->clus, e, b) != s)
                 continue;
             done[b] = 1;
             for (uint32_t g = 0; g < e->split_group && e->keys[b] + g < e->argc; g++)
@@ -440,7 +511,7 @@ int rmig__cluster_transaction(runner *r, uint32_t i, uint32_t *end)
         if (e->nkeys == 0)
             many = 1;
         for (uint32_t q = 0; q < e->nkeys; q++) {
-            int s = (int)key_slot(e, q);
+            int s = (int)key_slot(r->clus, e, q);
             if (slot >= 0 && s != slot)
                 many = 1;
             slot = s;
@@ -597,7 +668,10 @@ void rmig__cluster_counts(const runner *r, uint64_t *reconnects, uint64_t *torn)
 void rmig__cluster_summary(const runner *r)
 {
     const rmig_clus *c = r->clus;
-    printf("  cluster: %d masters at the end", c->map.nmasters);
+    if (c->twem)
+        printf("  pool '%s': %d backends", c->twem->name, c->map.nmasters);
+    else
+        printf("  cluster: %d masters at the end", c->map.nmasters);
     if (c->moved || c->asked || c->retried)
         printf("; %llu MOVED and %llu ASK redirections followed, %llu commands retried (TRYAGAIN, CLUSTERDOWN, "
                "LOADING), the slot map read %llu more times",

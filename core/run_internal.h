@@ -101,6 +101,13 @@ typedef struct runner {
     wconn w0;              /* rmig.sink.redis: the one connection */
     rmig_clus *clus;       /* rmig.sink.cluster: the masters' connections (run_cluster.c) */
     rmig_scan *scan;       /* rmig.source.scan: the source's connection and cursors (run_scan.c) */
+    /* rmig.source.twemproxy: its nutcracker.yml and pool, whose backends
+     * the psync or scan source reads (twem_source.c) */
+    struct rmig_twem_conf *twem_conf;
+    struct rmig_twem_pool *twem;
+    char twem_label[600];
+    struct rmig_twem_conf *twem_sink_conf; /* rmig.sink.twemproxy's file */
+    char twem_proxy_addr[300];
     rmig_verify *vf;       /* rmig verify: entries are compared with the target, not written (verify.c) */
     /* rmig run --verify (or the pipeline's verify = true): rmig verify
      * after a batch run, or started beside a live one once it caught up */
@@ -225,6 +232,23 @@ void rmig__scan_free(runner *r);
 /* 1 when no read of the source is in flight (SCANs, keys, big copies). */
 int rmig__scan_drained(const runner *r);
 
+/* twem_source.c: rmig.source.twemproxy's pool, opened from the source's
+ * options at src (the pool's db filter installed before the nodes): 0, -1,
+ * or -2 (a usage error: the file, the pool); the db the pool uses on its
+ * backends; the backends' password (given, else the pool's redis_auth). */
+int rmig__twem_open(runner *r, lua_State *L, int src);
+int rmig__twem_db(const runner *r);
+const char *rmig__twem_password(const runner *r, const char *given);
+void rmig__twem_free(runner *r);
+/* rmig.sink.twemproxy: its pool (from the sink's options at so); *addr
+ * becomes the proxy's (the pool's listen) unless given, *password the
+ * pool's redis_auth unless given. 0, -1, or -2 (the file, the pool). */
+int rmig__twem_sink_open(runner *r, lua_State *L, int so, struct rmig_twem_pool **pool, const char **addr,
+                         const char **password);
+const char *rmig__twem_name(const struct rmig_twem_pool *p);
+/* Backend i of a pool: its host, and its port in *port. */
+const char *rmig__twem_backend(const struct rmig_twem_pool *p, size_t i, int *port);
+
 /* verify.c: `rmig verify` in the runner. before_steps notes the batch's
  * source keys; entry compares an entry out of the nodes with the target
  * (its reads pipelined); reply takes their answers; more starts what
@@ -264,7 +288,14 @@ int rmig__verify_big_scan_end(runner *r, struct vexp *x, int gone);
  * may go; the rest close, count and report. */
 int rmig__cluster_open(runner *r, lua_State *L, int so, const char *host, int port, const char *user, const char *password,
                        const rmig_tls_opts *tls, uint64_t *keys);
+/* rmig.sink.twemproxy { direct = true }: the pool's backends as the masters
+ * of a cluster whose slots are backends (run_cluster.c). */
+struct rmig_twem_pool;
+int rmig__cluster_open_pool(runner *r, lua_State *L, int so, const struct rmig_twem_pool *p, const char *user,
+                            const char *password, const rmig_tls_opts *tls, uint64_t *keys);
 int rmig__cluster_connect(runner *r, const rmig_redis_opts *o);
+/* The pool's db on its backends (a Twemproxy pool), else -1. */
+int64_t rmig__cluster_pool_db(const runner *r);
 int rmig__cluster_route(runner *r, rmig_entry *e);
 int rmig__cluster_write_cmd(runner *r, rmig_entry *e);
 int rmig__cluster_transaction(runner *r, uint32_t i, uint32_t *end);

@@ -27,6 +27,7 @@
  * everything read before them is answered by the target) and at a stop,
  * and a run started again resumes from them. */
 #include "scan_internal.h"
+#include "twemproxy.h"
 
 #include "cluster.h"
 #include "slot.h"
@@ -912,7 +913,7 @@ int rmig__scan_open(runner *r, lua_State *L, int src, int *source_version)
         snprintf(r->err, sizeof r->err, "out of memory");
         return -1;
     }
-    const char *addr = rmig_vm_str(L, src, "addr"), *pw = rmig_vm_str(L, src, "password");
+    const char *addr = rmig_vm_str(L, src, "addr"), *pw = rmig__twem_password(r, rmig_vm_str(L, src, "password"));
     const char *pw_env = rmig_vm_str(L, src, "password_env");
     if (pw_env && !(pw = getenv(pw_env))) {
         snprintf(r->err, sizeof r->err, "source.password_env names %s, which is not set in the environment", pw_env);
@@ -959,6 +960,11 @@ int rmig__scan_open(runner *r, lua_State *L, int src, int *source_version)
         lua_pop(L, 1);
     }
     lua_pop(L, 1);
+    if (r->twem) {
+        /* a Twemproxy pool: its db on every backend (twem_source.c) */
+        s->dbs[0] = (uint64_t)rmig__twem_db(r);
+        s->ndb = 1;
+    }
     s->dbs_listed = s->ndb > 0;
     /* sorted, so "the dbs below the saved one are done" holds */
     for (int i = 1; i < s->ndb; i++)
@@ -970,7 +976,12 @@ int rmig__scan_open(runner *r, lua_State *L, int src, int *source_version)
 
     char host[256], err[700];
     int port;
-    rmig_target_split_addr(addr, host, sizeof host, &port);
+    if (r->twem) {
+        snprintf(host, sizeof host, "%s", r->twem->servers[0].host);
+        port = r->twem->servers[0].port;
+    } else {
+        rmig_target_split_addr(addr, host, sizeof host, &port);
+    }
     rmig_target_info ti;
     if (rmig_target_probe(host, port, s->user, pw, s->tlsp, &ti, err, sizeof err) < 0) {
         snprintf(r->err, sizeof r->err, "source: %s", err);
@@ -980,7 +991,14 @@ int rmig__scan_open(runner *r, lua_State *L, int src, int *source_version)
     lua_getfield(L, src, "cluster");
     int want_cluster = lua_isnil(L, -1) ? !strcmp(ti.mode, "cluster") : lua_toboolean(L, -1);
     lua_pop(L, 1);
-    if (want_cluster) {
+    if (r->twem) {
+        /* every backend of the pool, each a server of its own */
+        for (size_t i = 0; i < r->twem->nservers; i++)
+            if (!add_node(s, r, r->twem->servers[i].host, r->twem->servers[i].port)) {
+                snprintf(r->err, sizeof r->err, "out of memory");
+                return -1;
+            }
+    } else if (want_cluster) {
         rmig_cluster_map m = {0};
         if (rmig_cluster_map_fetch(host, port, s->user, pw, s->tlsp, &m, err, sizeof err) < 0) {
             snprintf(r->err, sizeof r->err, "source: %s", err);
@@ -1140,8 +1158,9 @@ void rmig__scan_summary(const runner *r)
                (unsigned long long)scanned, s->nodes[0]->ndb, s->nodes[0]->host, s->nodes[0]->port,
                (unsigned long long)rounds, (unsigned long long)vanished);
     else
-        printf("  scan: %llu keys scanned on %d masters (%llu SCAN rounds), %llu gone before their DUMP\n",
-               (unsigned long long)scanned, s->nn, (unsigned long long)rounds, (unsigned long long)vanished);
+        printf("  scan: %llu keys scanned on %d %s (%llu SCAN rounds), %llu gone before their DUMP\n",
+               (unsigned long long)scanned, s->nn, r->twem ? "backends" : "masters", (unsigned long long)rounds,
+               (unsigned long long)vanished);
     uint64_t moved = 0;
     for (int i = 0; i < s->nn; i++)
         moved += s->nodes[i]->moved;

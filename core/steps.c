@@ -29,6 +29,8 @@ struct rmig_steps {
     rmig_vm *vm;
     step steps[MAX_STEPS];
     int nsteps;
+    rmig_filter *pre;     /* the source's own filter, before every node (rmig_steps_source_filter) */
+    char pre_name[96];
     char *err;
     size_t errlen;
 };
@@ -251,8 +253,22 @@ rmig_steps *rmig_steps_build(rmig_vm *vm, const char *path, char *err, size_t er
     return s;
 }
 
+int rmig_steps_source_filter(rmig_steps *s, const rmig_filter_conf *conf, const char *name, char *err, size_t errlen)
+{
+    rmig_filter_free(s->pre);
+    s->pre = rmig_filter_new(conf, err, errlen);
+    snprintf(s->pre_name, sizeof s->pre_name, "%s", name);
+    return s->pre ? 0 : -1;
+}
+
 int rmig_steps_run(rmig_steps *s, rmig_batch *b, int64_t now_ms, char *err, size_t errlen)
 {
+    /* (at node position 1: it sees the source's entries only, and what it
+     * drops is counted as its own) */
+    if (s->pre && rmig_filter_run(s->pre, 1, b, now_ms) < 0) {
+        snprintf(err, errlen, "out of memory in %s", s->pre_name);
+        return -1;
+    }
     for (int i = 0; i < s->nsteps; i++) {
         step *st = &s->steps[i];
         if (st->kind == STEP_C) {
@@ -271,6 +287,11 @@ int rmig_steps_count(const rmig_steps *s) { return s ? s->nsteps : 0; }
 
 void rmig_steps_report(const rmig_steps *s, FILE *f)
 {
+    if (s && s->pre) {
+        const rmig_filter_stats *st = rmig_filter_stats_of(s->pre);
+        fprintf(f, "  %s: saw %llu, dropped %llu, changed %llu\n", s->pre_name, (unsigned long long)st->seen,
+                (unsigned long long)st->dropped, (unsigned long long)st->changed);
+    }
     for (int i = 0; s && i < s->nsteps; i++)
         if (s->steps[i].kind == STEP_C) {
             const rmig_filter_stats *st = rmig_filter_stats_of(s->steps[i].f);
@@ -292,5 +313,6 @@ void rmig_steps_free(rmig_steps *s)
         return;
     for (int i = 0; i < s->nsteps; i++)
         rmig_filter_free(s->steps[i].f);
+    rmig_filter_free(s->pre);
     free(s);
 }

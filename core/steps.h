@@ -21,6 +21,13 @@ rmig_steps *rmig_steps_build(rmig_vm *vm, const char *path, char *err, size_t er
  * 0, or -1 with a message (a Lua node aborted, memory). */
 int rmig_steps_run(rmig_steps *s, rmig_batch *b, int64_t now_ms, char *err, size_t errlen);
 
+/* A built-in filter the source itself needs (a Twemproxy pool's db mapped
+ * to db 0, other dbs dropped), run over the source's entries before every
+ * node; name heads its line in the report. 0, or -1 with err. */
+struct rmig_filter_conf;
+int rmig_steps_source_filter(rmig_steps *s, const struct rmig_filter_conf *conf, const char *name, char *err,
+                             size_t errlen);
+
 int rmig_steps_count(const rmig_steps *s);
 /* One line per built-in node: what it saw, dropped and changed. */
 void rmig_steps_report(const rmig_steps *s, FILE *f);

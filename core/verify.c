@@ -415,6 +415,8 @@ void rmig__verify_reply(runner *r, keyrec *k, const redisReply *rep)
         /* a connection's INFO keyspace: its dbs and keys */
         char err[8];
         v->info_conn = r->cw;
+        /* (a Twemproxy pool's backends: only its db is the pool) */
+        v->only_db = r->clus ? rmig__cluster_pool_db(r) : -1;
         on_keyspace(rep, v, err, sizeof err);
         if (--v->info_left == 0)
             v->scanning = 0; /* (rmig__verify_more decides: counts equal, or a scan) */
@@ -604,7 +606,7 @@ static int on_keyspace(const redisReply *rep, void *ud, char *err, size_t errlen
     for (const char *p = rep->type == REDIS_REPLY_STRING ? rep->str : ""; (p = strstr(p, "\ndb")) && v->ndb < 64; p += 3) {
         unsigned long long db;
         unsigned long long keys;
-        if (sscanf(p + 3, "%llu:keys=%llu", &db, &keys) == 2) {
+        if (sscanf(p + 3, "%llu:keys=%llu", &db, &keys) == 2 && (v->only_db < 0 || db == (unsigned long long)v->only_db)) {
             v->tw[v->ndb] = v->info_conn;
             v->dbs[v->ndb++] = db;
             v->target_keys += keys;

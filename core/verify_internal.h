@@ -94,6 +94,7 @@ struct rmig_verify {
     int scanning, naming, target_scan, scan_started, info_left;
     wconn *info_conn;         /* the connection whose INFO is being read */
     uint64_t target_keys;     /* the target's keys (INFO keyspace) */
+    int64_t only_db;          /* >= 0: the one db of the target's to look at (a Twemproxy pool's) */
     uint64_t unchecked;       /* keys explained but not looked for (--sample, expired): the extras need a scan */
     void *owner;              /* the runner (the target's connections) */
     uint64_t extra_total;

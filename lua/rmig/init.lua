@@ -47,10 +47,7 @@ local tls_options = {
 }
 
 -- addr, password/password_env and tls, checked the same way for every endpoint
-local function check_endpoint(o)
-  if not o.addr:match("^%[?[%w%.%-:]+%]?:%d+$") then
-    return string.format("option 'addr' must be host:port, not %q", o.addr)
-  end
+local function check_credentials(o)
   if o.password and o.password_env then return "give password or password_env, not both" end
   if o.tls then
     for k, v in pairs(o.tls) do
@@ -61,6 +58,13 @@ local function check_endpoint(o)
     end
     if o.tls.verify == nil then o.tls.verify = true end
   end
+end
+
+local function check_endpoint(o)
+  if not o.addr:match("^%[?[%w%.%-:]+%]?:%d+$") then
+    return string.format("option 'addr' must be host:port, not %q", o.addr)
+  end
+  return check_credentials(o)
 end
 
 -- The options of a server endpoint (addr, credentials, TLS) with a node's
@@ -131,6 +135,34 @@ rmig.source.cluster = constructor {
     spool_dir = { type = "string", help = "where the spools go, one directory per master (default: beside the state files, else ./rmig-spool)" },
   }),
   check = check_endpoint,
+}
+
+-- rmig.source.twemproxy: every backend of a nutcracker pool, read in
+-- parallel as one source (a proxy cannot be read through: no SYNC, no SCAN).
+-- The pool's redis_db on each backend is what its clients see: its keys
+-- arrive as db 0, other dbs are not read (psync: dropped).
+local twemproxy_options = replica_options("backends", "each backend's ", {
+  config = { type = "string", required = true, help = "the nutcracker.yml to read the pool from" },
+  pool = { type = "string", help = "the pool's name (may be left out when the file has one pool)" },
+  mode = { type = "enum", values = { "psync", "scan" }, default = "psync",
+           help = "psync: each backend's snapshot then its command stream (as rmig.source.psync), until stopped; scan: SCAN + DUMP of each backend (as rmig.source.scan)" },
+  state = { type = "string",
+            help = "state file prefix: each backend's position (psync) is saved in STATE.<host>_<port>; scan: the cursors of every backend" },
+  spool_dir = { type = "string", help = "psync: where the spools go, one directory per backend" },
+  match = { type = "string", help = "scan: SCAN MATCH pattern" },
+  count = { type = "integer", min = 1, default = 1000, help = "scan: SCAN COUNT, and the elements asked per chunk of a big key" },
+  rate = { type = "integer", min = 0, default = 0, help = "scan: keys per second at most from each backend (0: no limit)" },
+  live = { type = "boolean", default = false, help = "scan: follow changes by keyspace notifications (see rmig.source.scan)" },
+  notify = { type = "enum", values = { "set", "require" }, default = "set", help = "scan, live: as rmig.source.scan's notify" },
+  big_bytes = { type = "integer", min = 0, default = 8 * 1024 * 1024, help = "scan: keys using more memory are copied in chunks (see rmig.source.scan)" },
+})
+twemproxy_options.addr = nil
+twemproxy_options.password.help = "the backends' password (default: the pool's redis_auth)"
+
+rmig.source.twemproxy = constructor {
+  name = "rmig.source.twemproxy", kind = "source", impl = "c",
+  options = twemproxy_options,
+  check = check_credentials,
 }
 
 -- Built-in filters (executed in C) -----------------------------------------
@@ -333,6 +365,35 @@ rmig.sink.cluster = constructor {
     if o.dbs == "prefix" and not (o.db_prefix or "db%d:"):find("%%d") then
       return "db_prefix must contain %d (the source db), e.g. \"db%d:\""
     end
+  end,
+}
+
+-- rmig.sink.twemproxy: a nutcracker pool, written through its proxy (plain
+-- commands and RESTORE, which nutcracker forwards) or, with direct = true,
+-- straight to its backends, each key on the backend nutcracker's own
+-- placement gives it (its hash, distribution, hash_tag, weights and names),
+-- in the pool's redis_db.
+local twemproxy_sink_options = writer_options({
+  config = { type = "string", required = true, help = "the nutcracker.yml to read the pool from" },
+  pool = { type = "string", help = "the pool's name (may be left out when the file has one pool)" },
+  direct = { type = "boolean", default = false,
+             help = "write to the backends themselves, placing each key as nutcracker does (true), or through the proxy (false)" },
+  dbs = { type = "enum", values = { "error", "merge", "prefix" }, default = "error",
+          help = "keys of a source db other than 0 (a pool has one keyspace): an error unless a rmig.filter.db maps them, merged, or prefixed (db_prefix)" },
+  db_prefix = { type = "string", default = "db%d:", help = "with dbs = \"prefix\": the prefix of a key from db N" },
+}, ", per backend (direct) or to the proxy", "a lost connection")
+twemproxy_sink_options.addr = { type = "string", help = "the proxy's host:port (default: the pool's listen address)" }
+twemproxy_sink_options.password.help = "the password (default: the pool's redis_auth)"
+
+rmig.sink.twemproxy = constructor {
+  name = "rmig.sink.twemproxy", kind = "sink", impl = "c",
+  options = twemproxy_sink_options,
+  check = function(o)
+    if o.addr and not o.addr:match("^%[?[%w%.%-:]+%]?:%d+$") then
+      return string.format("option 'addr' must be host:port, not %q", o.addr)
+    end
+    if o.addr and o.direct then return "addr is the proxy's: give it only with direct = false" end
+    return check_credentials(o)
   end,
 }
 
