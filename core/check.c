@@ -81,9 +81,14 @@ int rmig_check_main(int argc, char **argv)
     const char *ctor = rmig_vm_str(L, src, "constructor"), *where = rmig_vm_str(L, src, "where");
     int live = ctor && (!strcmp(ctor, "rmig.source.psync") || !strcmp(ctor, "rmig.source.cluster"));
     int scan = ctor && !strcmp(ctor, "rmig.source.scan");
+    int twem = ctor && !strcmp(ctor, "rmig.source.twemproxy");
     uint64_t size = 0;
     int sv = 0;
-    if (live || scan) {
+    if (twem) {
+        int lrc = rmig_check_twem(L, lua_gettop(L), "source", where, &sv);
+        rc = lrc > rc ? lrc : rc;
+        live = 1; /* (said above) */
+    } else if (live || scan) {
         int lrc = scan ? rmig_check_scan_source(L, lua_gettop(L), where, &sv)
                        : rmig_check_live_source(L, lua_gettop(L), where, &sv);
         rc = lrc > rc ? lrc : rc;
@@ -130,6 +135,7 @@ int rmig_check_main(int argc, char **argv)
     int cluster = sink_ctor && !strcmp(sink_ctor, "rmig.sink.cluster");
     lua_getfield(L, -1, "options");
     int so = lua_gettop(L);
+    int twem_sink = sink_ctor && !strcmp(sink_ctor, "rmig.sink.twemproxy");
     const char *addr = rmig_vm_str(L, so, "addr"), *user = rmig_vm_str(L, so, "user"), *pw = rmig_vm_str(L, so, "password");
     const char *pw_env = rmig_vm_str(L, so, "password_env"), *restore = rmig_vm_str(L, so, "restore"),
                *mode = rmig_vm_str(L, so, "mode");
@@ -146,20 +152,25 @@ int rmig_check_main(int argc, char **argv)
     int64_t chunk_bytes = rmig_vm_int(L, so, "chunk_bytes", 8 << 20);
     rmig_progress_bytes(chunk, sizeof chunk, (double)chunk_bytes);
     const char *dl = rmig_vm_str(L, so, "dead_letter");
-    if (!cluster)
+    if (!cluster && !twem_sink)
         printf("sink      rmig.sink.redis %s  (%s%s, mode %s)\n", addr,
                tlsp ? (tls.no_verify ? "TLS without verification" : "TLS, verified") : "no TLS",
                pw ? (user ? ", ACL user and password" : ", password") : "", mode);
     rmig_target_info ti;
     char host[256];
     int port = 0;
-    rmig_target_split_addr(addr, host, sizeof host, &port);
-    if (cluster) {
+    if (addr)
+        rmig_target_split_addr(addr, host, sizeof host, &port);
+    if (twem_sink) {
+        /* check_twem.c: the pool and each backend */
+        int trc = rmig_check_twem(L, so, "sink", rmig_vm_str(L, so - 1, "where"), NULL);
+        rc = trc > rc ? trc : rc;
+    } else if (cluster) {
         /* check_cluster.c: the slot layout, and how the file's keys spread over the masters */
         int rdb_source = ctor && !strcmp(ctor, "rmig.source.rdb") && sv > 0;
         int crc = rmig_check_cluster_target(L, so, rdb_source ? rdb : NULL, err, sizeof err);
         rc = crc > rc ? crc : rc;
-        if (live) {
+        if (live && !twem) {
             lua_getfield(L, pipe, "source");
             lua_getfield(L, -1, "options");
             rmig_check_cross_slot(L, lua_gettop(L));

@@ -35,4 +35,10 @@ int rmig_check_cluster_target(lua_State *L, int sink_opts, const char *rdb_path,
  * keys span slots. Always 0 (a finding, not a failure). */
 int rmig_check_cross_slot(lua_State *L, int opts);
 
+/* check_twem.c: a Twemproxy pool as the pipeline's source or sink (role
+ * "source" or "sink"; its options at opts): the pool, then each backend.
+ * rdb_version (may be NULL) gets the oldest backend's RDB version. 0 fine,
+ * 1 a backend not reachable, 2 misconfigured. */
+int rmig_check_twem(lua_State *L, int opts, const char *role, const char *where, int *rdb_version);
+
 #endif

@@ -1,0 +1,70 @@
+/* check_twem.c - `rmig check` of a Twemproxy pool, as a source
+ * (rmig.source.twemproxy) or a sink (rmig.sink.twemproxy): the pool as
+ * nutcracker.yml describes it (hash, distribution, hash_tag, redis_db),
+ * then each backend: reachable, its version, its keys. A proxy cannot be
+ * read through, so every backend must be reachable from where rmig runs. */
+#include "check.h"
+
+#include "target.h"
+#include "twemproxy.h"
+#include "vm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int rmig_check_twem(lua_State *L, int opts, const char *role, const char *where, int *rdb_version)
+{
+    const char *path = rmig_vm_str(L, opts, "config"), *name = rmig_vm_str(L, opts, "pool");
+    const char *user = rmig_vm_str(L, opts, "user"), *pw = rmig_vm_str(L, opts, "password");
+    const char *pw_env = rmig_vm_str(L, opts, "password_env");
+    char err[700];
+    rmig_twem_conf c = {0};
+    int rc = 0;
+    if (rmig_twem_conf_load(&c, path, err, sizeof err) < 0) {
+        printf("%-9s rmig.%s.twemproxy: %s  [%s]\n", role, role, err, where);
+        rmig_twem_conf_free(&c);
+        return 2;
+    }
+    rmig_twem_pool *p = rmig_twem_conf_pool(&c, name, err, sizeof err);
+    if (!p) {
+        printf("%-9s rmig.%s.twemproxy: %s  [%s]\n", role, role, err, where);
+        rmig_twem_conf_free(&c);
+        return 2;
+    }
+    if (pw_env && !(pw = getenv(pw_env))) {
+        printf("%-9s %s.password_env names %s, which is not set in the environment\n", role, role, pw_env);
+        rmig_twem_conf_free(&c);
+        return 2;
+    }
+    if (!pw)
+        pw = p->redis_auth;
+    int db = p->redis_db > 0 ? p->redis_db : 0;
+    printf("%-9s rmig.%s.twemproxy pool '%s' of %s: %zu backends, hash %s, %s%s%.2s%s, db %d  [%s]\n", role, role,
+           p->name, path, p->nservers, rmig_twem_hash_name(p->hash), rmig_twem_dist_name(p->dist),
+           p->has_tag ? ", hash_tag \"" : "", p->has_tag ? p->hash_tag : "", p->has_tag ? "\"" : "", db, where);
+    rmig_tls_opts tls, *tlsp = rmig_vm_tls(L, opts, &tls);
+    for (size_t i = 0; i < p->nservers; i++) {
+        const rmig_twem_server *s = &p->servers[i];
+        if (!s->port) {
+            printf("          %s: a unix socket: rmig reaches backends over TCP only\n", s->host);
+            rc = rc > 2 ? rc : 2;
+            continue;
+        }
+        rmig_target_info ti;
+        if (rmig_target_probe(s->host, s->port, user, pw, tlsp, &ti, err, sizeof err) < 0) {
+            printf("          %s:%d (%s): cannot be reached: %s\n", s->host, s->port, s->name, err);
+            rc = rc > 1 ? rc : 1;
+            continue;
+        }
+        printf("          %s:%d (%s, weight %u): %s %s, %llu keys in all its dbs\n", s->host, s->port, s->name,
+               s->weight, ti.valkey[0] ? "Valkey" : "Redis", ti.valkey[0] ? ti.valkey : ti.redis,
+               (unsigned long long)ti.keys);
+        if (rdb_version && (!*rdb_version || ti.rdb_version < *rdb_version))
+            *rdb_version = ti.rdb_version; /* (the oldest backend decides what payloads all can read) */
+    }
+    if (!strcmp(role, "sink") && p->dist == RMIG_TWEM_RANDOM && p->nservers > 1 && rmig_vm_bool(L, opts, "direct", 0))
+        printf("          distribution random: a key has no backend of its own; direct = true is refused\n"), rc = 2;
+    rmig_twem_conf_free(&c);
+    return rc;
+}
