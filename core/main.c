@@ -30,6 +30,7 @@ static const char usage[] =
     "  test NODE_TEST  run a node test file: entries in, expected entries out\n"
     "  route --cluster ADDR KEY...  the slot and master of each key\n"
     "  route --twemproxy FILE KEY...  the Twemproxy backend of each key\n"
+    "  route --codis TOPOLOGY KEY...  the Codis slot and group of each key\n"
     "  version         print the version\n"
     "  help            this text\n"
     "\n"

@@ -3,7 +3,8 @@
  * "which master will rmig.sink.cluster write this key to?" with the same
  * slot function and slot map the sink uses, so a hash tag that does not do
  * what its author thought shows here before a run. `rmig route --twemproxy`
- * answers the same for a Twemproxy pool (route_twem.c). */
+ * answers the same for a Twemproxy pool (route_twem.c), `rmig route --codis`
+ * for a Codis deployment (route_codis.c). */
 #include "route.h"
 
 #include "cluster.h"
@@ -16,6 +17,7 @@
 static const char usage[] =
     "usage: rmig route --cluster ADDR [--user U] [--password-env VAR] [--] KEY...\n"
     "       rmig route --twemproxy FILE [--pool NAME] ... (rmig route --twemproxy --help)\n"
+    "       rmig route --codis TOPOLOGY ... (rmig route --codis --help)\n"
     "Prints, for each key, its hash slot and the master serving it:\n"
     "  KEY<TAB>SLOT<TAB>HOST:PORT   (\"unassigned\" when no master serves the slot)\n"
     "Bytes that are not printable, and backslashes, are written as \\xNN.\n";
@@ -60,6 +62,33 @@ static int parse_args(int argc, char **argv, route_args *a)
     return -1;
 }
 
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+size_t rmig__route_unescape(char *s, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\\' && i + 3 < n && s[i + 1] == 'x' && hexval((unsigned char)s[i + 2]) >= 0 &&
+            hexval((unsigned char)s[i + 3]) >= 0) {
+            s[o++] = (char)(hexval((unsigned char)s[i + 2]) << 4 | hexval((unsigned char)s[i + 3]));
+            i += 3;
+        } else if (s[i] == '\\' && i + 1 < n && s[i + 1] == '\\') {
+            s[o++] = '\\';
+            i++;
+        } else {
+            s[o++] = s[i];
+        }
+    }
+    return o;
+}
+
 void rmig__route_print_key(const void *key, size_t n)
 {
     const unsigned char *k = key;
@@ -77,6 +106,8 @@ int rmig_route_main(int argc, char **argv)
     for (int i = 1; i < argc && argv[i][0] == '-' && strcmp(argv[i], "--"); i++) {
         if (!strcmp(argv[i], "--twemproxy"))
             return rmig__route_twem_main(argc, argv);
+        if (!strcmp(argv[i], "--codis"))
+            return rmig__route_codis_main(argc, argv);
         if (strcmp(argv[i], "--help") && strcmp(argv[i], "-h"))
             i++; /* every other option takes a value */
     }

@@ -1,6 +1,7 @@
 /* route.h - `rmig route --cluster ADDR KEY...`: the slot and node of each key
  * (route.c); `rmig route --twemproxy FILE KEY...`: the backend of each key in
- * a Twemproxy pool (route_twem.c). */
+ * a Twemproxy pool (route_twem.c); `rmig route --codis TOPOLOGY KEY...`: the
+ * slot and group of each key in a Codis deployment (route_codis.c). */
 #ifndef RMIG_ROUTE_H
 #define RMIG_ROUTE_H
 
@@ -9,9 +10,15 @@
 /* argv[0] is "route". Returns the exit code: 0, 1 unreachable, 2 usage. */
 int rmig_route_main(int argc, char **argv);
 
-/* Internal to the two route files. */
+/* Internal to the route files. */
 /* `rmig route --twemproxy ...`, argv as for rmig_route_main. */
 int rmig__route_twem_main(int argc, char **argv);
+/* `rmig route --codis ...`, argv as for rmig_route_main. */
+int rmig__route_codis_main(int argc, char **argv);
+/* A line as the KEY column writes it back into its bytes, in place (returns
+ * the new length): "\xNN" is one byte, "\\" a backslash, any other
+ * backslash itself. */
+size_t rmig__route_unescape(char *s, size_t n);
 /* A key as one field of a tab-separated line, readable whatever its bytes:
  * bytes below 0x20, from 0x7f, and the backslash as \xNN. */
 void rmig__route_print_key(const void *key, size_t n);
