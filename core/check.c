@@ -81,11 +81,12 @@ int rmig_check_main(int argc, char **argv)
     const char *ctor = rmig_vm_str(L, src, "constructor"), *where = rmig_vm_str(L, src, "where");
     int live = ctor && (!strcmp(ctor, "rmig.source.psync") || !strcmp(ctor, "rmig.source.cluster"));
     int scan = ctor && !strcmp(ctor, "rmig.source.scan");
-    int twem = ctor && !strcmp(ctor, "rmig.source.twemproxy");
+    int twem = ctor && (!strcmp(ctor, "rmig.source.twemproxy") || !strcmp(ctor, "rmig.source.codis"));
     uint64_t size = 0;
     int sv = 0;
     if (twem) {
-        int lrc = rmig_check_twem(L, lua_gettop(L), "source", where, &sv);
+        int lrc = !strcmp(ctor, "rmig.source.codis") ? rmig_check_codis(L, lua_gettop(L), "source", where, &sv)
+                                                       : rmig_check_twem(L, lua_gettop(L), "source", where, &sv);
         rc = lrc > rc ? lrc : rc;
         live = 1; /* (said above) */
     } else if (live || scan) {
@@ -136,6 +137,7 @@ int rmig_check_main(int argc, char **argv)
     lua_getfield(L, -1, "options");
     int so = lua_gettop(L);
     int twem_sink = sink_ctor && !strcmp(sink_ctor, "rmig.sink.twemproxy");
+    int codis_sink = sink_ctor && !strcmp(sink_ctor, "rmig.sink.codis");
     const char *addr = rmig_vm_str(L, so, "addr"), *user = rmig_vm_str(L, so, "user"), *pw = rmig_vm_str(L, so, "password");
     const char *pw_env = rmig_vm_str(L, so, "password_env"), *restore = rmig_vm_str(L, so, "restore"),
                *mode = rmig_vm_str(L, so, "mode");
@@ -152,7 +154,7 @@ int rmig_check_main(int argc, char **argv)
     int64_t chunk_bytes = rmig_vm_int(L, so, "chunk_bytes", 8 << 20);
     rmig_progress_bytes(chunk, sizeof chunk, (double)chunk_bytes);
     const char *dl = rmig_vm_str(L, so, "dead_letter");
-    if (!cluster && !twem_sink)
+    if (!cluster && !twem_sink && !codis_sink)
         printf("sink      rmig.sink.redis %s  (%s%s, mode %s)\n", addr,
                tlsp ? (tls.no_verify ? "TLS without verification" : "TLS, verified") : "no TLS",
                pw ? (user ? ", ACL user and password" : ", password") : "", mode);
@@ -161,7 +163,10 @@ int rmig_check_main(int argc, char **argv)
     int port = 0;
     if (addr)
         rmig_target_split_addr(addr, host, sizeof host, &port);
-    if (twem_sink) {
+    if (codis_sink) {
+        int crc = rmig_check_codis(L, so, "sink", rmig_vm_str(L, so - 1, "where"), NULL);
+        rc = crc > rc ? crc : rc;
+    } else if (twem_sink) {
         /* check_twem.c: the pool and each backend */
         int trc = rmig_check_twem(L, so, "sink", rmig_vm_str(L, so - 1, "where"), NULL);
         rc = trc > rc ? trc : rc;

@@ -41,4 +41,9 @@ int rmig_check_cross_slot(lua_State *L, int opts);
  * 1 a backend not reachable, 2 misconfigured. */
 int rmig_check_twem(lua_State *L, int opts, const char *role, const char *where, int *rdb_version);
 
+/* check_codis.c: a Codis deployment as the source or sink (role; its
+ * options at opts): each group master. 0 fine, 1 one not reachable, 2
+ * misconfigured. */
+int rmig_check_codis(lua_State *L, int opts, const char *role, const char *where, int *rdb_version);
+
 #endif

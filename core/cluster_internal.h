@@ -50,6 +50,9 @@ struct rmig_clus {
      * keys go to the pool's db on each; no redirections, no map to read */
     const struct rmig_twem_pool *twem;
     uint64_t pool_db;
+    /* rmig.sink.codis: the group masters as the masters, a key's "slot"
+     * its group (Codis's slot rule, then the topology's table) */
+    const struct rmig_codis_topo *codis;
 };
 
 /* The slot of key (a cluster), or its backend (a Twemproxy pool). */

@@ -21,6 +21,7 @@ enum { PH_WAIT, PH_SNAPSHOT, PH_CATCHUP, PH_LIVE };
 struct rmig_live {
     runner *r;
     int idx;                  /* in r->lvs: one per master of a cluster source */
+    struct rmig_codis_xlate *xl; /* rmig.source.codis: the translator of this stream's Codis commands */
     int snapshot_only;        /* rmig.source.cluster mode rdb-per-node: the snapshot is all */
     int done;                 /* snapshot_only: applied; nothing more is taken from it */
     int blocked;              /* waits for another master's DEL of a key it got by migration */

@@ -6,6 +6,7 @@
 #include "live_internal.h"
 
 #include "cluster.h"
+#include "codis.h"
 #include "state.h"
 #include "target.h"
 #include "twemproxy.h"
@@ -51,7 +52,7 @@ static int command_reply(const redisReply *rep, void *ud, char *err, size_t errl
  * source options at src), its state file and spool directory; -2 for a
  * configuration error. */
 static int live_source(runner *r, lua_State *L, int pipe, int src, int sink, const char *host, int port,
-                       const char *state, const char *sdir)
+                       const char *password, const char *state, const char *sdir)
 {
     rmig_live *lv = calloc(1, sizeof *lv);
     rmig_live **q = realloc(r->lvs, (size_t)(r->nlv + 1) * sizeof *q);
@@ -74,7 +75,9 @@ static int live_source(runner *r, lua_State *L, int pipe, int src, int sink, con
     snprintf(lv->host, sizeof lv->host, "%s", host);
     lv->port = port;
     lv->user = rmig_vm_str(L, src, "user");
-    lv->password = rmig__twem_password(r, rmig_vm_str(L, src, "password"));
+    lv->password = rmig_vm_str(L, src, "password");
+    if (!lv->password)
+        lv->password = password; /* (a farm's own: a pool's redis_auth, a Codis group's) */
     if (pw_env && !(lv->password = getenv(pw_env))) {
         snprintf(r->err, sizeof r->err, "source.password_env names %s, which is not set in the environment", pw_env);
         return -2;
@@ -209,7 +212,7 @@ static int spool_dirs(runner *r, const char *state, const char *sdir)
 /* One of several sources at host:port, its state STATE.<host>_<port> and
  * its spool in a directory of its own. */
 static int one_of_many(runner *r, lua_State *L, int pipe, int src, int sink, const char *host, int port,
-                       const char *state, const char *sdir)
+                       const char *password, const char *state, const char *sdir)
 {
     char st[900], sd[1024];
     snprintf(st, sizeof st, "%s.%s_%d", state ? state : "", host, port);
@@ -219,7 +222,7 @@ static int one_of_many(runner *r, lua_State *L, int pipe, int src, int sink, con
         snprintf(sd, sizeof sd, "%s.spool", st);
     else
         snprintf(sd, sizeof sd, "rmig-spool/%s_%d", host, port);
-    return live_source(r, L, pipe, src, sink, host, port, state ? st : NULL, sd);
+    return live_source(r, L, pipe, src, sink, host, port, password, state ? st : NULL, sd);
 }
 
 /* rmig.source.cluster: a source per master of the cluster at addr, each
@@ -254,7 +257,7 @@ static int cluster_sources(runner *r, lua_State *L, int pipe, int src, int sink)
         rc = -1;
     for (int i = 0; i < m.nmasters && rc == 0; i++) {
         const rmig_cluster_node *n = &m.nodes[i];
-        rc = one_of_many(r, L, pipe, src, sink, n->host, n->port, state, sdir);
+        rc = one_of_many(r, L, pipe, src, sink, n->host, n->port, NULL, state, sdir);
         if (rc == 0)
             r->lvs[r->nlv - 1]->snapshot_only = mode && !strcmp(mode, "rdb-per-node");
     }
@@ -264,19 +267,19 @@ static int cluster_sources(runner *r, lua_State *L, int pipe, int src, int sink)
     return rc;
 }
 
-/* rmig.source.twemproxy, mode psync: every backend of the pool, as a
- * replica of each (twem_source.c has the pool). */
-static int twemproxy_sources(runner *r, lua_State *L, int pipe, int src, int sink)
+/* A farm (a Twemproxy pool's backends, a Codis deployment's group masters:
+ * r->farm), mode psync: a replica of each. */
+static int farm_sources(runner *r, lua_State *L, int pipe, int src, int sink)
 {
     const char *state = rmig_vm_str(L, src, "state"), *sdir = rmig_vm_str(L, src, "spool_dir");
     if (rmig_vm_bool(L, sink, "exactly_once", 0)) {
-        snprintf(r->err, sizeof r->err, "sink.exactly_once keeps one checkpoint: it is for one source master, not a "
-                 "pool's backends");
+        snprintf(r->err, sizeof r->err, "sink.exactly_once keeps one checkpoint: it is for one source master, not "
+                 "%zu %s", r->nfarm, r->farm_what);
         return -2;
     }
     int rc = spool_dirs(r, state, sdir);
-    for (size_t i = 0; i < r->twem->nservers && rc == 0; i++)
-        rc = one_of_many(r, L, pipe, src, sink, r->twem->servers[i].host, r->twem->servers[i].port, state, sdir);
+    for (size_t i = 0; i < r->nfarm && rc == 0; i++)
+        rc = one_of_many(r, L, pipe, src, sink, r->farm[i].host, r->farm[i].port, r->farm[i].password, state, sdir);
     if (rc == 0)
         rmig__live_say(r, "source: %s", r->twem_label);
     return rc;
@@ -284,14 +287,14 @@ static int twemproxy_sources(runner *r, lua_State *L, int pipe, int src, int sin
 
 int rmig__live_open(runner *r, lua_State *L, int pipe, int src, int sink)
 {
-    if (r->live == 2 && r->twem)
-        return twemproxy_sources(r, L, pipe, src, sink);
+    if (r->live == 2 && r->farm)
+        return farm_sources(r, L, pipe, src, sink);
     if (r->live == 2)
         return cluster_sources(r, L, pipe, src, sink);
     char host[256];
     int port;
     rmig_target_split_addr(rmig_vm_str(L, src, "addr"), host, sizeof host, &port);
-    return live_source(r, L, pipe, src, sink, host, port, rmig_vm_str(L, src, "state"),
+    return live_source(r, L, pipe, src, sink, host, port, NULL, rmig_vm_str(L, src, "state"),
                        rmig_vm_str(L, src, "spool_dir"));
 }
 
@@ -391,6 +394,9 @@ void rmig__live_free(runner *r)
         rmig_respcmd_free(&lv->rc);
         rmig_out_close(&lv->sbuf);
         free(lv->del_ring);
+        if (lv->xl)
+            rmig_codis_xlate_free(lv->xl);
+        free(lv->xl);
         free(lv);
     }
     free(r->lvs);

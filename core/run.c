@@ -768,12 +768,13 @@ int rmig__run_pipeline(int argc, char **argv, const char *cmd, const char *usage
     const char *sctor = rmig_vm_str(L, -1, "constructor");
     r->live = sctor && !strcmp(sctor, "rmig.source.psync") ? 1 : sctor && !strcmp(sctor, "rmig.source.cluster") ? 2 : 0;
     int scan = sctor && !strcmp(sctor, "rmig.source.scan");
-    int twem = sctor && !strcmp(sctor, "rmig.source.twemproxy");
+    int twem = sctor && !strcmp(sctor, "rmig.source.twemproxy"), codis = sctor && !strcmp(sctor, "rmig.source.codis");
     lua_getfield(L, -1, "options");
     int src = lua_gettop(L);
-    if (twem) {
-        /* every backend of the pool, by PSYNC (as a cluster's masters) or SCAN */
-        int trc = rmig__twem_open(r, L, src);
+    if (twem || codis) {
+        /* every backend of the pool, every group master, by PSYNC (as a
+         * cluster's masters) or SCAN */
+        int trc = twem ? rmig__twem_open(r, L, src) : rmig__codis_open(r, L, src);
         if (trc < 0) {
             fprintf(stderr, "rmig %s: %s\n", cmd, r->err);
             rc = trc == -2 ? 2 : 1;
@@ -793,7 +794,7 @@ int rmig__run_pipeline(int argc, char **argv, const char *cmd, const char *usage
     int verify_crc = rmig_vm_bool(L, src, "verify_crc", 1);
     if (scan)
         rdb = rmig_vm_str(L, src, "addr");
-    if (twem)
+    if (twem || codis)
         rdb = r->twem_label;
     lua_getfield(L, pipe, "sink");
     const char *kctor = rmig_vm_str(L, -1, "constructor");
@@ -820,6 +821,17 @@ int rmig__run_pipeline(int argc, char **argv, const char *cmd, const char *usage
             snprintf(r->twem_proxy_addr, sizeof r->twem_proxy_addr, "the backends of pool '%s'", rmig__twem_name(tpool));
             addr = r->twem_proxy_addr;
         }
+    }
+    if (kctor && !strcmp(kctor, "rmig.sink.codis")) {
+        /* the group masters, each key on its slot's group */
+        int crc = rmig__codis_sink_open(r, L, so);
+        if (crc < 0) {
+            fprintf(stderr, "rmig %s: sink: %s\n", cmd, r->err);
+            rc = crc == -2 ? 2 : 1;
+            goto out;
+        }
+        cluster = 1;
+        addr = r->twem_proxy_addr;
     }
     const char *pw_env = rmig_vm_str(L, so, "password_env"), *restore = rmig_vm_str(L, so, "restore");
     const char *mode = rmig_vm_str(L, so, "mode"), *on_error = rmig_vm_str(L, so, "on_error");
@@ -848,6 +860,8 @@ int rmig__run_pipeline(int argc, char **argv, const char *cmd, const char *usage
     int port = 0;
     if (tpool && !proxy)
         snprintf(host, sizeof host, "%s", rmig__twem_backend(tpool, 0, &port)); /* (direct: it stands for the pool) */
+    else if (r->codis_sink)
+        snprintf(host, sizeof host, "%s", rmig__codis_master(r->codis_sink, 0, &port)); /* (and the group masters) */
     else
         rmig_target_split_addr(addr, host, sizeof host, &port);
     rmig_target_info ti;
@@ -862,8 +876,9 @@ int rmig__run_pipeline(int argc, char **argv, const char *cmd, const char *usage
         ti.keys = 1; /* (its keys are unknown: every RESTORE says REPLACE) */
     if (cluster) {
         uint64_t keys = 0;
-        if ((tpool ? rmig__cluster_open_pool(r, L, so, tpool, user, pw, tlsp, &keys)
-                   : rmig__cluster_open(r, L, so, host, port, user, pw, tlsp, &keys)) < 0) {
+        if ((tpool             ? rmig__cluster_open_pool(r, L, so, tpool, user, pw, tlsp, &keys)
+             : r->codis_sink ? rmig__cluster_open_codis(r, L, so, r->codis_sink, user, pw, tlsp, &keys)
+                             : rmig__cluster_open(r, L, so, host, port, user, pw, tlsp, &keys)) < 0) {
             fprintf(stderr, "rmig run: target: %s\n", r->err);
             rc = r->failed == 2 ? 2 : 1;
             goto out;
@@ -1074,6 +1089,8 @@ out:
     rmig__cluster_free(r);
     rmig__scan_free(r);
     rmig__twem_free(r);
+    rmig__codis_free(r);
+    free(r->farm);
     rmig__verify_free(r->vf);
     if (r->dl)
         fclose(r->dl);

@@ -42,6 +42,7 @@
 #include "cluster_internal.h"
 
 #include "cmdtable.h"
+#include "codis.h"
 #include "resp.h"
 #include "slot.h"
 #include "target.h"
@@ -219,24 +220,19 @@ int rmig__cluster_open(runner *r, lua_State *L, int so, const char *host, int po
     return 0;
 }
 
-int rmig__cluster_open_pool(runner *r, lua_State *L, int so, const rmig_twem_pool *p, const char *user,
-                            const char *password, const rmig_tls_opts *tls, uint64_t *keys)
+/* A farm written as a cluster whose "slots" are its servers (server i
+ * serves slot i): a Twemproxy pool's backends, a Codis deployment's group
+ * masters; rmig__clus_slot places keys on them. 0, or -1 with r->err. */
+static int open_farm(runner *r, lua_State *L, int so, const rmig_farm_server *sv, size_t n, const char *user,
+                     const char *password, const rmig_tls_opts *tls, uint64_t *keys, const char *what)
 {
     rmig_clus *c = calloc(1, sizeof *c);
-    if (!c || p->nservers > 512 || !(c->map.nodes = calloc(p->nservers, sizeof *c->map.nodes))) {
+    if (!c || n > 512 || !(c->map.nodes = calloc(n, sizeof *c->map.nodes))) {
         free(c);
-        snprintf(r->err, sizeof r->err, p->nservers > 512 ? "a pool of more than 512 backends" : "out of memory");
+        snprintf(r->err, sizeof r->err, n > 512 ? "more than 512 %s" : "out of memory", what);
         return -1;
     }
     r->clus = c;
-    if (p->dist == RMIG_TWEM_RANDOM && p->nservers > 1) {
-        snprintf(r->err, sizeof r->err, "pool '%s' has distribution: random, so a key has no backend of its own: "
-                 "write through the proxy (direct = false)", p->name);
-        r->failed = 2;
-        return -1;
-    }
-    c->twem = p;
-    c->pool_db = p->redis_db > 0 ? (uint64_t)p->redis_db : 0;
     c->user = user;
     c->password = password;
     if (tls) {
@@ -245,31 +241,80 @@ int rmig__cluster_open_pool(runner *r, lua_State *L, int so, const rmig_twem_poo
     }
     const char *dbs = rmig_vm_str(L, so, "dbs");
     c->dbs = dbs && !strcmp(dbs, "merge") ? DBS_MERGE : dbs && !strcmp(dbs, "prefix") ? DBS_PREFIX : DBS_ERROR;
-    c->multi_fail = 1; /* (nutcracker runs no MULTI either) */
+    c->multi_fail = 1; /* (a transaction whose keys are on several servers cannot run as one) */
     c->db_prefix = rmig_vm_str(L, so, "db_prefix");
     if (!c->db_prefix)
         c->db_prefix = "db%d:";
-    /* backend i stands for a master serving "slot" i */
-    c->map.nnodes = c->map.nmasters = (int)p->nservers;
+    c->map.nnodes = c->map.nmasters = (int)n;
     for (int s = 0; s < RMIG_SLOTS; s++)
-        c->slot_w[s] = -1, c->map.slot[s] = s < (int)p->nservers ? (int16_t)s : -1;
+        c->slot_w[s] = -1, c->map.slot[s] = s < (int)n ? (int16_t)s : -1;
     *keys = 0;
-    for (size_t i = 0; i < p->nservers; i++) {
-        rmig_cluster_node *n = &c->map.nodes[i];
-        snprintf(n->host, sizeof n->host, "%s", p->servers[i].host);
-        n->port = p->servers[i].port;
-        n->master = 1;
-        n->master_of = -1;
+    for (size_t i = 0; i < n; i++) {
+        rmig_cluster_node *nd = &c->map.nodes[i];
+        snprintf(nd->host, sizeof nd->host, "%s", sv[i].host);
+        nd->port = sv[i].port;
+        nd->master = 1;
+        nd->master_of = -1;
         rmig_target_info ti;
         char err[512];
-        if (rmig_target_probe(n->host, n->port, user, password, tls, &ti, err, sizeof err) < 0) {
-            snprintf(r->err, sizeof r->err, "backend %s:%d of pool '%s': %s", n->host, n->port, p->name, err);
+        if (rmig_target_probe(nd->host, nd->port, user, password, tls, &ti, err, sizeof err) < 0) {
+            snprintf(r->err, sizeof r->err, "%s %s:%d: %s", what, nd->host, nd->port, err);
             return -1;
         }
         *keys += ti.keys;
     }
     c->last_refresh_ms = rmig__clus_now_ms();
     return 0;
+}
+
+int rmig__cluster_open_pool(runner *r, lua_State *L, int so, const rmig_twem_pool *p, const char *user,
+                            const char *password, const rmig_tls_opts *tls, uint64_t *keys)
+{
+    if (p->dist == RMIG_TWEM_RANDOM && p->nservers > 1) {
+        snprintf(r->err, sizeof r->err, "pool '%s' has distribution: random, so a key has no backend of its own: "
+                 "write through the proxy (direct = false)", p->name);
+        r->failed = 2;
+        return -1;
+    }
+    rmig_farm_server *sv = calloc(p->nservers ? p->nservers : 1, sizeof *sv);
+    if (!sv) {
+        snprintf(r->err, sizeof r->err, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < p->nservers; i++) {
+        snprintf(sv[i].host, sizeof sv[i].host, "%s", p->servers[i].host);
+        sv[i].port = p->servers[i].port;
+    }
+    char what[300];
+    snprintf(what, sizeof what, "backend of pool '%s'", p->name);
+    int rc = open_farm(r, L, so, sv, p->nservers, user, password, tls, keys, what);
+    free(sv);
+    if (rc == 0) {
+        r->clus->twem = p;
+        r->clus->pool_db = p->redis_db > 0 ? (uint64_t)p->redis_db : 0;
+    }
+    return rc;
+}
+
+int rmig__cluster_open_codis(runner *r, lua_State *L, int so, const rmig_codis_topo *t, const char *user,
+                             const char *password, const rmig_tls_opts *tls, uint64_t *keys)
+{
+    rmig_farm_server *sv = calloc(t->ngroups ? t->ngroups : 1, sizeof *sv);
+    if (!sv) {
+        snprintf(r->err, sizeof r->err, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < t->ngroups; i++) {
+        snprintf(sv[i].host, sizeof sv[i].host, "%s", t->groups[i].host);
+        sv[i].port = t->groups[i].port;
+    }
+    /* (one password for every master: the sink's, else the first group's) */
+    int rc = open_farm(r, L, so, sv, t->ngroups, user, password ? password : t->groups[0].password, tls, keys,
+                       "group master");
+    free(sv);
+    if (rc == 0)
+        r->clus->codis = t;
+    return rc;
 }
 
 int rmig__cluster_connect(runner *r, const rmig_redis_opts *o)
@@ -285,6 +330,11 @@ int rmig__cluster_connect(runner *r, const rmig_redis_opts *o)
         return -1;
     }
     rmig__run_use(r, c->w[0]);
+    if (c->codis) {
+        fprintf(stderr, "rmig run: Codis: %d group masters, each key on its slot's group (crc32 %% 1024)\n",
+                c->map.nmasters);
+        return 0;
+    }
     if (c->twem) {
         fprintf(stderr, "rmig run: pool '%s': %d backends, each key where nutcracker looks for it (%s, %s), in db "
                 "%llu\n", c->twem->name, c->map.nmasters, rmig_twem_hash_name(c->twem->hash),
@@ -377,6 +427,8 @@ int64_t rmig__cluster_pool_db(const runner *r) { return r->clus->twem ? (int64_t
 
 unsigned rmig__clus_slot(const rmig_clus *c, const void *key, size_t len)
 {
+    if (c->codis)
+        return (unsigned)c->codis->slot[rmig_codis_slot(key, len)];
     return c->twem ? (unsigned)rmig_twem_route(c->twem, key, len) : rmig_slot_of(key, len);
 }
 
@@ -668,7 +720,9 @@ void rmig__cluster_counts(const runner *r, uint64_t *reconnects, uint64_t *torn)
 void rmig__cluster_summary(const runner *r)
 {
     const rmig_clus *c = r->clus;
-    if (c->twem)
+    if (c->codis)
+        printf("  Codis: %d group masters", c->map.nmasters);
+    else if (c->twem)
         printf("  pool '%s': %d backends", c->twem->name, c->map.nmasters);
     else
         printf("  cluster: %d masters at the end", c->map.nmasters);

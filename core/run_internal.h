@@ -91,6 +91,14 @@ typedef struct epoch {
     uint64_t left;
 } epoch;
 
+
+/* A server of a farm read as one source (twem_source.c, codis_source.c). */
+typedef struct rmig_farm_server {
+    char host[256];
+    int port;
+    const char *password; /* NULL: the source's password option */
+} rmig_farm_server;
+
 typedef struct runner {
     uv_loop_t loop;
     uv_idle_t idle;
@@ -106,6 +114,17 @@ typedef struct runner {
     struct rmig_twem_conf *twem_conf;
     struct rmig_twem_pool *twem;
     char twem_label[600];
+    /* a farm read as one source (a Twemproxy pool's backends, a Codis
+     * deployment's group masters): the servers the psync or scan source
+     * reads, what they are called, the one db a scan reads (-1: every db);
+     * codis: their streams carry Codis's own commands (codis_source.c) */
+    rmig_farm_server *farm;
+    size_t nfarm;
+    const char *farm_what;
+    int farm_db;
+    int codis;
+    struct rmig_codis_topo *codis_topo;
+    struct rmig_codis_topo *codis_sink;    /* rmig.sink.codis's topology */
     struct rmig_twem_conf *twem_sink_conf; /* rmig.sink.twemproxy's file */
     char twem_proxy_addr[300];
     rmig_verify *vf;       /* rmig verify: entries are compared with the target, not written (verify.c) */
@@ -235,11 +254,18 @@ int rmig__scan_drained(const runner *r);
 /* twem_source.c: rmig.source.twemproxy's pool, opened from the source's
  * options at src (the pool's db filter installed before the nodes): 0, -1,
  * or -2 (a usage error: the file, the pool); the db the pool uses on its
- * backends; the backends' password (given, else the pool's redis_auth). */
+ * backends. */
 int rmig__twem_open(runner *r, lua_State *L, int src);
 int rmig__twem_db(const runner *r);
-const char *rmig__twem_password(const runner *r, const char *given);
 void rmig__twem_free(runner *r);
+/* codis_source.c: rmig.source.codis's group masters into r->farm (from
+ * its groups or its topology file): 0, -1, or -2 (a usage error). */
+int rmig__codis_open(runner *r, lua_State *L, int src);
+/* rmig.sink.codis's topology (the sink's options at so) into
+ * r->codis_sink: 0, -1, or -2 (the file); group master i's host (and port). */
+int rmig__codis_sink_open(runner *r, lua_State *L, int so);
+const char *rmig__codis_master(const struct rmig_codis_topo *t, size_t i, int *port);
+void rmig__codis_free(runner *r);
 /* rmig.sink.twemproxy: its pool (from the sink's options at so); *addr
  * becomes the proxy's (the pool's listen) unless given, *password the
  * pool's redis_auth unless given. 0, -1, or -2 (the file, the pool). */
@@ -294,6 +320,11 @@ struct rmig_twem_pool;
 int rmig__cluster_open_pool(runner *r, lua_State *L, int so, const struct rmig_twem_pool *p, const char *user,
                             const char *password, const rmig_tls_opts *tls, uint64_t *keys);
 int rmig__cluster_connect(runner *r, const rmig_redis_opts *o);
+/* rmig.sink.codis: a Codis deployment's group masters the same way, each
+ * key on the group of its slot (run_cluster.c). */
+struct rmig_codis_topo;
+int rmig__cluster_open_codis(runner *r, lua_State *L, int so, const struct rmig_codis_topo *t, const char *user,
+                             const char *password, const rmig_tls_opts *tls, uint64_t *keys);
 /* The pool's db on its backends (a Twemproxy pool), else -1. */
 int64_t rmig__cluster_pool_db(const runner *r);
 int rmig__cluster_route(runner *r, rmig_entry *e);

@@ -25,6 +25,7 @@
 
 #include "cluster.h"
 #include "cmdtable.h"
+#include "codis.h"
 #include "psync.h"
 #include "respcmd.h"
 #include "resp.h"
@@ -439,6 +440,120 @@ static int must_wait(runner *r, rmig_live *lv, const uint8_t *k, size_t n)
     return 1;
 }
 
+/* A command of the stream as a CMD entry: its keys read from the command
+ * table; offset where the stream may resume once it is applied (0 inside a
+ * transaction). The arguments are copied. 0, or -1 with r->err. */
+static int cmd_entry(runner *r, const rmig_slice *a, uint32_t argc, int64_t offset, uint32_t flags)
+{
+    rmig_live *lv = r->lv;
+    if (r->b.n >= r->b.cap / 2 && flush_cmds(r) < 0)
+        return -1;
+    rmig_entry *e = rmig_batch_add(&r->b);
+    if (!e) {
+        snprintf(r->err, sizeof r->err, "a transaction of the source too big to hold");
+        return -1;
+    }
+    e->kind = RMIG_ENTRY_CMD;
+    e->db = lv->sdb;
+    e->stream_db = lv->sdb;
+    e->offset = offset;
+    e->cmd_flags |= flags;
+    const uint8_t *pp[64];
+    size_t ll[64];
+    uint32_t pos[64], *kp = pos;
+    const uint8_t **argvp = argc <= 64 ? pp : malloc(argc * sizeof *argvp);
+    size_t *lens = argc <= 64 ? ll : malloc(argc * sizeof *lens);
+    if (!argvp || !lens) {
+        if (argvp != pp)
+            free((void *)argvp);
+        if (lens != ll)
+            free(lens);
+        snprintf(r->err, sizeof r->err, "out of memory");
+        return -1;
+    }
+    for (uint32_t i = 0; i < argc; i++)
+        argvp[i] = a[i].p, lens[i] = (size_t)a[i].n;
+    const rmig_cmdinfo *ci = rmig_cmdtable_find(lv->cmds, a[0].p, (size_t)a[0].n);
+    int nk = 0;
+    if (ci) {
+        e->cmd_flags |= ci->flags;
+        e->split_group = (ci->flags & RMIG_CMD_SPLIT) ? (uint32_t)ci->group : 0;
+        nk = rmig_cmdtable_keys(lv->cmds, ci, (int)argc, argvp, lens, pos, 64);
+        if (nk > 64 && (kp = malloc((size_t)nk * sizeof *kp)) != NULL)
+            nk = rmig_cmdtable_keys(lv->cmds, ci, (int)argc, argvp, lens, kp, nk);
+        if (nk < 0 || !kp)
+            nk = 0; /* arguments the table cannot read: the target will say */
+    } else if (!lv->unknown++) {
+        rmig__live_say(r, "the source sent %.*s, a command rmig does not know: forwarded as is (no key filter sees it)",
+            (int)(a[0].n < 40 ? a[0].n : 40), a[0].p);
+    }
+    int rc = rmig_batch_set_argv(&r->b, e, a, argc, kp, (uint32_t)nk);
+    e->flags &= ~(uint32_t)RMIG_ENTRY_CHANGED;
+    if (argvp != pp)
+        free((void *)argvp);
+    if (lens != ll)
+        free(lens);
+    if (kp != pos)
+        free(kp);
+    if (rc < 0) {
+        snprintf(r->err, sizeof r->err, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* A Codis-only command of a codis-server's stream (rmig.source.codis):
+ * the plain commands it means (codis.h), each an entry, the last one
+ * carrying the offset; dropped ones are counted, and those that changed
+ * data rmig cannot repeat (SLOTSDEL) or that do not parse are reported.
+ * 0, or -1 with r->err. */
+static int codis_command(runner *r, int64_t end)
+{
+    rmig_live *lv = r->lv;
+    rmig_respcmd *c = &lv->rc;
+    if (!lv->xl) {
+        if (!(lv->xl = malloc(sizeof *lv->xl))) {
+            snprintf(r->err, sizeof r->err, "out of memory");
+            return -1;
+        }
+        rmig_codis_xlate_init(lv->xl, RMIG_CODIS_CHUNKS_APPEND);
+    }
+    rmig_slice small[16], *a = c->argc <= 16 ? small : malloc((size_t)c->argc * sizeof *a);
+    if (!a) {
+        snprintf(r->err, sizeof r->err, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < c->argc; i++)
+        a[i] = (rmig_slice){c->argv[i], c->lens[i]};
+    char why[600];
+    rmig_codis_xlate_reset(lv->xl);
+    int n = rmig_codis_translate(lv->xl, lv->sdb, a, (uint32_t)c->argc, why, sizeof why);
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        uint32_t argc;
+        const rmig_slice *ca = rmig_codis_xlate_cmd(lv->xl, (uint32_t)i, &argc);
+        if (argc == 2 && ca[0].n == 6 && !strncasecmp((const char *)ca[0].p, "select", 6)) {
+            char db[24];
+            snprintf(db, sizeof db, "%.*s", (int)(ca[1].n < 23 ? ca[1].n : 23), ca[1].p);
+            lv->sdb = strtoull(db, NULL, 10);
+            continue;
+        }
+        rc = cmd_entry(r, ca, argc, lv->in_multi || i + 1 < n ? 0 : end, 0);
+    }
+    if (a != small)
+        free(a);
+    if (rc < 0)
+        return -1;
+    if (n <= 0 && lv->xl->outcome != RMIG_CODIS_CONTROL) {
+        /* SLOTSDEL, or a command that does not parse: the target may differ now */
+        r->failed_keys++;
+        rmig__live_say(r, "%s: %s", rmig_psync_name(lv->ps), why);
+    }
+    if (n <= 0 && !lv->in_multi)
+        rmig__run_commit(r, end, lv->sdb);
+    return 0;
+}
+
 /* One command of the stream, ending at offset `end`: an entry, or handled
  * here (SELECT, PING, REPLCONF). 0; 1 when it must wait (lv->blocked); or
  * -1 with r->err. */
@@ -464,6 +579,8 @@ static int stream_command(runner *r, int64_t end)
             rmig__run_commit(r, end, lv->sdb);
         return 0;
     }
+    if (r->codis && rmig_codis_is_cmd(c->argv[0], c->lens[0]))
+        return codis_command(r, end);
     int asking = c->argc >= 4 && is(c, 0, "restore-asking");
     if (asking && r->nlv > 1 && must_wait(r, lv, c->argv[1], c->lens[1]))
         return 1;
@@ -495,21 +612,7 @@ static int stream_command(runner *r, int64_t end)
             rmig__run_commit(r, end, lv->sdb);
         return 0;
     }
-    if (r->b.n >= r->b.cap / 2 && flush_cmds(r) < 0)
-        return -1;
-    rmig_entry *e = rmig_batch_add(&r->b);
-    if (!e) {
-        snprintf(r->err, sizeof r->err, "a transaction of the source too big to hold");
-        return -1;
-    }
-    e->kind = RMIG_ENTRY_CMD;
-    e->db = lv->sdb;
-    e->stream_db = lv->sdb;
-    e->offset = lv->in_multi ? 0 : end;
-    if (multi || exec)
-        e->cmd_flags |= RMIG_CMD_TX_MARK; /* the source's own transaction markers */
     rmig_slice small[17], *a = c->argc < 16 ? small : malloc((size_t)(c->argc + 1) * sizeof *a);
-    uint32_t pos[64], *kp = pos;
     if (!a) {
         snprintf(r->err, sizeof r->err, "out of memory");
         return -1;
@@ -528,31 +631,10 @@ static int stream_command(runner *r, int64_t end)
             a[argc++] = (rmig_slice){(const uint8_t *)replace, 7};
         lv->migrated_in++;
     }
-    const rmig_cmdinfo *ci = rmig_cmdtable_find(lv->cmds, c->argv[0], c->lens[0]);
-    int nk = 0;
-    if (ci) {
-        e->cmd_flags |= ci->flags;
-        e->split_group = (ci->flags & RMIG_CMD_SPLIT) ? (uint32_t)ci->group : 0;
-        nk = rmig_cmdtable_keys(lv->cmds, ci, c->argc, c->argv, c->lens, pos, 64);
-        if (nk > 64 && (kp = malloc((size_t)nk * sizeof *kp)) != NULL)
-            nk = rmig_cmdtable_keys(lv->cmds, ci, c->argc, c->argv, c->lens, kp, nk);
-        if (nk < 0 || !kp)
-            nk = 0; /* arguments the table cannot read: the target will say */
-    } else if (!lv->unknown++) {
-        rmig__live_say(r, "the source sent %.*s, a command rmig does not know: forwarded as is (no key filter sees it)",
-            (int)(c->lens[0] < 40 ? c->lens[0] : 40), c->argv[0]);
-    }
-    int rc = rmig_batch_set_argv(&r->b, e, a, (uint32_t)argc, kp, (uint32_t)nk);
-    e->flags &= ~(uint32_t)RMIG_ENTRY_CHANGED;
+    int rc = cmd_entry(r, a, (uint32_t)argc, lv->in_multi ? 0 : end, multi || exec ? RMIG_CMD_TX_MARK : 0);
     if (a != small)
         free(a);
-    if (kp != pos)
-        free(kp);
-    if (rc < 0) {
-        snprintf(r->err, sizeof r->err, "out of memory");
-        return -1;
-    }
-    return 0;
+    return rc;
 }
 
 static int stream_bytes(runner *r, const uint8_t *p, size_t n)

@@ -913,7 +913,9 @@ int rmig__scan_open(runner *r, lua_State *L, int src, int *source_version)
         snprintf(r->err, sizeof r->err, "out of memory");
         return -1;
     }
-    const char *addr = rmig_vm_str(L, src, "addr"), *pw = rmig__twem_password(r, rmig_vm_str(L, src, "password"));
+    const char *addr = rmig_vm_str(L, src, "addr"), *pw = rmig_vm_str(L, src, "password");
+    if (!pw && r->farm)
+        pw = r->farm[0].password; /* (a farm's own: a pool's redis_auth, a Codis group's) */
     const char *pw_env = rmig_vm_str(L, src, "password_env");
     if (pw_env && !(pw = getenv(pw_env))) {
         snprintf(r->err, sizeof r->err, "source.password_env names %s, which is not set in the environment", pw_env);
@@ -960,9 +962,9 @@ int rmig__scan_open(runner *r, lua_State *L, int src, int *source_version)
         lua_pop(L, 1);
     }
     lua_pop(L, 1);
-    if (r->twem) {
+    if (r->farm && r->farm_db >= 0) {
         /* a Twemproxy pool: its db on every backend (twem_source.c) */
-        s->dbs[0] = (uint64_t)rmig__twem_db(r);
+        s->dbs[0] = (uint64_t)r->farm_db;
         s->ndb = 1;
     }
     s->dbs_listed = s->ndb > 0;
@@ -976,9 +978,9 @@ int rmig__scan_open(runner *r, lua_State *L, int src, int *source_version)
 
     char host[256], err[700];
     int port;
-    if (r->twem) {
-        snprintf(host, sizeof host, "%s", r->twem->servers[0].host);
-        port = r->twem->servers[0].port;
+    if (r->farm) {
+        snprintf(host, sizeof host, "%s", r->farm[0].host);
+        port = r->farm[0].port;
     } else {
         rmig_target_split_addr(addr, host, sizeof host, &port);
     }
@@ -991,10 +993,10 @@ int rmig__scan_open(runner *r, lua_State *L, int src, int *source_version)
     lua_getfield(L, src, "cluster");
     int want_cluster = lua_isnil(L, -1) ? !strcmp(ti.mode, "cluster") : lua_toboolean(L, -1);
     lua_pop(L, 1);
-    if (r->twem) {
-        /* every backend of the pool, each a server of its own */
-        for (size_t i = 0; i < r->twem->nservers; i++)
-            if (!add_node(s, r, r->twem->servers[i].host, r->twem->servers[i].port)) {
+    if (r->farm) {
+        /* every server of the farm, each of its own */
+        for (size_t i = 0; i < r->nfarm; i++)
+            if (!add_node(s, r, r->farm[i].host, r->farm[i].port)) {
                 snprintf(r->err, sizeof r->err, "out of memory");
                 return -1;
             }
@@ -1159,7 +1161,7 @@ void rmig__scan_summary(const runner *r)
                (unsigned long long)rounds, (unsigned long long)vanished);
     else
         printf("  scan: %llu keys scanned on %d %s (%llu SCAN rounds), %llu gone before their DUMP\n",
-               (unsigned long long)scanned, s->nn, r->twem ? "backends" : "masters", (unsigned long long)rounds,
+               (unsigned long long)scanned, s->nn, r->farm ? r->farm_what : "masters", (unsigned long long)rounds,
                (unsigned long long)vanished);
     uint64_t moved = 0;
     for (int i = 0; i < s->nn; i++)

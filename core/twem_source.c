@@ -48,6 +48,18 @@ int rmig__twem_open(runner *r, lua_State *L, int src)
             return -2;
         }
     r->twem = p;
+    if (!(r->farm = calloc(p->nservers, sizeof *r->farm))) {
+        snprintf(r->err, sizeof r->err, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < p->nservers; i++) {
+        snprintf(r->farm[i].host, sizeof r->farm[i].host, "%s", p->servers[i].host);
+        r->farm[i].port = p->servers[i].port;
+        r->farm[i].password = p->redis_auth;
+    }
+    r->nfarm = p->nservers;
+    r->farm_what = "backends";
+    r->farm_db = rmig__twem_db(r);
     snprintf(r->twem_label, sizeof r->twem_label, "Twemproxy pool '%s' of %s (%zu backends, db %d)", p->name, path,
              p->nservers, rmig__twem_db(r));
     uint64_t db = (uint64_t)rmig__twem_db(r), zero = 0;
@@ -61,11 +73,6 @@ int rmig__twem_open(runner *r, lua_State *L, int src)
 }
 
 int rmig__twem_db(const runner *r) { return r->twem && r->twem->redis_db > 0 ? r->twem->redis_db : 0; }
-
-const char *rmig__twem_password(const runner *r, const char *given)
-{
-    return given ? given : r->twem ? r->twem->redis_auth : NULL;
-}
 
 int rmig__twem_sink_open(runner *r, lua_State *L, int so, struct rmig_twem_pool **pool, const char **addr,
                          const char **password)

@@ -165,6 +165,39 @@ rmig.source.twemproxy = constructor {
   check = check_credentials,
 }
 
+-- rmig.source.codis: every group master of a Codis deployment (each a
+-- codis-server, replicating as Redis 3.2), read in parallel as one source;
+-- Codis's own commands in their streams (SLOTSRESTORE ...) are translated.
+local codis_options = replica_options("group masters", "each group master's ", {
+  groups = { type = "table", help = "the group masters, { \"host:port\", ... } (or give topology)" },
+  topology = { type = "string", help = "a topology file: a short YAML (groups:, slots:) or codis-admin's JSON (--slots-status, stats), which gives each group's master (and may give its password)" },
+  mode = { type = "enum", values = { "psync", "scan" }, default = "psync",
+           help = "psync: each master's snapshot then its command stream, until stopped; scan: SCAN + DUMP of each master" },
+  state = { type = "string",
+            help = "state file prefix: each master's position (psync) is saved in STATE.<host>_<port>; scan: the cursors" },
+  spool_dir = { type = "string", help = "psync: where the spools go, one directory per master" },
+  match = { type = "string", help = "scan: SCAN MATCH pattern" },
+  count = { type = "integer", min = 1, default = 1000, help = "scan: SCAN COUNT" },
+  rate = { type = "integer", min = 0, default = 0, help = "scan: keys per second at most from each master (0: no limit)" },
+  big_bytes = { type = "integer", min = 0, default = 8 * 1024 * 1024, help = "scan: keys using more memory are copied in chunks" },
+})
+codis_options.addr = nil
+codis_options.password.help = "the masters' password (default: the topology's, if any)"
+
+rmig.source.codis = constructor {
+  name = "rmig.source.codis", kind = "source", impl = "c",
+  options = codis_options,
+  check = function(o)
+    if (o.groups == nil) == (o.topology == nil) then return "give groups = { \"host:port\", ... } or topology = FILE (one of them)" end
+    for i, g in ipairs(o.groups or {}) do
+      if type(g) ~= "string" or not g:match("^%[?[%w%.%-:]+%]?:%d+$") then
+        return string.format("groups[%d] must be \"host:port\", not %s", i, tostring(g))
+      end
+    end
+    return check_credentials(o)
+  end,
+}
+
 -- Built-in filters (executed in C) -----------------------------------------
 
 rmig.filter.keys = constructor {
@@ -395,6 +428,24 @@ rmig.sink.twemproxy = constructor {
     if o.addr and o.direct then return "addr is the proxy's: give it only with direct = false" end
     return check_credentials(o)
   end,
+}
+
+-- rmig.sink.codis: a Codis deployment's group masters, each key written to
+-- the group its slot belongs to (crc32 of its tag or name % 1024, then the
+-- topology's slot table), as the proxy would route it.
+local codis_sink_options = writer_options({
+  topology = { type = "string", required = true, help = "a topology file: a short YAML (groups:, slots:) or codis-admin's JSON (--slots-status, stats)" },
+  dbs = { type = "enum", values = { "error", "merge", "prefix" }, default = "error",
+          help = "keys of a source db other than 0 (Codis uses db 0): an error unless a rmig.filter.db maps them, merged, or prefixed (db_prefix)" },
+  db_prefix = { type = "string", default = "db%d:", help = "with dbs = \"prefix\": the prefix of a key from db N" },
+}, ", per group master", "a lost connection")
+codis_sink_options.addr = nil
+codis_sink_options.password.help = "the group masters' password (default: the topology's first group's)"
+
+rmig.sink.codis = constructor {
+  name = "rmig.sink.codis", kind = "sink", impl = "c",
+  options = codis_sink_options,
+  check = check_credentials,
 }
 
 -- The pipeline -------------------------------------------------------------
