@@ -39,7 +39,11 @@ int rmig_check_twem(lua_State *L, int opts, const char *role, const char *where,
     }
     if (!pw)
         pw = p->redis_auth;
-    int db = p->redis_db > 0 ? p->redis_db : 0;
+    /* (nutcracker 0.5.0 selects no db when redis_auth is set: see twem_source.c) */
+    int db = p->redis_db > 0 && !p->redis_auth ? p->redis_db : 0;
+    if (p->redis_db > 0 && p->redis_auth)
+        printf("note      pool '%s' sets redis_auth and redis_db: nutcracker 0.5.0 then never selects db %d, so "
+               "its keys are in db 0 of the backends, where rmig reads and writes them\n", p->name, p->redis_db);
     printf("%-9s rmig.%s.twemproxy pool '%s' of %s: %zu backends, hash %s, %s%s%.2s%s, db %d  [%s]\n", role, role,
            p->name, path, p->nservers, rmig_twem_hash_name(p->hash), rmig_twem_dist_name(p->dist),
            p->has_tag ? ", hash_tag \"" : "", p->has_tag ? p->hash_tag : "", p->has_tag ? "\"" : "", db, where);

@@ -291,7 +291,8 @@ int rmig__cluster_open_pool(runner *r, lua_State *L, int so, const rmig_twem_poo
     free(sv);
     if (rc == 0) {
         r->clus->twem = p;
-        r->clus->pool_db = p->redis_db > 0 ? (uint64_t)p->redis_db : 0;
+        /* (nutcracker 0.5.0 selects no db when redis_auth is set: see twem_source.c) */
+        r->clus->pool_db = p->redis_db > 0 && !p->redis_auth ? (uint64_t)p->redis_db : 0;
     }
     return rc;
 }

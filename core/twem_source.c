@@ -36,9 +36,9 @@ int rmig__twem_open(runner *r, lua_State *L, int src)
         snprintf(r->err, sizeof r->err, "source.pool: %s", err);
         return -2;
     }
-    if (p->redis == 0) {
-        snprintf(r->err, sizeof r->err, "%s: pool '%s' is a memcached pool (redis: true is not set): rmig reads Redis "
-                 "backends only", path, p->name);
+    if (p->redis != 1) {
+        snprintf(r->err, sizeof r->err, "%s: pool '%s' is a memcached pool (redis: true is not set: nutcracker's "
+                 "default is memcached): rmig reads Redis backends only", path, p->name);
         return -2;
     }
     for (size_t i = 0; i < p->nservers; i++)
@@ -72,7 +72,13 @@ int rmig__twem_open(runner *r, lua_State *L, int src)
     return 0;
 }
 
-int rmig__twem_db(const runner *r) { return r->twem && r->twem->redis_db > 0 ? r->twem->redis_db : 0; }
+/* The db a pool's keys are in on its backends: redis_db, except that
+ * nutcracker 0.5.0 never selects it when redis_auth is set (its AUTH
+ * handshake takes the place of the SELECT: twemproxy issues #457, #491), so
+ * such a pool's keys are in db 0. */
+static int pool_db(const rmig_twem_pool *p) { return p->redis_db > 0 && !p->redis_auth ? p->redis_db : 0; }
+
+int rmig__twem_db(const runner *r) { return r->twem ? pool_db(r->twem) : 0; }
 
 int rmig__twem_sink_open(runner *r, lua_State *L, int so, struct rmig_twem_pool **pool, const char **addr,
                          const char **password)
@@ -92,8 +98,9 @@ int rmig__twem_sink_open(runner *r, lua_State *L, int so, struct rmig_twem_pool 
         snprintf(r->err, sizeof r->err, "pool: %s", err);
         return -2;
     }
-    if (p->redis == 0) {
-        snprintf(r->err, sizeof r->err, "%s: pool '%s' is a memcached pool (redis: true is not set)", path, p->name);
+    if (p->redis != 1) {
+        snprintf(r->err, sizeof r->err, "%s: pool '%s' is a memcached pool (redis: true is not set: nutcracker's "
+                 "default is memcached)", path, p->name);
         return -2;
     }
     int direct = rmig_vm_bool(L, so, "direct", 0);

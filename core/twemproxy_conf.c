@@ -61,7 +61,11 @@ static int next(parse *ps)
     }
     if (!yaml_parser_parse(&ps->y, &ps->ev)) {
         const yaml_parser_t *y = &ps->y;
-        return failf(ps, y->problem_mark.line + 1, "not valid YAML: %s%s%s",
+        /* (a quote never closed is found at the end of the file: the line
+         * to name is where the quoted text began) */
+        int open_quote = y->context && strstr(y->context, "quoted scalar") && y->problem &&
+                         strstr(y->problem, "end of stream");
+        return failf(ps, (open_quote ? y->context_mark.line : y->problem_mark.line) + 1, "not valid YAML: %s%s%s",
                      y->problem ? y->problem : "error", y->context ? " " : "", y->context ? y->context : "");
     }
     ps->have_ev = 1;
