@@ -672,6 +672,10 @@ void rmig__run_on_reply(rmig_redis *c, void *ud, uint64_t tag, const redisReply 
     }
     if (was)
         rmig__run_use(r, was);
+    if (r->vf && r->failed) {
+        rmig__run_finish(r); /* (verify cannot go on: a read the target refused, say) */
+        return;
+    }
     if (r->clus && w->draining && w->c && rmig_redis_pending(w->c) == 0)
         w->draining = 0; /* (whatever tag its last reply had) */
     if (r->abort_on_error && r->failed_keys && !r->failed) {

@@ -16,7 +16,11 @@
  * scan arrives as some state of it, as with any SCAN. Streams: entries,
  * last id (with entries-added and max-deleted-id on 7.0 targets) and
  * consumer groups with their last-delivered id; the groups' pending
- * entries and consumers are not copied. One key per server at a time. */
+ * entries and consumers are not copied. One key per server at a time.
+ *
+ * For `rmig verify` the same pieces are read, but folded into the source's
+ * fingerprint (verify_big.c compares it with the target's copy read in
+ * pieces too) instead of written; a stream is read with one DUMP. */
 #include "scan_internal.h"
 #include "verify_internal.h"
 
@@ -403,7 +407,6 @@ static int stream_groups(snode *n, const redisReply *rep)
     return 0;
 }
 
-/* A piece: its commands, and where the next one starts (or the end). */
 /* verify: a piece's elements into the source's fingerprint. -2 for a
  * reply of another shape; otherwise 1 at the last piece, else 0. */
 static int digest_piece(snode *n, const redisReply *rep)
@@ -437,9 +440,7 @@ static int digest_piece(snode *n, const redisReply *rep)
                 if (b->type == 'h') {
                     rmig_vdigest_field(d, a->str, a->len, v->str, v->len);
                 } else {
-                    char sc[64];
-                    snprintf(sc, sizeof sc, "%.*s", (int)(v->len < 63 ? v->len : 63), v->str);
-                    rmig_vdigest_zmember(d, a->str, a->len, strtod(sc, NULL));
+                    rmig_vdigest_zmember_text(d, a->str, a->len, v->str, v->len);
                 }
             }
         }
@@ -449,6 +450,8 @@ static int digest_piece(snode *n, const redisReply *rep)
     }
 }
 
+/* A piece: its commands (or, for verify, its digest), and where the next
+ * one starts (or the end). */
 static int piece(snode *n, const redisReply *rep)
 {
     bigkey *b = &n->big;
@@ -683,6 +686,16 @@ void rmig__big_reply(snode *n, uint64_t tag, const redisReply *rep)
 
 void rmig__big_free(snode *n)
 {
+    if (n->big.vx) {
+        /* verify stopped in the middle of a big key: freed now, or by its
+         * last target answer (never compared) */
+        vexp *x = n->big.vx;
+        n->big.vx = NULL;
+        if (!n->r->vf->full || x->tgt_done)
+            rmig__verify_big_free(x);
+        else
+            x->src_done = 1, x->skip = 1;
+    }
     free(n->big.key);
     free(n->big.tkey);
     n->big.key = n->big.tkey = NULL;

@@ -199,6 +199,13 @@ void rmig_vdigest_string(rmig_vdigest *d, const void *p, size_t n)
     d->count += n;
 }
 
+void rmig_vdigest_zmember_text(rmig_vdigest *d, const void *p, size_t n, const char *score, size_t slen)
+{
+    char sc[64];
+    snprintf(sc, sizeof sc, "%.*s", (int)(slen < 63 ? slen : 63), score);
+    rmig_vdigest_zmember(d, p, n, strtod(sc, NULL));
+}
+
 void rmig_vdigest_item(rmig_vdigest *d, const void *p, size_t n)
 {
     vh_bytes(&d->el, p, n);

@@ -53,6 +53,9 @@ void rmig_vdigest_item(rmig_vdigest *d, const void *p, size_t n);
 void rmig_vdigest_member(rmig_vdigest *d, const void *p, size_t n);
 void rmig_vdigest_zmember(rmig_vdigest *d, const void *p, size_t n, double score);
 void rmig_vdigest_field(rmig_vdigest *d, const void *f, size_t fn, const void *v, size_t vn);
+/* A zset member with its score as a server writes it (ZRANGE ...
+ * WITHSCORES, ZSCAN: text that reads back as the same double). */
+void rmig_vdigest_zmember_text(rmig_vdigest *d, const void *p, size_t n, const char *score, size_t slen);
 /* The fingerprint: 16 bytes. */
 void rmig_vdigest_final(const rmig_vdigest *d, uint8_t out[16]);
 

@@ -338,8 +338,8 @@ int rmig__verify_entry(runner *r, const rmig_entry *e)
     }
     x->rdb_type = e->rdb_type;
     x->rdb_version = e->rdb_version;
-    /* a string by GET and a list by LRANGE cost the target less than DUMP
-     * (which compresses); other types' replies cost it more */
+    /* a string by GET and a short list by LRANGE cost the target less than
+     * DUMP (which compresses); other types' replies cost it more */
     int get = v->full && (e->type == RMIG_KIND_STRING || e->type == RMIG_KIND_LIST);
     if (v->full && !get && e->value && v->raw_held + e->value_len <= RAW_HELD_MAX &&
         (x->raw = malloc(e->value_len + 1))) {
@@ -357,6 +357,8 @@ int rmig__verify_entry(runner *r, const rmig_entry *e)
         free(x);
         return -1;
     }
+    if (get && e->type == RMIG_KIND_LIST && x->count > LRANGE_MAX)
+        get = 0; /* a long list: DUMP (LRANGE's reply would cost the target far more than its payload) */
     rmig_redis_select(r->c, e->db);
     if (get && e->type == RMIG_KIND_LIST) {
         const char *argv[4] = {"LRANGE", x->key, "0", "-1"};
@@ -476,7 +478,14 @@ void rmig__verify_reply(runner *r, keyrec *k, const redisReply *rep)
             x->t_kind = x->kind;
         } else {
             x->t_kind = -1;
-            if (rep->type == REDIS_REPLY_ERROR) {
+            if (rep->type == REDIS_REPLY_ERROR && (rep->len < 9 || memcmp(rep->str, "WRONGTYPE", 9))) {
+                /* (NOPERM, say): the check cannot be made */
+                snprintf(r->err, sizeof r->err, "verify: the target refused %s of key '%.*s' (db %llu): %.*s",
+                         x->kind == RMIG_KIND_LIST ? "LRANGE" : "GET", (int)(x->len < 100 ? x->len : 100), x->key,
+                         (unsigned long long)x->db, (int)(rep->len < 200 ? rep->len : 200), rep->str);
+                r->failed = 1; /* (run.c ends the run after this answer) */
+                x->t_kind = -2;
+            } else if (rep->type == REDIS_REPLY_ERROR) {
                 /* WRONGTYPE: which type is asked after the PTTL, for the report */
                 x->t_kind = -3;
                 rmig_redis_select(r->c, x->db);

@@ -44,6 +44,7 @@ static vexp *big_vexp(runner *r, const rmig_entry *e, uint64_t sdb, const void *
         snprintf(r->err, sizeof r->err, "out of memory");
         return NULL;
     }
+    x->tw = r->cw;
     if (r->vf->full) {
         rmig_vdigest_init(x->tvd, x->kind);
         snprintf(x->cursor, sizeof x->cursor, "0");
@@ -177,8 +178,15 @@ static int source_end(runner *r, vexp *x, const rmig_vdigest *digest, int gone)
         rmig__verify_big_free(x);
         return 0;
     }
-    /* outline: the element count is enough */
-    return rmig__verify_outline_reads(r, x);
+    /* outline: the element count is enough; the reads go where the key
+     * is (other keys' writes may have moved r->cw since its start) */
+    wconn *was = r->cw;
+    if (x->tw)
+        rmig__run_use(r, x->tw);
+    int rc = rmig__verify_outline_reads(r, x);
+    if (was)
+        rmig__run_use(r, was);
+    return rc;
 }
 
 int rmig__verify_big_end(runner *r)
@@ -210,14 +218,6 @@ static void finish_key(runner *r, vexp *x)
     if (!x->skip)
         rmig__verify_compare(r, x);
     rmig__verify_big_free(x);
-}
-
-/* A zset member and its score (as text) from ZRANGE ... WITHSCORES. */
-static void zmember(rmig_vdigest *d, const redisReply *m, const redisReply *score)
-{
-    char sc[64];
-    snprintf(sc, sizeof sc, "%.*s", (int)(score->len < 63 ? score->len : 63), score->str);
-    rmig_vdigest_zmember(d, m->str, m->len, strtod(sc, NULL));
 }
 
 /* The target's side is read. */
@@ -284,7 +284,8 @@ void rmig__verify_big_reply(runner *r, keyrec *k, const redisReply *rep)
         end = rep->elements < PIECE;
     } else if (x->kind == RMIG_KIND_ZSET && rep->type == REDIS_REPLY_ARRAY) {
         for (size_t i = 0; i + 1 < rep->elements; i += 2)
-            zmember(x->tvd, rep->element[i], rep->element[i + 1]);
+            rmig_vdigest_zmember_text(x->tvd, rep->element[i]->str, rep->element[i]->len,
+                                      rep->element[i + 1]->str, rep->element[i + 1]->len);
         x->pos += rep->elements / 2;
         end = rep->elements < 2 * PIECE;
     } else if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 && rep->element[1]->type == REDIS_REPLY_ARRAY) {

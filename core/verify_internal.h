@@ -15,6 +15,7 @@ enum { D_MISSING, D_EXTRA, D_TYPE, D_VALUE, D_TTL, D_COUNT, D_KINDS };
 enum { P_MAIN, P_ROUND, P_EXTRA, P_DONE };
 enum { V_DUMP = 1, V_TYPE, V_COUNT, V_PTTL, V_SCAN, V_INFO, V_GET, V_WTYPE, V_BTYPE, V_BPTTL, V_BPIECE };
 
+#define LRANGE_MAX 1024 /* a list of more elements is read by DUMP */
 #define RAW_HELD_MAX ((uint64_t)8 << 20)  /* source values held for the byte comparison, at most */
 #define RUN_HASHES (1u << 20) /* key hashes held before a sorted run goes to disk (8 MiB) */
 
@@ -41,6 +42,7 @@ typedef struct vexp {
     rmig_vdigest *tvd;
     /* a big value of a scan source: its pieces read into svd (NULL once done) */
     rmig_vdigest *svd;
+    wconn *tw;                /* a big value: the target connection its reads go to (a cluster's master) */
     int src_done, tgt_done, skip; /* both sides read (side by side); expired at the source */
     char cursor[64];
     uint64_t pos;

@@ -8,6 +8,7 @@
 #include "verify_internal.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>

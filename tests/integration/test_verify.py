@@ -46,7 +46,8 @@ counts per kind of difference, the keys named) as well as stdout. Scenarios:
   errors    an unknown option and wrong values: exit 2; an unreachable
             target or source: exit 1 naming it (report: complete false);
             -s overrides the pipeline; --sample 0.5 checks about half of
-            the keys, and an equal target has no difference
+            the keys, and an equal target has no difference; a target
+            user without LRANGE: exit 1 naming LRANGE, the key, NOPERM
 
 usage: python3 test_verify.py /path/to/rmig [--only NAME[,NAME...]]
 environment: RMIG_TEST_SEED (data and writer's seed; printed at the start)
@@ -129,6 +130,7 @@ def fill(c, rng):
         for i in range(150):
             cmds.append(['RPUSH', 'l:%d' % i] + ['e%d' % j for j in range(i % 9 + 1)])
         cmds.append(['RPUSH', 'bigl'] + ['e%d' % j for j in range(1000)])
+        cmds.append(['RPUSH', 'longl'] + ['%d' % (j % 10) for j in range(3000)])   # (read by DUMP: over 1024)
         for i in range(100):
             cmds.append(['SADD', 'set:%d' % i] + ['m%d' % j for j in range(i % 8 + 1)])
             cmds.append(['SADD', 'iset:%d' % i] + [str(j * 3 - 5) for j in range(i % 10 + 1)])
@@ -386,6 +388,8 @@ def scenario_damage(ctx, d):
     case('a string value changed', [(2, 's:3')], at(2, ['SET', 's:3', 'changed']), 'value')
     case('a list element appended', [(0, 'l:4')], at(0, ['RPUSH', 'l:4', 'more']), 'value', outline='count')
     case('a big list element changed', [(2, 'bigl')], at(2, ['LSET', 'bigl', 500, 'x']), 'value', outline='')
+    case('an element of a 3000-element list changed', [(0, 'longl')], at(0, ['LSET', 'longl', 2000, 'x']), 'value',
+         outline='')
     case('a hash field changed', [(0, 'h:5')], at(0, ['HSET', 'h:5', 'f0', 'other']), 'value', outline='')
     case('a >512-field hash field changed', [(2, 'bigh')], at(2, ['HSET', 'bigh', 'f300', 'other']), 'value')
     case('a set member swapped', [(0, 'set:7')], at(0, ['SREM', 'set:7', 'm0'], ['SADD', 'set:7', 'mX']), 'value')
@@ -800,6 +804,19 @@ def scenario_errors(ctx, d):
                   'errors: %s: exit 1 naming it' % what, v.details())
     rep.check(v.report is None or v.report.get('complete') is False,
               'errors: the report of a check that failed says complete false', json.dumps(v.report)[:600])
+    # a target user that may not read what verify reads: exit 1 naming the command and the key, at once
+    t.call('RPUSH', 'perm:l', 'a', 'b')
+    s.call('RPUSH', 'perm:l', 'a', 'b')
+    t.call('ACL', 'SETUSER', 'nolrange', 'on', '>pw', '~*', '+@all', '-lrange')
+    text = scan_pipeline(src.port, dst.port).replace('addr = "127.0.0.1:%d" }' % dst.port,
+                                                     'addr = "127.0.0.1:%d", user = "nolrange", password = "pw" }'
+                                                     % dst.port)
+    v = verify(ctx, d, write(d, 'noperm.lua', text), timeout=60)
+    rep.check(v.rc == 1 and 'refused LRANGE' in v.out and 'perm:l' in v.out and 'NOPERM' in v.out
+              and 'no difference' not in v.out, 'errors: a target user without LRANGE: exit 1 naming LRANGE, the key '
+              'and NOPERM', v.details())
+    t.call('DEL', 'perm:l')
+    s.call('DEL', 'perm:l')
     # -s overrides the pipeline's options, as for rmig run
     v = verify(ctx, d, write(d, 'elsewhere.lua', scan_pipeline(src.port, dead)), '-s',
                'sink.addr=127.0.0.1:%d' % dst.port)
