@@ -1066,7 +1066,7 @@ connect:
                (unsigned long long)r->dl_count, dl, dl);
     if (r->failed) {
         fprintf(stderr, "rmig run: %s\n", r->err);
-        rc = 1;
+        rc = r->failed == 2 || r->exit2 ? 2 : 1; /* (2: the pipeline must change, a key of a db the target lacks) */
     } else {
         rc = r->failed_keys ? 1 : 0;
     }

@@ -353,10 +353,15 @@ int rmig__cluster_connect(runner *r, const rmig_redis_opts *o)
 
 static int db_error(runner *r, const void *key, size_t n, uint64_t db)
 {
-    snprintf(r->err, sizeof r->err, "key \"%.*s\" is in db %llu, and a cluster has only db 0: map it in the "
-             "pipeline's nodes with rmig.filter.db { map = { [%llu] = 0 } }, or set the sink's dbs = \"merge\" (all "
-             "into db 0) or dbs = \"prefix\" (db_prefix before each key)", (int)(n < 100 ? n : 100),
-             (const char *)key, (unsigned long long)db, (unsigned long long)db);
+    const rmig_clus *c = r->clus;
+    snprintf(r->err, sizeof r->err, "key \"%.*s\" is in db %llu, and %s: map it in the pipeline's nodes with "
+             "rmig.filter.db { map = { [%llu] = 0 } }, or set the sink's dbs = \"merge\" (all into db 0) or dbs = "
+             "\"prefix\" (db_prefix before each key)", (int)(n < 100 ? n : 100), (const char *)key,
+             (unsigned long long)db,
+             c->twem ? "a Twemproxy pool has one keyspace" : c->codis ? "Codis keeps every key in db 0"
+                                                          : "a cluster has only db 0",
+             (unsigned long long)db);
+    r->exit2 = 1; /* (the pipeline must change: exit 2, whatever stops the run then) */
     return -1;
 }
 

@@ -154,6 +154,7 @@ typedef struct runner {
     size_t pend_n;
     int big_dropped;
     int big_verify;        /* rmig verify: the big value's fingerprint is being taken (verify_big.c) */
+    int exit2;             /* the run stopped on something the pipeline must change: exit 2 */
     uint64_t streamed, reconnects, torn, sets, emitted;
     uint64_t cur_off;      /* where the current key's record starts in the file */
     /* a big value streamed as one RESTORE (its length read ahead) */

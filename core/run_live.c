@@ -442,7 +442,9 @@ static int must_wait(runner *r, rmig_live *lv, const uint8_t *k, size_t n)
 
 /* A command of the stream as a CMD entry: its keys read from the command
  * table; offset where the stream may resume once it is applied (0 inside a
- * transaction). The arguments are copied. 0, or -1 with r->err. */
+ * transaction). The array of arguments is copied, not their bytes (those
+ * of the stream's buffer stay until the batch is written). 0, or -1 with
+ * r->err. */
 static int cmd_entry(runner *r, const rmig_slice *a, uint32_t argc, int64_t offset, uint32_t flags)
 {
     rmig_live *lv = r->lv;
@@ -502,6 +504,28 @@ static int cmd_entry(runner *r, const rmig_slice *a, uint32_t argc, int64_t offs
     return 0;
 }
 
+/* The arguments of entry e that are not bytes of the stream's buffer (the
+ * translator's formatted TTLs, scores, command names: its blocks are reused
+ * by the next command, before the batch is written) copied into the
+ * batch's arena. 0, or -1 with r->err. */
+static int own_bytes(runner *r, const rmig_live *lv, rmig_entry *e)
+{
+    const uint8_t *lo = (const uint8_t *)lv->sbuf.buf, *hi = lo + lv->sbuf.len;
+    rmig_slice *a = (rmig_slice *)e->argv; /* (the batch's own copy of the array: rmig_batch_set_argv) */
+    for (uint32_t i = 0; i < e->argc; i++) {
+        if (a[i].p >= lo && a[i].p + a[i].n <= hi)
+            continue;
+        const uint8_t *p = rmig_batch_copy(&r->b, a[i].p, (size_t)a[i].n);
+        if (!p && a[i].n) {
+            snprintf(r->err, sizeof r->err, "out of memory");
+            return -1;
+        }
+        a[i].p = p ? p : (const uint8_t *)"";
+    }
+    e->key = e->nkeys ? a[e->keys[0]].p : e->key;
+    return 0;
+}
+
 /* A Codis-only command of a codis-server's stream (rmig.source.codis):
  * the plain commands it means (codis.h), each an entry, the last one
  * carrying the offset; dropped ones are counted, and those that changed
@@ -539,6 +563,8 @@ static int codis_command(runner *r, int64_t end)
             continue;
         }
         rc = cmd_entry(r, ca, argc, lv->in_multi || i + 1 < n ? 0 : end, 0);
+        if (rc == 0 && own_bytes(r, lv, &r->b.e[r->b.n - 1]) < 0)
+            rc = -1;
     }
     if (a != small)
         free(a);
@@ -916,8 +942,8 @@ static void check_masters(runner *r)
 {
     rmig_live *z = r->lvs[0];
     uint64_t now = mono_ms();
-    if (r->live != 2 || z->snapshot_only || now - z->last_map_ms < 10000)
-        return;
+    if (r->live != 2 || r->farm || z->snapshot_only || now - z->last_map_ms < 10000)
+        return; /* (a farm's servers are not a cluster: its list is the file's) */
     z->last_map_ms = now;
     rmig_cluster_map m = {0};
     char err[512];

@@ -185,8 +185,8 @@ void rmig_vdigest_event(rmig_vdigest *d, const rmig_rdb_event *ev)
         vh_u64(&d->el, ev->len);
         vh_u64(&d->el, ev->u.group.last_id.ms);
         vh_u64(&d->el, ev->u.group.last_id.seq);
-        if (ev->u.group.has_entries_read)
-            vh_u64(&d->el, ev->u.group.entries_read);
+        /* (not entries-read: a replica keeps its own count, so two copies
+         * with the same entries may differ there) */
         break;
     default:
         break;

@@ -16,8 +16,9 @@
  * A zset member's score is compared as a double (text scores in listpacks
  * and ZSCAN's replies are converted); a stream's fingerprint covers its
  * entries, last id, first id, max-deleted id, entries-added, and its groups
- * with their last-delivered id and entries-read (not PELs or consumers,
- * which a migration by native commands cannot carry). */
+ * with their last-delivered id (not entries-read, which a replica counts
+ * its own way, nor PELs or consumers, which a migration by native commands
+ * cannot carry). */
 #ifndef RMIG_VDIGEST_H
 #define RMIG_VDIGEST_H
 
