@@ -9,7 +9,6 @@
 #include "cluster.h"
 
 enum { R_NONE, R_MOVED, R_ASK, R_RETRY };
-enum { DBS_ERROR, DBS_MERGE, DBS_PREFIX };
 
 /* A command (or a unit's commands) waiting to be sent on. */
 typedef struct parked {
@@ -36,8 +35,8 @@ struct rmig_clus {
     int has_tls;
     char seed[300];
     int seed_port;
-    int dbs, multi_fail;
-    const char *db_prefix;
+    int multi_fail;
+    rmig_dbmap dbm;            /* keys of source dbs other than 0 (sink.dbs) */
     parked *pk;
     size_t pk_head, pk_len, pk_cap;
     uv_timer_t timer, watch;   /* parked commands; connections being opened again */
@@ -49,7 +48,6 @@ struct rmig_clus {
      * the masters, a key's "slot" is its backend (the pool's placement),
      * keys go to the pool's db on each; no redirections, no map to read */
     const struct rmig_twem_pool *twem;
-    uint64_t pool_db;
     /* rmig.sink.codis: the group masters as the masters, a key's "slot"
      * its group (Codis's slot rule, then the topology's table) */
     const struct rmig_codis_topo *codis;

@@ -282,6 +282,8 @@ int rmig__run_write_entries(runner *r, uint32_t from)
         }
         if (e->kind == RMIG_ENTRY_CMD && r->vf)
             continue; /* (a scan source's commands: verify changes nothing) */
+        if (r->proxy_dbm && rmig__dbmap_apply(r, r->proxy_dbm, e) < 0)
+            return -1; /* (a Twemproxy proxy takes no SELECT: every key goes to its one keyspace) */
         if (e->kind == RMIG_ENTRY_CMD) {
             if ((r->clus ? rmig__cluster_write_cmd(r, e)
                  : r->lv ? rmig__live_write_cmd(r, e)
@@ -821,6 +823,12 @@ int rmig__run_pipeline(int argc, char **argv, const char *cmd, const char *usage
          * placement is the same) */
         cluster = rmig_vm_bool(L, so, "direct", 0) || vf;
         proxy = !cluster;
+        if (proxy && (r->proxy_dbm = calloc(1, sizeof *r->proxy_dbm)))
+            rmig__dbmap_init(r->proxy_dbm, L, so, 0, "a Twemproxy pool has one keyspace (nutcracker takes no SELECT)");
+        if (proxy && !r->proxy_dbm) {
+            fprintf(stderr, "rmig %s: out of memory\n", cmd);
+            goto out;
+        }
         if (cluster) {
             snprintf(r->twem_proxy_addr, sizeof r->twem_proxy_addr, "the backends of pool '%s'", rmig__twem_name(tpool));
             addr = r->twem_proxy_addr;
@@ -1055,6 +1063,8 @@ connect:
         printf("  %llu keys existed on the target and were re-sent with REPLACE\n", (unsigned long long)r->resent);
     if (r->clus)
         rmig__cluster_summary(r);
+    if (r->proxy_dbm)
+        rmig__dbmap_summary(r->proxy_dbm);
     if (r->scan)
         rmig__scan_summary(r);
     if (r->live)
@@ -1095,6 +1105,7 @@ out:
     rmig__twem_free(r);
     rmig__codis_free(r);
     free(r->farm);
+    free(r->proxy_dbm);
     rmig__verify_free(r->vf);
     if (r->dl)
         fclose(r->dl);

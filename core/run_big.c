@@ -123,6 +123,8 @@ int rmig__run_big_start(runner *r)
         rmig_batch_reset(&r->b);
         return 0;
     }
+    if (r->proxy_dbm && rmig__dbmap_apply(r, r->proxy_dbm, e) < 0)
+        return -1;
     if (r->clus) { /* the master of its slot takes all of it */
         int rc = rmig__cluster_route(r, e);
         if (rc != 0) {

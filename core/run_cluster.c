@@ -183,12 +183,9 @@ int rmig__cluster_open(runner *r, lua_State *L, int so, const char *host, int po
     }
     snprintf(c->seed, sizeof c->seed, "%s", host);
     c->seed_port = port;
-    const char *dbs = rmig_vm_str(L, so, "dbs"), *multi = rmig_vm_str(L, so, "multi");
-    c->dbs = dbs && !strcmp(dbs, "merge") ? DBS_MERGE : dbs && !strcmp(dbs, "prefix") ? DBS_PREFIX : DBS_ERROR;
+    const char *multi = rmig_vm_str(L, so, "multi");
+    rmig__dbmap_init(&c->dbm, L, so, 0, "a cluster has only db 0");
     c->multi_fail = multi && !strcmp(multi, "fail");
-    c->db_prefix = rmig_vm_str(L, so, "db_prefix");
-    if (!c->db_prefix)
-        c->db_prefix = "db%d:";
     for (int s = 0; s < RMIG_SLOTS; s++)
         c->slot_w[s] = -1;
     char err[512];
@@ -239,12 +236,8 @@ static int open_farm(runner *r, lua_State *L, int so, const rmig_farm_server *sv
         c->tls = *tls;
         c->has_tls = 1;
     }
-    const char *dbs = rmig_vm_str(L, so, "dbs");
-    c->dbs = dbs && !strcmp(dbs, "merge") ? DBS_MERGE : dbs && !strcmp(dbs, "prefix") ? DBS_PREFIX : DBS_ERROR;
+    rmig__dbmap_init(&c->dbm, L, so, 0, "it has one keyspace"); /* (the callers say which) */
     c->multi_fail = 1; /* (a transaction whose keys are on several servers cannot run as one) */
-    c->db_prefix = rmig_vm_str(L, so, "db_prefix");
-    if (!c->db_prefix)
-        c->db_prefix = "db%d:";
     c->map.nnodes = c->map.nmasters = (int)n;
     for (int s = 0; s < RMIG_SLOTS; s++)
         c->slot_w[s] = -1, c->map.slot[s] = s < (int)n ? (int16_t)s : -1;
@@ -292,7 +285,8 @@ int rmig__cluster_open_pool(runner *r, lua_State *L, int so, const rmig_twem_poo
     if (rc == 0) {
         r->clus->twem = p;
         /* (nutcracker 0.5.0 selects no db when redis_auth is set: see twem_source.c) */
-        r->clus->pool_db = p->redis_db > 0 && !p->redis_auth ? (uint64_t)p->redis_db : 0;
+        r->clus->dbm.to_db = p->redis_db > 0 && !p->redis_auth ? (uint64_t)p->redis_db : 0;
+        r->clus->dbm.what = "a Twemproxy pool has one keyspace";
     }
     return rc;
 }
@@ -313,8 +307,10 @@ int rmig__cluster_open_codis(runner *r, lua_State *L, int so, const rmig_codis_t
     int rc = open_farm(r, L, so, sv, t->ngroups, user, password ? password : t->groups[0].password, tls, keys,
                        "group master");
     free(sv);
-    if (rc == 0)
+    if (rc == 0) {
         r->clus->codis = t;
+        r->clus->dbm.what = "Codis keeps every key in db 0";
+    }
     return rc;
 }
 
@@ -339,7 +335,7 @@ int rmig__cluster_connect(runner *r, const rmig_redis_opts *o)
     if (c->twem) {
         fprintf(stderr, "rmig run: pool '%s': %d backends, each key where nutcracker looks for it (%s, %s), in db "
                 "%llu\n", c->twem->name, c->map.nmasters, rmig_twem_hash_name(c->twem->hash),
-                rmig_twem_dist_name(c->twem->dist), (unsigned long long)c->pool_db);
+                rmig_twem_dist_name(c->twem->dist), (unsigned long long)c->dbm.to_db);
         return 0;
     }
     fprintf(stderr, "rmig run: the cluster has %d masters:", c->map.nmasters);
@@ -351,25 +347,33 @@ int rmig__cluster_connect(runner *r, const rmig_redis_opts *o)
 
 /* ---- databases and routing ---- */
 
-static int db_error(runner *r, const void *key, size_t n, uint64_t db)
+void rmig__dbmap_init(rmig_dbmap *m, lua_State *L, int so, uint64_t to_db, const char *what)
 {
-    const rmig_clus *c = r->clus;
+    const char *dbs = rmig_vm_str(L, so, "dbs");
+    memset(m, 0, sizeof *m);
+    m->dbs = dbs && !strcmp(dbs, "merge") ? DBS_MERGE : dbs && !strcmp(dbs, "prefix") ? DBS_PREFIX : DBS_ERROR;
+    m->db_prefix = rmig_vm_str(L, so, "db_prefix");
+    if (!m->db_prefix)
+        m->db_prefix = "db%d:";
+    m->to_db = to_db;
+    m->what = what;
+}
+
+static int db_error(runner *r, const rmig_dbmap *m, const void *key, size_t n, uint64_t db)
+{
     snprintf(r->err, sizeof r->err, "key \"%.*s\" is in db %llu, and %s: map it in the pipeline's nodes with "
              "rmig.filter.db { map = { [%llu] = 0 } }, or set the sink's dbs = \"merge\" (all into db 0) or dbs = "
              "\"prefix\" (db_prefix before each key)", (int)(n < 100 ? n : 100), (const char *)key,
-             (unsigned long long)db,
-             c->twem ? "a Twemproxy pool has one keyspace" : c->codis ? "Codis keeps every key in db 0"
-                                                          : "a cluster has only db 0",
-             (unsigned long long)db);
+             (unsigned long long)db, m->what, (unsigned long long)db);
     r->exit2 = 1; /* (the pipeline must change: exit 2, whatever stops the run then) */
     return -1;
 }
 
 /* The prefix of db's keys into buf; its length. */
-static size_t db_prefix(const rmig_clus *c, uint64_t db, char *buf, size_t cap)
+static size_t db_prefix(const rmig_dbmap *m, uint64_t db, char *buf, size_t cap)
 {
     char fmt[128];
-    snprintf(fmt, sizeof fmt, "%s", c->db_prefix);
+    snprintf(fmt, sizeof fmt, "%s", m->db_prefix);
     char *d = strstr(fmt, "%d");
     if (!d)
         return 0;
@@ -382,12 +386,12 @@ static size_t db_prefix(const rmig_clus *c, uint64_t db, char *buf, size_t cap)
 
 /* The entry's name (at < 0) or its command key number `at` with the prefix
  * of the entry's db. 0, or -1 (memory). */
-static int prefix_one(runner *r, rmig_entry *e, int at)
+static int prefix_one(runner *r, const rmig_dbmap *m, rmig_entry *e, int at)
 {
     const uint8_t *key = at < 0 ? e->key : e->argv[e->keys[at]].p;
     size_t n = at < 0 ? e->key_len : (size_t)e->argv[e->keys[at]].n;
     char pre[160];
-    size_t pn = db_prefix(r->clus, e->db, pre, sizeof pre);
+    size_t pn = db_prefix(m, e->db, pre, sizeof pre);
     uint8_t *buf = malloc(pn + n + 1);
     int rc = -1;
     if (buf) {
@@ -401,35 +405,36 @@ static int prefix_one(runner *r, rmig_entry *e, int at)
     return rc < 0 ? -1 : 0;
 }
 
-/* An entry (a key, or a command and its keys) of a db other than 0 into db
- * 0 by sink.dbs. 0, or -1 with r->err. */
-static int db_zero(runner *r, rmig_entry *e)
+int rmig__dbmap_apply(runner *r, rmig_dbmap *m, rmig_entry *e)
 {
-    rmig_clus *c = r->clus;
     int cmd = e->kind == RMIG_ENTRY_CMD;
     if (e->db == 0) {
-        e->db = c->pool_db; /* (a pool's db 0 is its redis_db on the backends) */
+        e->db = m->to_db; /* (a pool's db 0 is its redis_db on the backends) */
         return 0;
     }
-    if (c->dbs == DBS_ERROR) {
+    if (m->dbs == DBS_ERROR) {
         const rmig_slice *a = cmd ? &e->argv[e->argc > 1 ? 1 : 0] : NULL;
-        return db_error(r, cmd ? a->p : e->key, cmd ? (size_t)a->n : e->key_len, e->db);
+        return db_error(r, m, cmd ? a->p : e->key, cmd ? (size_t)a->n : e->key_len, e->db);
     }
-    if (c->dbs == DBS_PREFIX) {
-        if (!cmd && prefix_one(r, e, -1) < 0)
+    if (m->dbs == DBS_PREFIX) {
+        if (!cmd && prefix_one(r, m, e, -1) < 0)
             return -1;
         for (uint32_t i = 0; cmd && i < e->nkeys; i++)
-            if (prefix_one(r, e, (int)i) < 0)
+            if (prefix_one(r, m, e, (int)i) < 0)
                 return -1;
-        c->prefixed++;
+        m->prefixed++;
     } else {
-        c->merged++;
+        m->merged++;
     }
-    e->db = c->pool_db;
+    e->db = m->to_db;
     return 0;
 }
 
-int64_t rmig__cluster_pool_db(const runner *r) { return r->clus->twem ? (int64_t)r->clus->pool_db : -1; }
+/* An entry (a key, or a command and its keys) of a db other than 0 into db
+ * 0 by sink.dbs. 0, or -1 with r->err. */
+static int db_zero(runner *r, rmig_entry *e) { return rmig__dbmap_apply(r, &r->clus->dbm, e); }
+
+int64_t rmig__cluster_pool_db(const runner *r) { return r->clus->twem ? (int64_t)r->clus->dbm.to_db : -1; }
 
 unsigned rmig__clus_slot(const rmig_clus *c, const void *key, size_t len)
 {
@@ -723,6 +728,13 @@ void rmig__cluster_counts(const runner *r, uint64_t *reconnects, uint64_t *torn)
     }
 }
 
+void rmig__dbmap_summary(const rmig_dbmap *m)
+{
+    if (m->merged || m->prefixed)
+        printf("  %llu entries of dbs other than 0 went to db 0 %s\n", (unsigned long long)(m->merged + m->prefixed),
+               m->prefixed ? "with the db prefix" : "(merged)");
+}
+
 void rmig__cluster_summary(const runner *r)
 {
     const rmig_clus *c = r->clus;
@@ -738,9 +750,7 @@ void rmig__cluster_summary(const runner *r)
                (unsigned long long)c->moved, (unsigned long long)c->asked, (unsigned long long)c->retried,
                (unsigned long long)c->refreshes);
     printf("\n");
-    if (c->merged || c->prefixed)
-        printf("  %llu entries of dbs other than 0 went to db 0 %s\n", (unsigned long long)(c->merged + c->prefixed),
-               c->prefixed ? "with the db prefix" : "(merged)");
+    rmig__dbmap_summary(&c->dbm);
     if (c->split || c->broadcast)
         printf("  %llu commands split per slot, %llu without keys sent to every master\n", (unsigned long long)c->split,
                (unsigned long long)c->broadcast);

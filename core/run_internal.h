@@ -92,6 +92,17 @@ typedef struct epoch {
 } epoch;
 
 
+/* Where keys of source dbs other than 0 go, for a target with one keyspace
+ * (a cluster, a pool, Codis): sink.dbs "error" (the run stops, exit 2),
+ * "merge" or "prefix" (db_prefix before each key); to_db is the db they are
+ * written in (a pool's redis_db); what says why, in the error. */
+enum { DBS_ERROR, DBS_MERGE, DBS_PREFIX };
+typedef struct rmig_dbmap {
+    int dbs;
+    const char *db_prefix, *what;
+    uint64_t to_db, merged, prefixed;
+} rmig_dbmap;
+
 /* A server of a farm read as one source (twem_source.c, codis_source.c). */
 typedef struct rmig_farm_server {
     char host[256];
@@ -127,6 +138,7 @@ typedef struct runner {
     struct rmig_codis_topo *codis_sink;    /* rmig.sink.codis's topology */
     struct rmig_twem_conf *twem_sink_conf; /* rmig.sink.twemproxy's file */
     char twem_proxy_addr[300];
+    rmig_dbmap *proxy_dbm;                 /* rmig.sink.twemproxy through the proxy: its dbs (no SELECT there) */
     rmig_verify *vf;       /* rmig verify: entries are compared with the target, not written (verify.c) */
     /* rmig run --verify (or the pipeline's verify = true): rmig verify
      * after a batch run, or started beside a live one once it caught up */
@@ -326,6 +338,11 @@ int rmig__cluster_connect(runner *r, const rmig_redis_opts *o);
 struct rmig_codis_topo;
 int rmig__cluster_open_codis(runner *r, lua_State *L, int so, const struct rmig_codis_topo *t, const char *user,
                              const char *password, const rmig_tls_opts *tls, uint64_t *keys);
+/* run_cluster.c: a dbmap from the sink's options at so; an entry through
+ * it (0, or -1 with r->err); its line in the summary. */
+void rmig__dbmap_init(rmig_dbmap *m, lua_State *L, int so, uint64_t to_db, const char *what);
+int rmig__dbmap_apply(runner *r, rmig_dbmap *m, rmig_entry *e);
+void rmig__dbmap_summary(const rmig_dbmap *m);
 /* The pool's db on its backends (a Twemproxy pool), else -1. */
 int64_t rmig__cluster_pool_db(const runner *r);
 int rmig__cluster_route(runner *r, rmig_entry *e);

@@ -222,6 +222,8 @@ static int header(snode *n)
     int dropped = (e->flags & RMIG_ENTRY_DROPPED) != 0;
     if (dropped) {
         r->dropped++;
+    } else if (r->proxy_dbm && rmig__dbmap_apply(r, r->proxy_dbm, e) < 0) {
+        return -1;
     } else if (r->vf) {
         /* verify: the pieces make the source's fingerprint while the
          * target's copy is read (verify_big.c) */

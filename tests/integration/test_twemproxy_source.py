@@ -140,35 +140,8 @@ def pool(bs, db, **more):
     return p
 
 
-class Proxy(Nutcracker):
-    """Nutcracker whose pools may have redis_auth: a pool that answers the
-    readiness PING with an authentication error is up too (the harness's
-    own wait expects PONG)."""
-
-    def _wait_ready(self, timeout):
-        deadline = time.time() + timeout
-        pending = set(self.ports)
-        while pending and time.time() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            for name in list(pending):
-                try:
-                    c = Conn(self.ports[name], timeout=5)
-                    try:
-                        r = c.pipeline([['PING']])[0]
-                        if r == 'PONG' or (isinstance(r, RedisError) and 'auth' in str(r).lower()):
-                            pending.discard(name)
-                    finally:
-                        c.close()
-                except (ConnectionError, OSError):
-                    pass
-            if pending:
-                time.sleep(0.02)
-        return not pending
-
-
 def proxy(ctx, d, pools):
-    nc = Proxy(d, pools).start()
+    nc = Nutcracker(d, pools).start()
     ctx.ncs.append(nc)
     return nc
 
