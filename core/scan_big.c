@@ -694,7 +694,7 @@ void rmig__big_free(snode *n)
         vexp *x = n->big.vx;
         n->big.vx = NULL;
         if (!n->r->vf->full || x->tgt_done)
-            rmig__verify_big_free(x);
+            rmig__verify_vexp_free(n->r->vf, x);
         else
             x->src_done = 1, x->skip = 1;
     }

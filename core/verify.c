@@ -236,11 +236,17 @@ static void drop_raw(runner *r, vexp *x)
     x->raw = NULL;
 }
 
-vexp *rmig__verify_vexp(const rmig_entry *e, uint64_t sdb, const uint8_t *skey, uint32_t slen)
+vexp *rmig__verify_vexp(rmig_verify *v, const rmig_entry *e, uint64_t sdb, const uint8_t *skey, uint32_t slen)
 {
     vexp *x = calloc(1, sizeof *x + e->key_len + slen);
     if (!x)
         return NULL;
+    /* (every record is on the list until freed: a check that stops early
+     * frees those still awaiting answers) */
+    x->lnext = v->live;
+    if (v->live)
+        v->live->lprev = x;
+    v->live = x;
     x->db = e->db;
     x->sdb = sdb;
     x->kind = e->type;
@@ -251,6 +257,24 @@ vexp *rmig__verify_vexp(const rmig_entry *e, uint64_t sdb, const uint8_t *skey, 
     x->skey = x->key + e->key_len;
     memcpy(x->skey, skey, slen);
     return x;
+}
+
+void rmig__verify_vexp_free(rmig_verify *v, vexp *x)
+{
+    if (!x)
+        return;
+    if (x->lprev)
+        x->lprev->lnext = x->lnext;
+    else if (v->live == x)
+        v->live = x->lnext;
+    if (x->lnext)
+        x->lnext->lprev = x->lprev;
+    if (x->raw)
+        v->raw_held -= x->raw_len;
+    free(x->raw);
+    free(x->tvd);
+    free(x->svd);
+    free(x);
 }
 
 /* Outline: TYPE, the count command of the source's type, PTTL. 0, or -1. */
@@ -324,7 +348,7 @@ int rmig__verify_entry(runner *r, const rmig_entry *e)
     int own = i < v->nsrc && !e->from_node; /* (an entry a node emitted has no source key of its own) */
     const uint8_t *sk = own ? v->src[i].key : e->key;
     uint32_t sl = own ? v->src[i].len : e->key_len;
-    vexp *x = rmig__verify_vexp(e, own ? v->src[i].db : e->db, sk, sl);
+    vexp *x = rmig__verify_vexp(v, e, own ? v->src[i].db : e->db, sk, sl);
     if (!x) {
         snprintf(r->err, sizeof r->err, "out of memory");
         return -1;
@@ -333,7 +357,7 @@ int rmig__verify_entry(runner *r, const rmig_entry *e)
     char err[300] = "";
     if (!v->dg && !(v->dg = rmig_vdigester_new())) {
         snprintf(r->err, sizeof r->err, "out of memory");
-        free(x);
+        rmig__verify_vexp_free(v, x);
         return -1;
     }
     x->rdb_type = e->rdb_type;
@@ -354,7 +378,7 @@ int rmig__verify_entry(runner *r, const rmig_entry *e)
     } else {
         snprintf(r->err, sizeof r->err, "verify: key '%.*s' (db %llu) of the source: %s", (int)(sl < 100 ? sl : 100), sk,
                  (unsigned long long)x->sdb, err[0] ? err : "its value is not held (a value over the limit)");
-        free(x);
+        rmig__verify_vexp_free(v, x);
         return -1;
     }
     if (get && e->type == RMIG_KIND_LIST && x->count > LRANGE_MAX)
@@ -498,7 +522,7 @@ void rmig__verify_reply(runner *r, keyrec *k, const redisReply *rep)
     case V_WTYPE:
         x->t_kind = rep->type == REDIS_REPLY_STATUS ? rmig__verify_kind_of(rep->str) : -3;
         rmig__verify_compare(r, x);
-        free(x);
+        rmig__verify_vexp_free(v, x);
         return;
     case V_TYPE:
         x->t_kind = rep->type == REDIS_REPLY_STATUS ? rmig__verify_kind_of(rep->str) : -1;
@@ -513,12 +537,12 @@ void rmig__verify_reply(runner *r, keyrec *k, const redisReply *rep)
         if (x->t_pttl == -2)
             x->t_kind = -1; /* (gone between the two reads) */
         if (x->raw && x->t_kind >= 0 && !x->same && source_digest(r, x) < 0) {
-            free(x);
+            rmig__verify_vexp_free(v, x);
             return;
         }
         drop_raw(r, x);
         rmig__verify_compare(r, x);
-        free(x);
+        rmig__verify_vexp_free(v, x);
         (void)v;
         return;
     }

@@ -35,9 +35,9 @@ static void finish_key(runner *r, vexp *x);
  * source server's) go side by side. NULL with r->err. */
 static vexp *big_vexp(runner *r, const rmig_entry *e, uint64_t sdb, const void *skey, uint32_t slen)
 {
-    vexp *x = rmig__verify_vexp(e, sdb, skey, slen);
+    vexp *x = rmig__verify_vexp(r->vf, e, sdb, skey, slen);
     if (x && r->vf->full && !(x->tvd = malloc(sizeof *x->tvd))) {
-        free(x);
+        rmig__verify_vexp_free(r->vf, x);
         x = NULL;
     }
     if (!x) {
@@ -83,7 +83,7 @@ vexp *rmig__verify_big_scan_begin(runner *r, const rmig_entry *e, uint64_t sdb, 
         snprintf(r->err, sizeof r->err, "out of memory");
         x->src_done = 1, x->skip = 1; /* (freed once the target's reads are answered) */
         if (!r->vf->full)
-            rmig__verify_big_free(x);
+            rmig__verify_vexp_free(r->vf, x);
         return NULL;
     }
     if (x)
@@ -175,7 +175,7 @@ static int source_end(runner *r, vexp *x, const rmig_vdigest *digest, int gone)
         return 0;
     }
     if (expired) {
-        rmig__verify_big_free(x);
+        rmig__verify_vexp_free(r->vf, x);
         return 0;
     }
     /* outline: the element count is enough; the reads go where the key
@@ -198,7 +198,7 @@ int rmig__verify_big_end(runner *r)
     v->bp = NULL;
     v->bx = NULL;
     if (rc < 0) {
-        rmig__verify_big_free(x);
+        rmig__verify_vexp_free(r->vf, x);
         return -1;
     }
     return source_end(r, x, &v->bd, 0);
@@ -217,7 +217,7 @@ static void finish_key(runner *r, vexp *x)
 {
     if (!x->skip)
         rmig__verify_compare(r, x);
-    rmig__verify_big_free(x);
+    rmig__verify_vexp_free(r->vf, x);
 }
 
 /* The target's side is read. */
@@ -309,13 +309,4 @@ void rmig__verify_big_reply(runner *r, keyrec *k, const redisReply *rep)
         done(r, x);
     else
         ask(r, x);
-}
-
-void rmig__verify_big_free(vexp *x)
-{
-    if (!x)
-        return;
-    free(x->tvd);
-    free(x->svd);
-    free(x);
 }

@@ -43,6 +43,7 @@ typedef struct vexp {
     /* a big value of a scan source: its pieces read into svd (NULL once done) */
     rmig_vdigest *svd;
     wconn *tw;                /* a big value: the target connection its reads go to (a cluster's master) */
+    struct vexp *lprev, *lnext; /* the list of records not freed yet (rmig_verify.live) */
     int src_done, tgt_done, skip; /* both sides read (side by side); expired at the source */
     char cursor[64];
     uint64_t pos;
@@ -110,6 +111,7 @@ struct rmig_verify {
     rmig_rdb *bp;
     rmig_vdigest bd;
     uint64_t raw_held;        /* bytes of source values held for the byte comparison */
+    vexp *live;               /* every record not freed yet */
     uint64_t start_ns;
 };
 
@@ -127,7 +129,9 @@ int rmig__vruns_diff(runs *a, runs *b, void (*each)(void *ud, uint64_t h), void 
 /* verify.c: a key's expected state (its target name, db, kind, expiry
  * from the entry out of the nodes; its source db and name); outline reads;
  * the kind of a TYPE reply (-1 none) */
-vexp *rmig__verify_vexp(const rmig_entry *e, uint64_t sdb, const uint8_t *skey, uint32_t slen);
+vexp *rmig__verify_vexp(rmig_verify *v, const rmig_entry *e, uint64_t sdb, const uint8_t *skey, uint32_t slen);
+/* A record freed (and off the list of records: rmig_verify.live). */
+void rmig__verify_vexp_free(rmig_verify *v, vexp *x);
 int rmig__verify_outline_reads(runner *r, vexp *x);
 int rmig__verify_kind_of(const char *t);
 void rmig__verify_compare(runner *r, vexp *x);
@@ -141,6 +145,5 @@ int rmig__verify_unchecked(runner *r, uint64_t db, const void *key, size_t len);
  * taken while it is read (begin after the nodes kept it, piece, end), then
  * the target's copy read in pieces; reply takes those reads' answers. */
 void rmig__verify_big_reply(runner *r, keyrec *k, const redisReply *rep);
-void rmig__verify_big_free(vexp *x);
 
 #endif

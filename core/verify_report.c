@@ -144,7 +144,8 @@ void rmig__verify_free(rmig_verify *v)
     rmig_vdigester_free(v->dg);
     if (v->bp)
         rmig_rdb_free(v->bp);
-    rmig__verify_big_free(v->bx);
+    while (v->live)
+        rmig__verify_vexp_free(v, v->live); /* (a check stopped before every answer came) */
     free(v);
 }
 
