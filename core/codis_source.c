@@ -71,7 +71,7 @@ int rmig__codis_open(runner *r, lua_State *L, int src)
     r->farm_what = "group masters";
     r->farm_db = -1;
     r->codis = 1;
-    snprintf(r->twem_label, sizeof r->twem_label, "Codis: %zu group masters%s%s", n, topo ? " of " : "",
+    snprintf(r->farm_label, sizeof r->farm_label, "Codis: %zu group masters%s%s", n, topo ? " of " : "",
              topo ? topo : "");
     return 0;
 }
@@ -88,7 +88,7 @@ int rmig__codis_sink_open(runner *r, lua_State *L, int so)
         snprintf(r->err, sizeof r->err, "topology: %s", err);
         return -2;
     }
-    snprintf(r->twem_proxy_addr, sizeof r->twem_proxy_addr, "the %zu group masters of %s", r->codis_sink->ngroups,
+    snprintf(r->sink_label, sizeof r->sink_label, "the %zu group masters of %s", r->codis_sink->ngroups,
              topo);
     return 0;
 }

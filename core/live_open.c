@@ -281,7 +281,7 @@ static int farm_sources(runner *r, lua_State *L, int pipe, int src, int sink)
     for (size_t i = 0; i < r->nfarm && rc == 0; i++)
         rc = one_of_many(r, L, pipe, src, sink, r->farm[i].host, r->farm[i].port, r->farm[i].password, state, sdir);
     if (rc == 0)
-        rmig__live_say(r, "source: %s", r->twem_label);
+        rmig__live_say(r, "source: %s", r->farm_label);
     return rc;
 }
 

@@ -10,6 +10,7 @@
 #include "cluster.h"
 #include "target.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +88,32 @@ size_t rmig__route_unescape(char *s, size_t n)
         }
     }
     return o;
+}
+
+int rmig__route_lines(const char *path, void (*print)(const void *ud, const void *key, size_t n), const void *ud)
+{
+    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    if (!f) {
+        fprintf(stderr, "rmig route: --keys-from %s: %s\n", path, strerror(errno));
+        return 2;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    while ((n = getline(&line, &cap, f)) >= 0) {
+        if (n > 0 && line[n - 1] == '\n')
+            n--;
+        print(ud, line, rmig__route_unescape(line, (size_t)n));
+    }
+    int bad = ferror(f);
+    free(line);
+    if (f != stdin)
+        fclose(f);
+    if (bad) {
+        fprintf(stderr, "rmig route: --keys-from %s: read error\n", path);
+        return 2;
+    }
+    return 0;
 }
 
 void rmig__route_print_key(const void *key, size_t n)

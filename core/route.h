@@ -22,5 +22,8 @@ size_t rmig__route_unescape(char *s, size_t n);
 /* A key as one field of a tab-separated line, readable whatever its bytes:
  * bytes below 0x20, from 0x7f, and the backslash as \xNN. */
 void rmig__route_print_key(const void *key, size_t n);
+/* --keys-from: every line of path ("-": stdin), unescaped, to print(ud,
+ * key, len). 0, or 2 after saying why. */
+int rmig__route_lines(const char *path, void (*print)(const void *ud, const void *key, size_t n), const void *ud);
 
 #endif

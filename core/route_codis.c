@@ -10,7 +10,6 @@
 
 #include "codis.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,39 +86,13 @@ static int parse_args(int argc, char **argv, codis_args *a)
     return -1;
 }
 
-static void print_route(const rmig_codis_topo *t, const void *key, size_t n)
+static void print_route(const void *ud, const void *key, size_t n)
 {
+    const rmig_codis_topo *t = ud;
     rmig__route_print_key(key, n);
     unsigned slot = rmig_codis_slot(key, n);
     const rmig_codis_group *g = &t->groups[t->slot[slot]];
     printf("\t%u\t%d\t%s\n", slot, g->id, g->addr);
-}
-
-/* Routes every line of path ("-": stdin). 0, or 2 after saying why. */
-static int route_lines(const rmig_codis_topo *t, const char *path)
-{
-    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-    if (!f) {
-        fprintf(stderr, "rmig route: --keys-from %s: %s\n", path, strerror(errno));
-        return 2;
-    }
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    while ((n = getline(&line, &cap, f)) >= 0) {
-        if (n > 0 && line[n - 1] == '\n')
-            n--;
-        print_route(t, line, rmig__route_unescape(line, (size_t)n));
-    }
-    int bad = ferror(f);
-    free(line);
-    if (f != stdin)
-        fclose(f);
-    if (bad) {
-        fprintf(stderr, "rmig route: --keys-from %s: read error\n", path);
-        return 2;
-    }
-    return 0;
 }
 
 /* One stderr line per run of consecutive slots moving between the same
@@ -159,7 +132,7 @@ int rmig__route_codis_main(int argc, char **argv)
     note_migrations(&t);
     for (int i = a.first_key; i < argc; i++)
         print_route(&t, argv[i], strlen(argv[i]));
-    rc = a.keys_from ? route_lines(&t, a.keys_from) : 0;
+    rc = a.keys_from ? rmig__route_lines(a.keys_from, print_route, &t) : 0;
     rmig_codis_topo_free(&t);
     return rc;
 }

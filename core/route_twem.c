@@ -11,7 +11,6 @@
 
 #include "twemproxy.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,37 +73,9 @@ static int parse_args(int argc, char **argv, twem_args *a)
     return -1;
 }
 
-static int hexval(int c)
+static void print_route(const void *ud, const void *key, size_t n)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
-/* A line as the KEY column writes it back into its bytes, in place:
- * "\xNN" is one byte, "\\" a backslash, any other backslash itself. */
-static size_t unescape(char *s, size_t n)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '\\' && i + 3 < n && s[i + 1] == 'x' && hexval((unsigned char)s[i + 2]) >= 0 &&
-            hexval((unsigned char)s[i + 3]) >= 0) {
-            s[o++] = (char)(hexval((unsigned char)s[i + 2]) << 4 | hexval((unsigned char)s[i + 3]));
-            i += 3;
-        } else if (s[i] == '\\' && i + 1 < n && s[i + 1] == '\\') {
-            s[o++] = '\\';
-            i++;
-        } else {
-            s[o++] = s[i];
-        }
-    }
-    return o;
-}
-
-static void print_route(const rmig_twem_pool *p, const void *key, size_t n)
-{
+    const rmig_twem_pool *p = ud;
     rmig__route_print_key(key, n);
     int i = rmig_twem_route(p, key, n);
     if (i < 0) {
@@ -122,33 +93,6 @@ static void print_route(const rmig_twem_pool *p, const void *key, size_t n)
     else
         putchar('-');
     putchar('\n');
-}
-
-/* Routes every line of path ("-": stdin). 0, or 2 after saying why. */
-static int route_lines(const rmig_twem_pool *p, const char *path)
-{
-    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-    if (!f) {
-        fprintf(stderr, "rmig route: --keys-from %s: %s\n", path, strerror(errno));
-        return 2;
-    }
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    while ((n = getline(&line, &cap, f)) >= 0) {
-        if (n > 0 && line[n - 1] == '\n')
-            n--;
-        print_route(p, line, unescape(line, (size_t)n));
-    }
-    int bad = ferror(f);
-    free(line);
-    if (f != stdin)
-        fclose(f);
-    if (bad) {
-        fprintf(stderr, "rmig route: --keys-from %s: read error\n", path);
-        return 2;
-    }
-    return 0;
 }
 
 int rmig__route_twem_main(int argc, char **argv)
@@ -178,7 +122,7 @@ int rmig__route_twem_main(int argc, char **argv)
             p->name, p->nservers);
     for (int i = a.first_key; i < argc; i++)
         print_route(p, argv[i], strlen(argv[i]));
-    rc = a.keys_from ? route_lines(p, a.keys_from) : 0;
+    rc = a.keys_from ? rmig__route_lines(a.keys_from, print_route, p) : 0;
     rmig_twem_conf_free(&conf);
     return rc;
 }

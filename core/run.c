@@ -801,7 +801,7 @@ int rmig__run_pipeline(int argc, char **argv, const char *cmd, const char *usage
     if (scan)
         rdb = rmig_vm_str(L, src, "addr");
     if (twem || codis)
-        rdb = r->twem_label;
+        rdb = r->farm_label;
     lua_getfield(L, pipe, "sink");
     const char *kctor = rmig_vm_str(L, -1, "constructor");
     int cluster = kctor && !strcmp(kctor, "rmig.sink.cluster");
@@ -830,8 +830,8 @@ int rmig__run_pipeline(int argc, char **argv, const char *cmd, const char *usage
             goto out;
         }
         if (cluster) {
-            snprintf(r->twem_proxy_addr, sizeof r->twem_proxy_addr, "the backends of pool '%s'", rmig__twem_name(tpool));
-            addr = r->twem_proxy_addr;
+            snprintf(r->sink_label, sizeof r->sink_label, "the backends of pool '%s'", rmig__twem_name(tpool));
+            addr = r->sink_label;
         }
     }
     if (kctor && !strcmp(kctor, "rmig.sink.codis")) {
@@ -843,7 +843,7 @@ int rmig__run_pipeline(int argc, char **argv, const char *cmd, const char *usage
             goto out;
         }
         cluster = 1;
-        addr = r->twem_proxy_addr;
+        addr = r->sink_label;
     }
     const char *pw_env = rmig_vm_str(L, so, "password_env"), *restore = rmig_vm_str(L, so, "restore");
     const char *mode = rmig_vm_str(L, so, "mode"), *on_error = rmig_vm_str(L, so, "on_error");

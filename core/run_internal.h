@@ -124,11 +124,12 @@ typedef struct runner {
      * the psync or scan source reads (twem_source.c) */
     struct rmig_twem_conf *twem_conf;
     struct rmig_twem_pool *twem;
-    char twem_label[600];
     /* a farm read as one source (a Twemproxy pool's backends, a Codis
-     * deployment's group masters): the servers the psync or scan source
-     * reads, what they are called, the one db a scan reads (-1: every db);
-     * codis: their streams carry Codis's own commands (codis_source.c) */
+     * deployment's group masters): its name in messages, the servers the
+     * psync or scan source reads, what they are called, the one db a scan
+     * reads (-1: every db); codis: their streams carry Codis's own commands
+     * (codis_source.c) */
+    char farm_label[600];
     rmig_farm_server *farm;
     size_t nfarm;
     const char *farm_what;
@@ -137,7 +138,7 @@ typedef struct runner {
     struct rmig_codis_topo *codis_topo;
     struct rmig_codis_topo *codis_sink;    /* rmig.sink.codis's topology */
     struct rmig_twem_conf *twem_sink_conf; /* rmig.sink.twemproxy's file */
-    char twem_proxy_addr[300];
+    char sink_label[300];                  /* a pool's or Codis's target in messages (or the proxy's address) */
     rmig_dbmap *proxy_dbm;                 /* rmig.sink.twemproxy through the proxy: its dbs (no SELECT there) */
     rmig_verify *vf;       /* rmig verify: entries are compared with the target, not written (verify.c) */
     /* rmig run --verify (or the pipeline's verify = true): rmig verify

@@ -60,7 +60,7 @@ int rmig__twem_open(runner *r, lua_State *L, int src)
     r->nfarm = p->nservers;
     r->farm_what = "backends";
     r->farm_db = rmig__twem_db(r);
-    snprintf(r->twem_label, sizeof r->twem_label, "Twemproxy pool '%s' of %s (%zu backends, db %d)", p->name, path,
+    snprintf(r->farm_label, sizeof r->farm_label, "Twemproxy pool '%s' of %s (%zu backends, db %d)", p->name, path,
              p->nservers, rmig__twem_db(r));
     uint64_t db = (uint64_t)rmig__twem_db(r), zero = 0;
     rmig_filter_conf c = {.type = RMIG_FILTER_DB, .db_allow = &db, .ndb_allow = 1, .map_from = &db, .map_to = &zero,
@@ -119,10 +119,10 @@ int rmig__twem_sink_open(runner *r, lua_State *L, int so, struct rmig_twem_pool 
             return -2;
         }
         const char *colon = strrchr(p->listen, ':');
-        snprintf(r->twem_proxy_addr, sizeof r->twem_proxy_addr, "%s%s",
+        snprintf(r->sink_label, sizeof r->sink_label, "%s%s",
                  !strncmp(p->listen, "0.0.0.0:", 8) ? "127.0.0.1" : "", !strncmp(p->listen, "0.0.0.0:", 8) ? colon
                                                                                                         : p->listen);
-        *addr = r->twem_proxy_addr;
+        *addr = r->sink_label;
     }
     if (!*password)
         *password = p->redis_auth;

@@ -91,17 +91,27 @@ class Nutcracker:
         last = ''
         for _ in range(attempts):
             pools = {}
+            used = set()
+
+            def distinct_port():
+                # (free_port may give a port twice before anything binds it:
+                # two pools on one listen address make nutcracker refuse the file)
+                port = free_port()
+                while port in used:
+                    port = free_port()
+                used.add(port)
+                return port
             for name, s in self.pools.items():
                 s = dict(s)
                 if 'listen' not in s:
-                    s = dict([('listen', '127.0.0.1:%d' % free_port())] + list(s.items()))
+                    s = dict([('listen', '127.0.0.1:%d' % distinct_port())] + list(s.items()))
                 pools[name] = s
                 self.ports[name] = int(s['listen'].rsplit(':', 1)[1])
             with open(self.conf, 'w') as f:
                 f.write(yaml_text(pools))
             if os.path.exists(self.log):
                 os.unlink(self.log)
-            self.proc = subprocess.Popen([exe, '-c', self.conf, '-s', str(free_port()), '-a', '127.0.0.1',
+            self.proc = subprocess.Popen([exe, '-c', self.conf, '-s', str(distinct_port()), '-a', '127.0.0.1',
                                           '-o', self.log], stdin=subprocess.DEVNULL,
                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             _live.append(self)
