@@ -38,6 +38,19 @@ int rmig_check_codis(lua_State *L, int opts, const char *role, const char *where
     }
     rmig_tls_opts tls, *tlsp = rmig_vm_tls(L, opts, &tls);
     int rc = 0;
+    const char *proxy = rmig_vm_str(L, opts, "proxy");
+    if (proxy) {
+        /* the sink writes through it; the password is its session_auth
+         * (the topology's, if any, are the masters') */
+        char host[256], what[400];
+        int port = 0;
+        rmig_target_split_addr(proxy, host, sizeof host, &port);
+        printf("%-9s rmig.%s.codis through the codis-proxy at %s%s  [%s]\n", role, role, proxy,
+               topo ? " (the topology is read by rmig verify)" : "", where);
+        snprintf(what, sizeof what, "proxy %s (INFO of the group master of slot 0)", proxy);
+        rc = probe(host, port, user, pw, tlsp, what, rdb_version);
+        pw = NULL;
+    }
     if (topo) {
         rmig_codis_topo t;
         char err[700];

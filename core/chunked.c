@@ -108,3 +108,5 @@ void rmig_chunked_free(rmig_chunked *k)
         rmig_native_free(k->nat);
     free(k);
 }
+
+void rmig_chunked_hmset(rmig_chunked *k) { rmig_native_hmset(k->nat); }

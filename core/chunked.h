@@ -31,5 +31,7 @@ int rmig_chunked_finish(rmig_chunked *k, char *err, size_t errlen);
 /* Commands written so far. */
 uint64_t rmig_chunked_commands(const rmig_chunked *k);
 void rmig_chunked_free(rmig_chunked *k);
+/* Hashes as HMSET (rmig_native_hmset): for a target before Redis 4.0. */
+void rmig_chunked_hmset(rmig_chunked *k);
 
 #endif

@@ -76,10 +76,19 @@ int rmig__codis_open(runner *r, lua_State *L, int src)
     return 0;
 }
 
-int rmig__codis_sink_open(runner *r, lua_State *L, int so)
+int rmig__codis_sink_open(runner *r, lua_State *L, int so, int verify)
 {
     const char *topo = rmig_vm_str(L, so, "topology");
     char err[700];
+    if (!topo) {
+        /* through a codis-proxy only (the schema wants one of the two) */
+        if (verify) {
+            snprintf(r->err, sizeof r->err, "rmig verify reads every key from its group master, and a codis-proxy "
+                     "lists no keys: give the sink topology = FILE as well as proxy");
+            return -2;
+        }
+        return 0;
+    }
     if (!(r->codis_sink = calloc(1, sizeof *r->codis_sink))) {
         snprintf(r->err, sizeof r->err, "out of memory");
         return -1;

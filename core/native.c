@@ -41,6 +41,7 @@ struct rmig_native {
     int streaming;            /* an element is being streamed in pieces */
     uint64_t db;
     int selected;
+    int hmset;                /* hashes by HMSET (rmig_native_hmset) */
     /* streams */
     uint64_t entries;
     rmig_out group, consumer;
@@ -159,6 +160,8 @@ static void on_key(rmig_native *n, const rmig_rdb_event *e)
     n->group.len = n->consumer.len = 0;
     static const char *cmds[] = {"SET", "RPUSH", "SADD", "ZADD", "HSET", "XADD", "?"};
     n->cmd = cmds[e->kind >= 0 && e->kind < RMIG_KIND_COUNT ? e->kind : RMIG_KIND_COUNT - 1];
+    if (e->kind == RMIG_KIND_HASH && n->hmset)
+        n->cmd = "HMSET";
     if (e->kind != RMIG_KIND_STRING)
         simple(n, 2, "DEL");
 }
@@ -353,6 +356,8 @@ static int on_stream(rmig_native *n, const rmig_rdb_event *e)
         return 0;
     }
 }
+
+void rmig_native_hmset(rmig_native *n) { n->hmset = 1; }
 
 void rmig_native_in_db(rmig_native *n, uint64_t db)
 {

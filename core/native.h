@@ -27,6 +27,9 @@ void rmig_native_free(rmig_native *n);
 /* The output already runs in db (its writer SELECTs): no SELECT until the
  * keys move to another db. */
 void rmig_native_in_db(rmig_native *n, uint64_t db);
+/* Hashes as HMSET: a target before Redis 4.0 (a codis-server, say) takes
+ * one field per HSET. */
+void rmig_native_hmset(rmig_native *n);
 
 /* Feeds one parser event; returns 0, or -1 when the key cannot be written
  * natively (module values), with a message from rmig_native_error. */

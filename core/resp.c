@@ -62,3 +62,21 @@ size_t rmig_resp_restore_optc(int replace, int64_t expire_ms, int64_t idle_s, in
 {
     return (size_t)(replace != 0) + (expire_ms >= 0) + 2 * (idle_s >= 0 || freq >= 0);
 }
+
+/* codis-server's SLOTSRESTORE takes a relative TTL where 0 means none, so a
+ * key whose time has come still needs one: 1 ms, and it expires there. */
+int64_t rmig_resp_slotsrestore_ttl(int64_t expire_ms, int64_t now_ms)
+{
+    return expire_ms < 0 ? 0 : expire_ms > now_ms ? expire_ms - now_ms : 1;
+}
+
+/* One key per command: the proxy routes a command by its first key, and
+ * codis-server replaces an existing key, so there is no REPLACE; nor are
+ * there LRU/LFU hints. */
+void rmig_resp_slotsrestore_head(rmig_out *o, const void *key, size_t klen, int64_t expire_ms, int64_t now_ms)
+{
+    rmig_resp_array(o, 4);
+    rmig_resp_bulk_str(o, "SLOTSRESTORE");
+    rmig_resp_bulk(o, key, klen);
+    rmig_resp_bulk_i64(o, rmig_resp_slotsrestore_ttl(expire_ms, now_ms));
+}

@@ -32,5 +32,10 @@ void rmig_resp_cmd(rmig_out *o, size_t argc, const char *const *argv);
  * they make (for the array header). */
 void rmig_resp_restore_opts(rmig_out *o, int replace, int64_t expire_ms, int64_t idle_s, int freq);
 size_t rmig_resp_restore_optc(int replace, int64_t expire_ms, int64_t idle_s, int freq);
+/* SLOTSRESTORE key ttl, the head of a codis-proxy's RESTORE (array of 4:
+ * the caller writes the payload's bulk): its TTL in ms from now_ms, 0 for
+ * none (an expire time already past becomes 1 ms). */
+void rmig_resp_slotsrestore_head(rmig_out *o, const void *key, size_t klen, int64_t expire_ms, int64_t now_ms);
+int64_t rmig_resp_slotsrestore_ttl(int64_t expire_ms, int64_t now_ms);
 
 #endif

@@ -25,6 +25,7 @@
 #include "batch.h"
 #include "chunked.h"
 #include "cmdtable.h"
+#include "codis.h"
 #include "dump.h"
 #include "input.h"
 #include "progress.h"
@@ -205,11 +206,14 @@ static void write_restore(runner *r, const rmig_entry *e)
     rmig_out *o = rmig_redis_out(r->c);
     int abs = e->expire_ms >= 0;
     int replace = r->mode_replace && !r->optimistic;
-    size_t argc = 4 + rmig_resp_restore_optc(replace, e->expire_ms, e->idle_s, e->freq);
-    rmig_resp_array(o, argc);
-    rmig_resp_bulk_str(o, "RESTORE");
-    rmig_resp_bulk(o, e->key, e->key_len);
-    rmig_resp_bulk_i64(o, abs ? e->expire_ms : 0);
+    if (r->slotsrestore) {
+        rmig_resp_slotsrestore_head(o, e->key, e->key_len, e->expire_ms, rmig__run_now_ms());
+    } else {
+        rmig_resp_array(o, 4 + rmig_resp_restore_optc(replace, e->expire_ms, e->idle_s, e->freq));
+        rmig_resp_bulk_str(o, "RESTORE");
+        rmig_resp_bulk(o, e->key, e->key_len);
+        rmig_resp_bulk_i64(o, abs ? e->expire_ms : 0);
+    }
     rmig_dump d;
     uint8_t t = (uint8_t)e->rdb_type, f[RMIG_DUMP_FOOTER];
     rmig_dump_begin(&d, e->rdb_type);
@@ -220,7 +224,8 @@ static void write_restore(runner *r, const rmig_entry *e)
     rmig_out_mem(o, e->value, e->value_len);
     rmig_out_mem(o, f, sizeof f);
     rmig_resp_bulk_end(o);
-    rmig_resp_restore_opts(o, replace, e->expire_ms, e->idle_s, e->freq);
+    if (!r->slotsrestore)
+        rmig_resp_restore_opts(o, replace, e->expire_ms, e->idle_s, e->freq);
     rmig__run_remember(r, e, 0);
     rmig_redis_done(r->c, r->tag++);
 }
@@ -246,6 +251,8 @@ static int write_native(runner *r, const rmig_entry *e)
         snprintf(r->err, sizeof r->err, "out of memory");
         return -1;
     }
+    if (r->target_version && r->target_version < 8)
+        rmig_chunked_hmset(k); /* (before Redis 4.0: one field per HSET) */
     int rc = rmig_chunked_feed(k, e->value, e->value_len, r->err, sizeof r->err);
     if (rc == 0)
         rc = rmig_chunked_finish(k, r->err, sizeof r->err);
@@ -283,7 +290,21 @@ int rmig__run_write_entries(runner *r, uint32_t from)
         if (e->kind == RMIG_ENTRY_CMD && r->vf)
             continue; /* (a scan source's commands: verify changes nothing) */
         if (r->proxy_dbm && rmig__dbmap_apply(r, r->proxy_dbm, e) < 0)
-            return -1; /* (a Twemproxy proxy takes no SELECT: every key goes to its one keyspace) */
+            return -1; /* (a proxy takes no SELECT: every key goes to its one keyspace) */
+        if (e->kind == RMIG_ENTRY_CMD && r->proxy_dbm && (e->cmd_flags & RMIG_CMD_TX_MARK)) {
+            /* neither proxy has transactions (nutcracker closes the
+             * connection on MULTI, codis-proxy refuses it): the source's
+             * MULTI/EXEC blocks go command by command */
+            r->tx_unwrapped += (e->argv[0].p[0] | 0x20) == 'm';
+            if (e->offset > 0)
+                rmig__run_commit(r, e->offset, e->stream_db);
+            continue;
+        }
+        rmig_entry slots;
+        rmig_slice sargv[4];
+        char sttl[24];
+        if (e->kind == RMIG_ENTRY_CMD && r->slotsrestore && rmig__run_slotsrestore_cmd(e, &slots, sargv, sttl))
+            e = &slots; /* the stream's RESTORE as codis-proxy takes it */
         if (e->kind == RMIG_ENTRY_CMD) {
             if ((r->clus ? rmig__cluster_write_cmd(r, e)
                  : r->lv ? rmig__live_write_cmd(r, e)
@@ -809,7 +830,7 @@ int rmig__run_pipeline(int argc, char **argv, const char *cmd, const char *usage
     int so = lua_gettop(L);
     const char *addr = rmig_vm_str(L, so, "addr"), *user = rmig_vm_str(L, so, "user"), *pw = rmig_vm_str(L, so, "password");
     struct rmig_twem_pool *tpool = NULL;
-    int proxy = 0;
+    int proxy = 0, codis_px_pw = 0;
     if (kctor && !strcmp(kctor, "rmig.sink.twemproxy")) {
         /* a pool's backends, each key where nutcracker looks for it (as a
          * cluster's masters), or its proxy */
@@ -835,15 +856,32 @@ int rmig__run_pipeline(int argc, char **argv, const char *cmd, const char *usage
         }
     }
     if (kctor && !strcmp(kctor, "rmig.sink.codis")) {
-        /* the group masters, each key on its slot's group */
-        int crc = rmig__codis_sink_open(r, L, so);
+        /* the group masters, each key on its slot's group, or a
+         * codis-proxy (verify reads the masters: a proxy lists no keys) */
+        int crc = rmig__codis_sink_open(r, L, so, vf != NULL);
         if (crc < 0) {
             fprintf(stderr, "rmig %s: sink: %s\n", cmd, r->err);
             rc = crc == -2 ? 2 : 1;
             goto out;
         }
-        cluster = 1;
-        addr = r->sink_label;
+        const char *px = rmig_vm_str(L, so, "proxy");
+        /* (the password is the proxy's: verify's masters take the topology's) */
+        codis_px_pw = px && vf;
+        px = vf ? NULL : px;
+        if (px) {
+            proxy = 1;
+            r->slotsrestore = 1;
+            addr = px;
+            if ((r->proxy_dbm = calloc(1, sizeof *r->proxy_dbm)))
+                rmig__dbmap_init(r->proxy_dbm, L, so, 0, "Codis keeps its keys in db 0");
+            else {
+                fprintf(stderr, "rmig %s: out of memory\n", cmd);
+                goto out;
+            }
+        } else {
+            cluster = 1;
+            addr = r->sink_label;
+        }
     }
     const char *pw_env = rmig_vm_str(L, so, "password_env"), *restore = rmig_vm_str(L, so, "restore");
     const char *mode = rmig_vm_str(L, so, "mode"), *on_error = rmig_vm_str(L, so, "on_error");
@@ -858,6 +896,8 @@ int rmig__run_pipeline(int argc, char **argv, const char *cmd, const char *usage
         fprintf(stderr, "rmig run: sink.password_env names %s, which is not set in the environment\n", pw_env);
         goto out;
     }
+    if (codis_px_pw)
+        pw = r->codis_sink->groups[0].password; /* (the sink's is the proxy's) */
     rmig_tls_opts tls, *tlsp = rmig_vm_tls(L, so, &tls);
     const char *dl = rmig_vm_str(L, so, "dead_letter");
     if (dl && !(r->dl = fopen(dl, "w"))) {
@@ -872,16 +912,17 @@ int rmig__run_pipeline(int argc, char **argv, const char *cmd, const char *usage
     int port = 0;
     if (tpool && !proxy)
         snprintf(host, sizeof host, "%s", rmig__twem_backend(tpool, 0, &port)); /* (direct: it stands for the pool) */
-    else if (r->codis_sink)
+    else if (r->codis_sink && !proxy)
         snprintf(host, sizeof host, "%s", rmig__codis_master(r->codis_sink, 0, &port)); /* (and the group masters) */
     else
         rmig_target_split_addr(addr, host, sizeof host, &port);
     rmig_target_info ti;
-    /* (nutcracker answers no INFO: a proxied pool is known by a backend) */
+    /* (nutcracker answers no INFO: a proxied pool is known by a backend;
+     * codis-proxy sends INFO to a group master) */
     int pport = port;
-    const char *phost = proxy ? rmig__twem_backend(tpool, 0, &pport) : host;
+    const char *phost = tpool && proxy ? rmig__twem_backend(tpool, 0, &pport) : host;
     if (rmig_target_probe(phost, pport, user, pw, tlsp, &ti, r->err, sizeof r->err) < 0) {
-        fprintf(stderr, "rmig run: target: %s%s\n", proxy ? "a backend of the pool: " : "", r->err);
+        fprintf(stderr, "rmig run: target: %s%s\n", tpool && proxy ? "a backend of the pool: " : "", r->err);
         goto out;
     }
     if (proxy)
@@ -1012,8 +1053,9 @@ connect:
         }
     } else if (scan) {
         fprintf(stderr, "rmig run: SCAN of %s -> %s as %s (source RDB %d, target RDB %d), %d node step(s)\n", rdb,
-                addr, r->native ? "native commands" : "RESTORE payloads", r->source_version, r->target_version,
-                rmig_steps_count(r->steps));
+                addr, r->native ? "native commands" : r->slotsrestore ? "SLOTSRESTORE payloads (a codis-proxy)"
+                                                                      : "RESTORE payloads",
+                r->source_version, r->target_version, rmig_steps_count(r->steps));
         if (rmig__scan_start(r) < 0) {
             fprintf(stderr, "rmig run: %s\n", r->err);
             goto out;
@@ -1021,6 +1063,7 @@ connect:
     } else {
         fprintf(stderr, "rmig run: %s -> %s as %s (file RDB %d, target RDB %d), %d node step(s)\n", rdb, addr,
                 r->native      ? "native commands"
+                : r->slotsrestore ? "SLOTSRESTORE payloads (a codis-proxy)"
                 : r->optimistic ? "RESTORE payloads (the target is empty: REPLACE only where a key exists)"
                                 : "RESTORE payloads",
                 r->source_version, r->target_version, rmig_steps_count(r->steps));
@@ -1065,6 +1108,9 @@ connect:
         rmig__cluster_summary(r);
     if (r->proxy_dbm)
         rmig__dbmap_summary(r->proxy_dbm);
+    if (r->tx_unwrapped)
+        fprintf(stderr, "rmig run: %llu MULTI/EXEC blocks of the source went command by command: the proxy has no "
+                "transactions\n", (unsigned long long)r->tx_unwrapped);
     if (r->scan)
         rmig__scan_summary(r);
     if (r->live)

@@ -67,10 +67,14 @@ static void begin_big_restore(runner *r, uint64_t len)
     rmig_redis_stream_begin(r->c);
     rmig_out *o = rmig_redis_out(r->c);
     int abs = e->expire_ms >= 0;
-    rmig_resp_array(o, 4 + rmig_resp_restore_optc(r->mode_replace, e->expire_ms, e->idle_s, e->freq));
-    rmig_resp_bulk_str(o, "RESTORE");
-    rmig_resp_bulk(o, e->key, e->key_len);
-    rmig_resp_bulk_i64(o, abs ? e->expire_ms : 0);
+    if (r->slotsrestore) {
+        rmig_resp_slotsrestore_head(o, e->key, e->key_len, e->expire_ms, rmig__run_now_ms());
+    } else {
+        rmig_resp_array(o, 4 + rmig_resp_restore_optc(r->mode_replace, e->expire_ms, e->idle_s, e->freq));
+        rmig_resp_bulk_str(o, "RESTORE");
+        rmig_resp_bulk(o, e->key, e->key_len);
+        rmig_resp_bulk_i64(o, abs ? e->expire_ms : 0);
+    }
     rmig_resp_bulk_begin(o, 1 + len + RMIG_DUMP_FOOTER);
     uint8_t t = (uint8_t)e->rdb_type;
     rmig_out_mem(o, &t, 1);
@@ -92,7 +96,8 @@ int rmig__run_big_restore_end(runner *r)
     rmig_out *o = rmig_redis_out(r->c);
     rmig_out_mem(o, f, sizeof f);
     rmig_resp_bulk_end(o);
-    rmig_resp_restore_opts(o, r->mode_replace, e->expire_ms, e->idle_s, e->freq);
+    if (!r->slotsrestore)
+        rmig_resp_restore_opts(o, r->mode_replace, e->expire_ms, e->idle_s, e->freq);
     rmig__run_remember(r, e, 0);
     rmig_redis_done(r->c, r->tag++);
     r->restored_big++;
@@ -166,6 +171,8 @@ int rmig__run_big_start(runner *r)
         snprintf(r->err, sizeof r->err, "out of memory");
         return -1;
     }
+    if (r->target_version && r->target_version < 8)
+        rmig_chunked_hmset(r->big); /* (before Redis 4.0: one field per HSET) */
     r->streamed++;
     return 0;
 }

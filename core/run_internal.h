@@ -139,7 +139,9 @@ typedef struct runner {
     struct rmig_codis_topo *codis_sink;    /* rmig.sink.codis's topology */
     struct rmig_twem_conf *twem_sink_conf; /* rmig.sink.twemproxy's file */
     char sink_label[300];                  /* a pool's or Codis's target in messages (or the proxy's address) */
-    rmig_dbmap *proxy_dbm;                 /* rmig.sink.twemproxy through the proxy: its dbs (no SELECT there) */
+    rmig_dbmap *proxy_dbm;                 /* a sink through a proxy (Twemproxy, Codis): its dbs (no SELECT there) */
+    int slotsrestore;                      /* through a codis-proxy: SLOTSRESTORE for RESTORE (it refuses RESTORE) */
+    uint64_t tx_unwrapped;                 /* the source's MULTIs a proxy sink sent command by command */
     rmig_verify *vf;       /* rmig verify: entries are compared with the target, not written (verify.c) */
     /* rmig run --verify (or the pipeline's verify = true): rmig verify
      * after a batch run, or started beside a live one once it caught up */
@@ -223,6 +225,10 @@ keyrec rmig__run_rec_pop(wconn *w);
 void rmig__run_report_key(runner *r, const keyrec *k, const char *why, int why_len);
 int rmig__run_rdb_pump(runner *r);
 int64_t rmig__run_now_ms(void);
+/* run_proxy.c: a RESTORE command of the stream (e) as SLOTSRESTORE, into
+ * *out (argv and ttl its storage, used until it is written). 1 when it was
+ * one, 0 to write e as it is. */
+int rmig__run_slotsrestore_cmd(const rmig_entry *e, rmig_entry *out, rmig_slice argv[4], char ttl[24]);
 void rmig__run_remember(runner *r, const rmig_entry *e, int unit);
 void rmig__run_native_done(runner *r, const rmig_entry *e, uint64_t cmds);
 void rmig__run_unit_answered(runner *r, uint64_t db, const char *cmd, size_t n);
@@ -277,7 +283,7 @@ void rmig__twem_free(runner *r);
 int rmig__codis_open(runner *r, lua_State *L, int src);
 /* rmig.sink.codis's topology (the sink's options at so) into
  * r->codis_sink: 0, -1, or -2 (the file); group master i's host (and port). */
-int rmig__codis_sink_open(runner *r, lua_State *L, int so);
+int rmig__codis_sink_open(runner *r, lua_State *L, int so, int verify);
 const char *rmig__codis_master(const struct rmig_codis_topo *t, size_t i, int *port);
 void rmig__codis_free(runner *r);
 /* rmig.sink.twemproxy: its pool (from the sink's options at so); *addr

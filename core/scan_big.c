@@ -496,7 +496,9 @@ static int piece(snode *n, const redisReply *rep)
         if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 || rep->element[1]->type != REDIS_REPLY_ARRAY)
             return -2;
         const redisReply *els = rep->element[1];
-        if (emit_elements(n, b->type == 'h' ? "HSET" : b->type == 'S' ? "SADD" : "ZADD",
+        /* (a target before Redis 4.0 takes one field per HSET) */
+        const char *hset = n->r->target_version && n->r->target_version < 8 ? "HMSET" : "HSET";
+        if (emit_elements(n, b->type == 'h' ? hset : b->type == 'S' ? "SADD" : "ZADD",
                           (const redisReply *const *)els->element, b->type == 'S' ? els->elements : els->elements & ~(size_t)1,
                           b->type == 'z') < 0)
             return -1;

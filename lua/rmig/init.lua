@@ -432,20 +432,33 @@ rmig.sink.twemproxy = constructor {
 
 -- rmig.sink.codis: a Codis deployment's group masters, each key written to
 -- the group its slot belongs to (crc32 of its tag or name % 1024, then the
--- topology's slot table), as the proxy would route it.
+-- topology's slot table), as the proxy would route it; or, with proxy, its
+-- codis-proxy (which refuses RESTORE: payloads go as SLOTSRESTORE).
 local codis_sink_options = writer_options({
-  topology = { type = "string", required = true, help = "a topology file: a short YAML (groups:, slots:) or codis-admin's JSON (--slots-status, stats)" },
+  topology = { type = "string", help = "a topology file: a short YAML (groups:, slots:) or codis-admin's JSON (--slots-status, stats); needed to write to the group masters and by rmig verify" },
+  proxy = { type = "string", help = "a codis-proxy's host:port: write through it (SLOTSRESTORE and plain commands) instead of to the group masters" },
   dbs = { type = "enum", values = { "error", "merge", "prefix" }, default = "error",
           help = "keys of a source db other than 0 (Codis uses db 0): an error unless a rmig.filter.db maps them, merged, or prefixed (db_prefix)" },
   db_prefix = { type = "string", default = "db%d:", help = "with dbs = \"prefix\": the prefix of a key from db N" },
 }, ", per group master", "a lost connection")
 codis_sink_options.addr = nil
-codis_sink_options.password.help = "the group masters' password (default: the topology's first group's)"
+codis_sink_options.password.help = "the group masters' password (default: the topology's first group's), or with proxy the proxy's session_auth"
 
 rmig.sink.codis = constructor {
   name = "rmig.sink.codis", kind = "sink", impl = "c",
   options = codis_sink_options,
-  check = check_credentials,
+  check = function(o)
+    if not o.topology and not o.proxy then
+      return "give topology = FILE (write to the group masters) or proxy = \"host:port\" (write through a codis-proxy)"
+    end
+    if o.proxy and not o.proxy:match("^%[?[%w%.%-:]+%]?:%d+$") then
+      return string.format("option 'proxy' must be host:port, not %q", o.proxy)
+    end
+    if o.proxy and o.mode ~= "replace" then
+      return "a codis-proxy takes SLOTSRESTORE, which always replaces a key: use mode = \"replace\" with proxy"
+    end
+    return check_credentials(o)
+  end,
 }
 
 -- The pipeline -------------------------------------------------------------

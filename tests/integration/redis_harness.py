@@ -13,6 +13,7 @@ import atexit
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -170,11 +171,23 @@ class Conn:
 
 
 def free_port():
+    """A loopback port free now. Nothing holds it: whoever binds it later
+    may find it taken (Server.start retries and checks whom it reached)."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.bind(('127.0.0.1', 0))
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def closed_port():
+    """(socket, port): a loopback port that refuses connections for as long
+    as the socket stays open (bound, never listening), for "an unreachable
+    server" checks. A port from free_port() could be taken meanwhile by a
+    server of a test running beside this one, and then answer."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(('127.0.0.1', 0))
+    return s, s.getsockname()[1]
 
 
 _live_servers = []
@@ -226,7 +239,13 @@ class Server:
                 try:
                     c = Conn(port, timeout=5)
                     try:
-                        if c.call('PING') == 'PONG':
+                        # The port was free when picked, not held: another
+                        # test's redis-server may have bound it since, ours
+                        # then fails to bind and exits. Its PONG must not
+                        # count (the scenario would use, and stop() shut
+                        # down, that other server), so only our own
+                        # process's answer does; ours exiting is seen above.
+                        if c.call('PING') == 'PONG' and self._answered_by_ours(c):
                             return self
                     except RedisError as e:
                         # still loading the RDB file
@@ -244,6 +263,12 @@ class Server:
             if want:
                 time.sleep(0.2)
         raise RuntimeError('redis-server %s did not start: %s' % (self.name, last))
+
+    def _answered_by_ours(self, c):
+        """True when the server on the other end of c is this object's
+        process (INFO server's process_id), not one that has its port."""
+        m = re.search(rb'^process_id:(\d+)', c.call('INFO', 'server'), re.M)
+        return m is not None and self.proc is not None and int(m.group(1)) == self.proc.pid
 
     def started_or_none(self):
         """start(), or None when the server refuses to come up (for example

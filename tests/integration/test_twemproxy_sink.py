@@ -43,9 +43,10 @@ Scenarios:
                    without dbs or filter (exit 2 with the hint; direct and
                    proxy), with dbs = "merge", dbs = "prefix" and a
                    rmig.filter.db map (exit 0, the keys where they belong);
-                   psync through the proxy: a live writer without MULTI
-                   arrives (every key equal), then an XADD, which nutcracker
-                   refuses (exit 1 naming xadd); an unreachable backend
+                   psync through the proxy: a live writer (its MULTI/EXEC
+                   blocks sent command by command, the summary counting
+                   them) arrives (every key equal), then an XADD, which
+                   nutcracker refuses (exit 1 naming xadd); an unreachable backend
                    (direct: exit 1 naming it); a wrong redis_auth (exit 1, a
                    clear message, the password never printed; direct and
                    proxy), sink.password overriding it
@@ -809,7 +810,7 @@ def scenario_errors(ctx, d):
         t = nc.conn('alpha')
         ok = wait_for(lambda: t.call('GET', 'before') == b'1', 20, r, 0.1)
         rep.check(ok, 'psync through the proxy: the snapshot arrives in the pool', r.tail())
-        w = LiveWriter(src.port, ctx.seed + 4, multi=False)
+        w = LiveWriter(src.port, ctx.seed + 4)
         w.start()
         time.sleep(2)
         ops = w.stop()
@@ -818,7 +819,8 @@ def scenario_errors(ctx, d):
             return {k: v for (_db, k), v in key_table(s, [0]).items()}
         diff = converge(want, lambda: pool_table(bs), flat_diff, r, timeout=30, stuck=10)
         rep.check(not diff and ops > 1000 and not w.errors, 'psync through the proxy: %d live SET, INCR, HSET, RPUSH, '
-                  'ZADD, EXPIRE, DEL, UNLINK and MSET (no MULTI) arrive, the pool equals the source' % ops,
+                  'ZADD, EXPIRE, DEL, UNLINK, MSET and %d MULTI/EXEC blocks (which nutcracker refuses: sent command '
+                  'by command) arrive, the pool equals the source' % (ops, w.blocks),
                   '%s; %s; %s' % (diff, w.errors, r.tail()))
         check_through_proxy(rep, 'psync through the proxy', nc, 'alpha', one, want())
         t.close()
@@ -826,6 +828,10 @@ def scenario_errors(ctx, d):
         s.call('XADD', 'st', '*', 'f', 'v')
         rc = r.wait(60)
         err = r.stderr()
+        m = re.search(r'(\d+) MULTI/EXEC blocks of the source went command by command', err)
+        rep.check(m is not None and int(m.group(1)) == w.blocks > 0,
+                  'psync through the proxy: the summary counts the %d MULTI/EXEC blocks sent command by command'
+                  % w.blocks, tail(err))
         rep.check(rc == 1 and re.search(r'xadd', err, re.I) and 'closed the connection' in err,
                   'psync through the proxy, a live XADD (which nutcracker refuses): exit 1 naming xadd (%.1f s)'
                   % (time.time() - t0), 'rc %r; %s' % (rc, tail(err)))
