@@ -39,29 +39,37 @@ int rmig_check_twem(lua_State *L, int opts, const char *role, const char *where,
     }
     if (!pw)
         pw = p->redis_auth;
-    /* (nutcracker 0.5.0 selects no db when redis_auth is set: see twem_source.c) */
-    int db = p->redis_db > 0 && !p->redis_auth ? p->redis_db : 0;
+    /* (not always redis_db: see rmig_twem_pool_db) */
+    int db = rmig_twem_pool_db(p);
     if (p->redis_db > 0 && p->redis_auth)
         printf("note      pool '%s' sets redis_auth and redis_db: nutcracker 0.5.0 then never selects db %d, so "
                "its keys are in db 0 of the backends, where rmig reads and writes them\n", p->name, p->redis_db);
+    else if (p->redis_db > 0 && db == 0)
+        printf("note      pool '%s' sets redis_db but its backends are unix sockets: nutcracker 0.5.0 then never "
+               "selects db %d, so its keys are in db 0 of the backends, where rmig reads and writes them\n", p->name,
+               p->redis_db);
+    else if (db < 0) {
+        printf("%-9s pool '%s' has TCP and unix-socket backends and redis_db %d: nutcracker 0.5.0 selects db %d "
+               "only on the TCP ones, so its keys are in two dbs; rmig reads and writes such a pool only through "
+               "the proxy  [%s]\n", role, p->name, p->redis_db, p->redis_db, where);
+        rc = 2;
+        db = p->redis_db;
+    }
     printf("%-9s rmig.%s.twemproxy pool '%s' of %s: %zu backends, hash %s, %s%s%.2s%s, db %d  [%s]\n", role, role,
            p->name, path, p->nservers, rmig_twem_hash_name(p->hash), rmig_twem_dist_name(p->dist),
            p->has_tag ? ", hash_tag \"" : "", p->has_tag ? p->hash_tag : "", p->has_tag ? "\"" : "", db, where);
     rmig_tls_opts tls, *tlsp = rmig_vm_tls(L, opts, &tls);
     for (size_t i = 0; i < p->nservers; i++) {
         const rmig_twem_server *s = &p->servers[i];
-        if (!s->port) {
-            printf("          %s: a unix socket: rmig reaches backends over TCP only\n", s->host);
-            rc = rc > 2 ? rc : 2;
-            continue;
-        }
+        char at[300];
+        rmig_target_addr(at, sizeof at, s->host, s->port);
         rmig_target_info ti;
         if (rmig_target_probe(s->host, s->port, user, pw, tlsp, &ti, err, sizeof err) < 0) {
-            printf("          %s:%d (%s): cannot be reached: %s\n", s->host, s->port, s->name, err);
+            printf("          %s (%s): cannot be reached: %s\n", at, s->name, err);
             rc = rc > 1 ? rc : 1;
             continue;
         }
-        printf("          %s:%d (%s, weight %u): %s %s, %llu keys in all its dbs\n", s->host, s->port, s->name,
+        printf("          %s (%s, weight %u): %s %s, %llu keys in all its dbs\n", at, s->name,
                s->weight, ti.valkey[0] ? "Valkey" : "Redis", ti.valkey[0] ? ti.valkey : ti.redis,
                (unsigned long long)ti.keys);
         if (rdb_version && (!*rdb_version || ti.rdb_version < *rdb_version))

@@ -214,14 +214,22 @@ static int spool_dirs(runner *r, const char *state, const char *sdir)
 static int one_of_many(runner *r, lua_State *L, int pipe, int src, int sink, const char *host, int port,
                        const char *password, const char *state, const char *sdir)
 {
-    char st[900], sd[1024];
-    snprintf(st, sizeof st, "%s.%s_%d", state ? state : "", host, port);
+    char st[900], sd[1024], id[300];
+    /* a unix socket's path, its slashes made '_', names its files */
+    if (host[0] == '/') {
+        snprintf(id, sizeof id, "%s", host + 1);
+        for (char *p = id; *p; p++)
+            *p = *p == '/' ? '_' : *p;
+    } else {
+        snprintf(id, sizeof id, "%s_%d", host, port);
+    }
+    snprintf(st, sizeof st, "%s.%s", state ? state : "", id);
     if (sdir)
-        snprintf(sd, sizeof sd, "%s/%s_%d", sdir, host, port);
+        snprintf(sd, sizeof sd, "%s/%s", sdir, id);
     else if (state)
         snprintf(sd, sizeof sd, "%s.spool", st);
     else
-        snprintf(sd, sizeof sd, "rmig-spool/%s_%d", host, port);
+        snprintf(sd, sizeof sd, "rmig-spool/%s", id);
     return live_source(r, L, pipe, src, sink, host, port, password, state ? st : NULL, sd);
 }
 
@@ -309,8 +317,10 @@ static int live_start(runner *r, rmig_live *lv)
         snprintf(r->err, sizeof r->err, "out of memory");
         return -1;
     }
+    char at[300];
     if (lv->resume_off >= 0)
-        rmig__live_say(r, "%s:%d: resuming after offset %lld of %s (db %llu)%s", lv->host, lv->port, (long long)lv->resume_off,
+        rmig__live_say(r, "%s: resuming after offset %lld of %s (db %llu)%s",
+            rmig_target_addr(at, sizeof at, lv->host, lv->port), (long long)lv->resume_off,
             lv->replid, (unsigned long long)lv->resume_db, lv->exactly_once ? ", from the target's checkpoint" : "");
     return rmig_psync_start(lv->ps);
 }
@@ -336,9 +346,9 @@ int rmig__live_start(runner *r)
 
 static void source_summary(runner *r, rmig_live *lv)
 {
-    char who[300] = "";
+    char who[300] = "", at[290];
     if (r->nlv > 1)
-        snprintf(who, sizeof who, " %s:%d", lv->host, lv->port);
+        snprintf(who, sizeof who, " %s", rmig_target_addr(at, sizeof at, lv->host, lv->port));
     if (lv->snapshot_only)
         printf("  source%s: snapshot of %llu keys%s\n", who, (unsigned long long)lv->snap_keys,
                lv->done ? "" : " (not read to its end)");

@@ -27,7 +27,11 @@ typedef struct wreq {
 
 struct rmig_psync {
     uv_loop_t *loop;
-    uv_tcp_t tcp;
+    union {
+        uv_tcp_t tcp;
+        uv_pipe_t pipe; /* a unix socket: the host is its path */
+    } sock;
+    int unix_path;
     uv_timer_t timer;   /* connect timeout, then silence, then backoff */
     uv_timer_t ack;     /* REPLCONF ACK every second */
     uv_connect_t creq;
@@ -96,7 +100,7 @@ static void fatal(rmig_psync *ps, const char *fmt, ...)
     uv_timer_stop(&ps->timer);
     uv_timer_stop(&ps->ack);
     if (ps->tcp_open)
-        uv_read_stop((uv_stream_t *)&ps->tcp);
+        uv_read_stop((uv_stream_t *)&ps->sock);
     if (ps->cb)
         ps->cb(ps, ps->ud, RMIG_PSYNC_EV_FAILED, msg);
 }
@@ -135,7 +139,7 @@ static void send_raw(rmig_psync *ps, const void *p, size_t n)
     w->n = n;
     w->req.data = ps;
     uv_buf_t b = uv_buf_init(w->data, (unsigned)n);
-    int r = uv_write(&w->req, (uv_stream_t *)&ps->tcp, &b, 1, on_written);
+    int r = uv_write(&w->req, (uv_stream_t *)&ps->sock, &b, 1, on_written);
     if (r < 0) {
         free(w);
         lost(ps, "writing to %s: %s", ps->name, uv_strerror(r));
@@ -219,7 +223,7 @@ static void start_handshake(rmig_psync *ps)
      * listens on none, so it gives its own end of this connection's */
     struct sockaddr_storage ss;
     int len = sizeof ss, port = 0;
-    if (uv_tcp_getsockname(&ps->tcp, (struct sockaddr *)&ss, &len) == 0)
+    if (!ps->unix_path && uv_tcp_getsockname(&ps->sock.tcp, (struct sockaddr *)&ss, &len) == 0)
         port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
                                          : ntohs(((struct sockaddr_in *)&ss)->sin_port);
     char p[16];
@@ -544,9 +548,11 @@ static void on_connect(uv_connect_t *req, int status)
         lost(ps, "cannot connect to %s: %s", ps->name, uv_strerror(status));
         return;
     }
-    uv_tcp_nodelay(&ps->tcp, 1);
-    uv_tcp_keepalive(&ps->tcp, 1, 60);
-    uv_read_start((uv_stream_t *)&ps->tcp, on_alloc, on_read);
+    if (!ps->unix_path) {
+        uv_tcp_nodelay(&ps->sock.tcp, 1);
+        uv_tcp_keepalive(&ps->sock.tcp, 1, 60);
+    }
+    uv_read_start((uv_stream_t *)&ps->sock, on_alloc, on_read);
     ps->last_data_ms = mono_ms();
     uv_timer_start(&ps->timer, on_silence, 1000, 1000);
     if (ps->use_tls) {
@@ -636,11 +642,11 @@ static void lost(rmig_psync *ps, const char *fmt, ...)
     ps->tls = NULL;
     if (ps->tcp_open) {
         ps->tcp_open = 0;
-        uv_read_stop((uv_stream_t *)&ps->tcp);
-        uv_close((uv_handle_t *)&ps->tcp, on_tcp_closed_retry);
+        uv_read_stop((uv_stream_t *)&ps->sock);
+        uv_close((uv_handle_t *)&ps->sock, on_tcp_closed_retry);
     } else {
         ps->handles++;
-        on_tcp_closed_retry((uv_handle_t *)&ps->tcp);
+        on_tcp_closed_retry((uv_handle_t *)&ps->sock);
     }
 }
 
@@ -657,10 +663,21 @@ static void connect_now(rmig_psync *ps)
     if (ps->state == P_RETRY)
         ps->reconnects++;
     ps->state = P_CONNECTING;
-    uv_tcp_init(ps->loop, &ps->tcp);
-    ps->tcp.data = ps;
+    if (ps->unix_path) {
+        uv_pipe_init(ps->loop, &ps->sock.pipe, 0);
+        ps->sock.pipe.data = ps;
+    } else {
+        uv_tcp_init(ps->loop, &ps->sock.tcp);
+        ps->sock.tcp.data = ps;
+    }
     ps->tcp_open = 1;
     ps->handles++;
+    ps->creq.data = ps;
+    if (ps->unix_path) {
+        uv_timer_start(&ps->timer, on_connect_timeout, (uint64_t)ps->connect_timeout_ms, 0);
+        uv_pipe_connect(&ps->creq, &ps->sock.pipe, ps->host, on_connect); /* (errors come to on_connect) */
+        return;
+    }
     struct sockaddr_storage ss;
     if (uv_ip4_addr(ps->host, ps->port, (struct sockaddr_in *)&ss) != 0 &&
         uv_ip6_addr(ps->host, ps->port, (struct sockaddr_in6 *)&ss) != 0) {
@@ -678,7 +695,7 @@ static void connect_now(rmig_psync *ps)
     }
     ps->creq.data = ps;
     uv_timer_start(&ps->timer, on_connect_timeout, (uint64_t)ps->connect_timeout_ms, 0);
-    int r = uv_tcp_connect(&ps->creq, &ps->tcp, (const struct sockaddr *)&ss, on_connect);
+    int r = uv_tcp_connect(&ps->creq, &ps->sock.tcp, (const struct sockaddr *)&ss, on_connect);
     if (r < 0)
         lost(ps, "cannot connect to %s: %s", ps->name, uv_strerror(r));
 }
@@ -705,7 +722,11 @@ rmig_psync *rmig_psync_new(uv_loop_t *loop, const rmig_psync_opts *o, rmig_spool
         ps->use_tls = 1;
         ps->tls_opts = *o->tls; /* its strings belong to the pipeline, which outlives the run */
     }
-    snprintf(ps->name, sizeof ps->name, "%s:%d", o->host, o->port);
+    ps->unix_path = o->host[0] == '/';
+    if (ps->unix_path)
+        snprintf(ps->name, sizeof ps->name, "%s", o->host);
+    else
+        snprintf(ps->name, sizeof ps->name, "%s:%d", o->host, o->port);
     snprintf(ps->psync_cmd, sizeof ps->psync_cmd, "%s", o->psync_cmd ? o->psync_cmd : "PSYNC");
     snprintf(ps->sync_cmd, sizeof ps->sync_cmd, "%s", o->sync_cmd ? o->sync_cmd : "SYNC");
     ps->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 60000;
@@ -793,8 +814,8 @@ void rmig_psync_close(rmig_psync *ps)
     uv_close((uv_handle_t *)&ps->ack, on_closed);
     if (ps->tcp_open) {
         ps->tcp_open = 0;
-        uv_read_stop((uv_stream_t *)&ps->tcp);
-        uv_close((uv_handle_t *)&ps->tcp, on_closed);
+        uv_read_stop((uv_stream_t *)&ps->sock);
+        uv_close((uv_handle_t *)&ps->sock, on_closed);
     } else if (!was_retry) {
         /* never connected */
     }

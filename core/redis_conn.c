@@ -47,7 +47,11 @@ struct rmig_redis {
     uv_loop_t *loop;
     uint64_t answered;      /* commands answered since the connection was last ready */
     int fruitless;          /* losses in a row with no command answered between them */
-    uv_tcp_t tcp;
+    union {
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;   /* a unix socket: the host is its path */
+    } sock;
+    int unix_path;
     uv_timer_t timer;
     uv_prepare_t prepare;
     uv_connect_t connect_req;
@@ -108,6 +112,18 @@ static int internal(uint64_t tag) { return tag == TAG_AUTH || tag == TAG_SKIP ||
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
+/* The connection's socket, TCP or (a host starting with '/') unix. */
+static void sock_init(rmig_redis *c)
+{
+    if (c->unix_path) {
+        uv_pipe_init(c->loop, &c->sock.pipe, 0);
+        c->sock.pipe.data = c;
+    } else {
+        uv_tcp_init(c->loop, &c->sock.tcp);
+        c->sock.tcp.data = c;
+    }
+}
+
 rmig_redis *rmig_redis_new(uv_loop_t *loop, const rmig_redis_opts *o, rmig_redis_reply_cb on_reply,
                            rmig_redis_state_cb on_state, void *ud)
 {
@@ -126,7 +142,11 @@ rmig_redis *rmig_redis_new(uv_loop_t *loop, const rmig_redis_opts *o, rmig_redis
     c->on_state = on_state;
     c->ud = ud;
     c->retry_deadline_ms = o->retry_deadline_ms;
-    snprintf(c->name, sizeof c->name, strchr(c->host, ':') ? "[%s]:%d" : "%s:%d", c->host, c->port);
+    c->unix_path = c->host[0] == '/';
+    if (c->unix_path)
+        snprintf(c->name, sizeof c->name, "%s", c->host);
+    else
+        snprintf(c->name, sizeof c->name, strchr(c->host, ':') ? "[%s]:%d" : "%s:%d", c->host, c->port);
     if (o->tls) {
         c->use_tls = 1;
         c->tls_opts = *o->tls;
@@ -153,10 +173,10 @@ rmig_redis *rmig_redis_new(uv_loop_t *loop, const rmig_redis_opts *o, rmig_redis
         free(c);
         return NULL;
     }
-    uv_tcp_init(loop, &c->tcp);
+    sock_init(c);
     uv_timer_init(loop, &c->timer);
     uv_prepare_init(loop, &c->prepare);
-    c->tcp.data = c->timer.data = c->prepare.data = c;
+    c->timer.data = c->prepare.data = c;
     c->open_handles = 3;
     return c;
 }
@@ -253,7 +273,7 @@ static void fail_with(rmig_redis *c, int hard, const char *msg_in)
                  c->retry_err[0] ? c->retry_err : msg_in, c->retry_deadline_ms / 1000, msg_in);
     }
     c->state = C_FAILED;
-    uv_read_stop((uv_stream_t *)&c->tcp);
+    uv_read_stop((uv_stream_t *)&c->sock);
     uv_timer_stop(&c->timer);
     uint64_t unanswered = 0;
     for (size_t i = 0; i < c->ring_len; i++)
@@ -345,7 +365,7 @@ static void flush(rmig_redis *c)
     c->cmd_start = 0; /* a writer holding &c->out (chunked.c) goes on in the emptied buffer */
     uv_buf_t b = uv_buf_init(c->wbuf.buf, (unsigned)c->wbuf.len);
     c->write_req.data = c;
-    int r = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_written);
+    int r = uv_write(&c->write_req, (uv_stream_t *)&c->sock, &b, 1, on_written);
     if (r < 0) {
         fail(c, "writing to %s: %s%s", c->name, uv_strerror(r), tls_hint(c));
         return;
@@ -737,7 +757,7 @@ static void tls_send(rmig_redis *c)
     f->c = c;
     n = rmig_tls_take(c->tls, f->data, n);
     uv_buf_t b = uv_buf_init(f->data, (unsigned)n);
-    int r = uv_write(&f->req, (uv_stream_t *)&c->tcp, &b, 1, on_flight_written);
+    int r = uv_write(&f->req, (uv_stream_t *)&c->sock, &b, 1, on_flight_written);
     if (r < 0) {
         free(f);
         fail(c, "writing to %s: %s%s", c->name, uv_strerror(r), tls_hint(c));
@@ -757,9 +777,11 @@ static void on_connect(uv_connect_t *req, int status)
         return;
     }
     c->replied = 0;
-    uv_tcp_nodelay(&c->tcp, 1);
-    uv_tcp_keepalive(&c->tcp, 1, 60);
-    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (!c->unix_path) {
+        uv_tcp_nodelay(&c->sock.tcp, 1);
+        uv_tcp_keepalive(&c->sock.tcp, 1, 60);
+    }
+    uv_read_start((uv_stream_t *)&c->sock, on_alloc, on_read);
     if (c->use_tls) {
         /* the connect timer keeps running through the handshake */
         char err[400];
@@ -906,7 +928,7 @@ static void on_timeout(uv_timer_t *t)
 static void start_connect(rmig_redis *c, const struct sockaddr *addr)
 {
     c->connect_req.data = c;
-    int r = uv_tcp_connect(&c->connect_req, &c->tcp, addr, on_connect);
+    int r = uv_tcp_connect(&c->connect_req, &c->sock.tcp, addr, on_connect);
     if (r < 0)
         fail(c, "cannot connect to %s: %s", c->name, uv_strerror(r));
 }
@@ -973,8 +995,7 @@ static void on_retry_closed(uv_handle_t *h)
         on_handle_closed(h);
         return;
     }
-    uv_tcp_init(c->loop, &c->tcp);
-    c->tcp.data = c;
+    sock_init(c);
     uv_timer_start(&c->timer, on_backoff, c->backoff_ms, 0);
 }
 
@@ -1001,7 +1022,7 @@ static void begin_retry(rmig_redis *c, const char *msg)
     c->state = C_RETRY;
     if (c->streaming)
         c->stream_broken = 1;
-    uv_read_stop((uv_stream_t *)&c->tcp);
+    uv_read_stop((uv_stream_t *)&c->sock);
     uv_timer_stop(&c->timer);
     c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : BACKOFF_MIN_MS;
     if (c->backoff_ms > BACKOFF_MAX_MS)
@@ -1011,7 +1032,7 @@ static void begin_retry(rmig_redis *c, const char *msg)
     redisReaderFree(c->reader);
     c->reader = redisReaderCreate();
     c->tcp_closing = 1;
-    uv_close((uv_handle_t *)&c->tcp, on_retry_closed);
+    uv_close((uv_handle_t *)&c->sock, on_retry_closed);
 }
 
 int rmig_redis_connect(rmig_redis *c)
@@ -1020,6 +1041,11 @@ int rmig_redis_connect(rmig_redis *c)
         return -1;
     c->state = C_CONNECTING;
     uv_timer_start(&c->timer, on_timeout, (uint64_t)c->timeout_ms, 0);
+    if (c->unix_path) {
+        c->connect_req.data = c;
+        uv_pipe_connect(&c->connect_req, &c->sock.pipe, c->host, on_connect); /* (errors come to on_connect) */
+        return 0;
+    }
     struct sockaddr_storage ss;
     if (uv_ip4_addr(c->host, c->port, (struct sockaddr_in *)&ss) == 0 ||
         uv_ip6_addr(c->host, c->port, (struct sockaddr_in6 *)&ss) == 0) {
@@ -1060,7 +1086,7 @@ void rmig_redis_close(rmig_redis *c, rmig_redis_close_cb on_close)
     if (c->gai_active)
         uv_cancel((uv_req_t *)&c->gai);
     if (!c->tcp_closing) /* else on_retry_closed finishes it */
-        uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+        uv_close((uv_handle_t *)&c->sock, on_handle_closed);
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
     uv_close((uv_handle_t *)&c->prepare, on_handle_closed);
 }

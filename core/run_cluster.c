@@ -251,7 +251,9 @@ static int open_farm(runner *r, lua_State *L, int so, const rmig_farm_server *sv
         rmig_target_info ti;
         char err[512];
         if (rmig_target_probe(nd->host, nd->port, user, password, tls, &ti, err, sizeof err) < 0) {
-            snprintf(r->err, sizeof r->err, "%s %s:%d: %s", what, nd->host, nd->port, err);
+            char at[300];
+            snprintf(r->err, sizeof r->err, "%s %s: %s", what, rmig_target_addr(at, sizeof at, nd->host, nd->port),
+                     err);
             return -1;
         }
         *keys += ti.keys;
@@ -266,6 +268,14 @@ int rmig__cluster_open_pool(runner *r, lua_State *L, int so, const rmig_twem_poo
     if (p->dist == RMIG_TWEM_RANDOM && p->nservers > 1) {
         snprintf(r->err, sizeof r->err, "pool '%s' has distribution: random, so a key has no backend of its own: "
                  "write through the proxy (direct = false)", p->name);
+        r->failed = 2;
+        return -1;
+    }
+    if (rmig_twem_pool_db(p) < 0) {
+        snprintf(r->err, sizeof r->err, "pool '%s' has TCP and unix-socket backends and redis_db %d: nutcracker 0.5.0 "
+                 "selects db %d only on the TCP ones (a unix socket connects before it can), so the pool's keys are "
+                 "in db %d of some backends and db 0 of others: write through the proxy (direct = false), or give "
+                 "every backend the same kind of address", p->name, p->redis_db, p->redis_db, p->redis_db);
         r->failed = 2;
         return -1;
     }
@@ -284,8 +294,9 @@ int rmig__cluster_open_pool(runner *r, lua_State *L, int so, const rmig_twem_poo
     free(sv);
     if (rc == 0) {
         r->clus->twem = p;
-        /* (nutcracker 0.5.0 selects no db when redis_auth is set: see twem_source.c) */
-        r->clus->dbm.to_db = p->redis_db > 0 && !p->redis_auth ? (uint64_t)p->redis_db : 0;
+        /* (not always redis_db: see rmig_twem_pool_db; rmig__twem_sink_open
+         * refused a pool of two dbs) */
+        r->clus->dbm.to_db = (uint64_t)rmig_twem_pool_db(p);
         r->clus->dbm.what = "a Twemproxy pool has one keyspace";
     }
     return rc;

@@ -127,8 +127,22 @@ static int on_own_loop(const char *host, int port, const char *user, const char 
     return 0;
 }
 
+const char *rmig_target_addr(char *buf, size_t cap, const char *host, int port)
+{
+    if (host[0] == '/')
+        snprintf(buf, cap, "%s", host);
+    else
+        snprintf(buf, cap, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+    return buf;
+}
+
 int rmig_target_split_addr(const char *addr, char *host, size_t cap, int *port)
 {
+    if (addr[0] == '/') {
+        snprintf(host, cap, "%s", addr);
+        *port = 0;
+        return 0;
+    }
     const char *colon = strrchr(addr, ':');
     if (!colon)
         return -1;

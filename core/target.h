@@ -24,8 +24,12 @@ int rmig_target_restores(int target_version, int file_version);
 /* 1 when a Redis (or Valkey) of this version has SET ... PXAT (6.2+). */
 int rmig_target_has_pxat(const rmig_target_info *ti);
 
-/* "host:port" or "[v6]:port" into its parts; -1 without a port. */
+/* "host:port" or "[v6]:port" into its parts; -1 without a port. A unix
+ * socket's path ("/...") is the host, with port 0. */
 int rmig_target_split_addr(const char *addr, char *host, size_t cap, int *port);
+/* The other way, into buf (returned): "host:port", "[v6]:port", or a unix
+ * socket's path alone (a host starting with '/'). */
+const char *rmig_target_addr(char *buf, size_t cap, const char *host, int port);
 
 /* Connects (TLS, AUTH as given), asks INFO server; 0, or -1 with err naming the server. */
 int rmig_target_probe(const char *host, int port, const char *user, const char *password, const rmig_tls_opts *tls,

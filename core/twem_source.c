@@ -19,6 +19,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The db a pool's keys are in on its backends (rmig_twem_pool_db: not
+ * always redis_db); a pool whose keys are in two dbs is refused. 0, or -2. */
+static int pool_db_known(runner *r, const rmig_twem_pool *p, const char *path)
+{
+    if (rmig_twem_pool_db(p) >= 0)
+        return 0;
+    snprintf(r->err, sizeof r->err, "%s: pool '%s' has TCP and unix-socket backends and redis_db %d: nutcracker "
+             "0.5.0 selects db %d only on the TCP ones (a unix socket connects before it can), so the pool's keys "
+             "are in db %d of some backends and db 0 of others; give every backend the same kind of address",
+             path, p->name, p->redis_db, p->redis_db, p->redis_db);
+    return -2;
+}
+
 int rmig__twem_open(runner *r, lua_State *L, int src)
 {
     const char *path = rmig_vm_str(L, src, "config"), *name = rmig_vm_str(L, src, "pool");
@@ -41,12 +54,8 @@ int rmig__twem_open(runner *r, lua_State *L, int src)
                  "default is memcached): rmig reads Redis backends only", path, p->name);
         return -2;
     }
-    for (size_t i = 0; i < p->nservers; i++)
-        if (!p->servers[i].port) {
-            snprintf(r->err, sizeof r->err, "%s:%d: pool '%s': backend %s is a unix socket; rmig reads backends over "
-                     "TCP: give its host:port", path, p->servers[i].line, p->name, p->servers[i].host);
-            return -2;
-        }
+    if (pool_db_known(r, p, path) < 0)
+        return -2;
     r->twem = p;
     if (!(r->farm = calloc(p->nservers, sizeof *r->farm))) {
         snprintf(r->err, sizeof r->err, "out of memory");
@@ -72,13 +81,7 @@ int rmig__twem_open(runner *r, lua_State *L, int src)
     return 0;
 }
 
-/* The db a pool's keys are in on its backends: redis_db, except that
- * nutcracker 0.5.0 never selects it when redis_auth is set (its AUTH
- * handshake takes the place of the SELECT: twemproxy issues #457, #491), so
- * such a pool's keys are in db 0. */
-static int pool_db(const rmig_twem_pool *p) { return p->redis_db > 0 && !p->redis_auth ? p->redis_db : 0; }
-
-int rmig__twem_db(const runner *r) { return r->twem ? pool_db(r->twem) : 0; }
+int rmig__twem_db(const runner *r) { return r->twem ? rmig_twem_pool_db(r->twem) : 0; }
 
 int rmig__twem_sink_open(runner *r, lua_State *L, int so, struct rmig_twem_pool **pool, const char **addr,
                          const char **password)
@@ -104,13 +107,6 @@ int rmig__twem_sink_open(runner *r, lua_State *L, int so, struct rmig_twem_pool 
         return -2;
     }
     int direct = rmig_vm_bool(L, so, "direct", 0);
-    for (size_t i = 0; direct && i < p->nservers; i++)
-        if (!p->servers[i].port) {
-            snprintf(r->err, sizeof r->err, "%s:%d: pool '%s': backend %s is a unix socket; rmig writes to backends "
-                     "over TCP: give its host:port, or write through the proxy (direct = false)", path,
-                     p->servers[i].line, p->name, p->servers[i].host);
-            return -2;
-        }
     if (!direct && !*addr) {
         /* the proxy: where the pool listens (a wildcard address means this host) */
         if (!p->listen || !strchr(p->listen, ':') || p->listen[0] == '/') {

@@ -127,6 +127,15 @@ int rmig_twem_pool_set_tag(rmig_twem_pool *p, const char *tag, size_t len, char 
  * 0, or -1 with err naming the server at fault. */
 int rmig_twem_pool_build(rmig_twem_pool *p, char *err, size_t errlen);
 
+/* The db nutcracker 0.5.0 really keeps the pool's keys in on its backends:
+ * redis_db, but 0 when redis_auth is set (its AUTH handshake takes the
+ * place of the SELECT: twemproxy issues #457, #491) and on backends it
+ * reaches by a unix socket (such a socket connects at once, and nutcracker
+ * sends its SELECT only when a connection in progress completes). -1 for a
+ * pool whose keys are in db redis_db of some backends and db 0 of others
+ * (TCP and unix-socket backends, redis_db set, no redis_auth). */
+int rmig_twem_pool_db(const rmig_twem_pool *p);
+
 /* The bytes the pool hashes for a key: the text between the hash tag's two
  * characters when the tag is set, found, and not empty; else the whole key. */
 void rmig_twem_pool_tag(const rmig_twem_pool *p, const void *key, size_t len, const uint8_t **part,

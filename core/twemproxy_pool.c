@@ -306,6 +306,16 @@ static int build_ketama(rmig_twem_pool *p, char *err, size_t errlen)
     return 0;
 }
 
+int rmig_twem_pool_db(const rmig_twem_pool *p)
+{
+    if (p->redis_db <= 0 || p->redis_auth)
+        return 0;
+    size_t unix_sockets = 0;
+    for (size_t i = 0; i < p->nservers; i++)
+        unix_sockets += !p->servers[i].port;
+    return unix_sockets == p->nservers ? 0 : unix_sockets ? -1 : p->redis_db;
+}
+
 int rmig_twem_pool_build(rmig_twem_pool *p, char *err, size_t errlen)
 {
     unbuild(p);

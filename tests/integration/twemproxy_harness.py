@@ -163,7 +163,13 @@ class Nutcracker:
                     pass
             if pending:
                 time.sleep(0.02)
-        return not pending
+        if pending:
+            return False
+        # A pool port another test's server bound since it was picked
+        # answers the PING too, while nutcracker, failing to bind it, exits
+        # at once: still running a moment later, the answers were its own.
+        time.sleep(0.2)
+        return self.proc.poll() is None
 
     def _tail_log(self):
         err = ''
