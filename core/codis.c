@@ -863,3 +863,14 @@ int rmig_codis_topo_load(rmig_codis_topo *t, const char *const *paths, size_t np
     }
     return rmig_codis_topo_finish(t, err, errlen);
 }
+
+int rmig_codis_topo_migrating(const rmig_codis_topo *t, int *slot)
+{
+    int n = 0;
+    for (int s = RMIG_CODIS_SLOTS - 1; s >= 0; s--)
+        if (t->from[s] >= 0) {
+            n++;
+            *slot = s;
+        }
+    return n;
+}

@@ -110,6 +110,10 @@ int rmig_codis_topo_add(rmig_codis_topo *t, const char *name, const void *text, 
  * is unknown, or the slots no file assigns. */
 int rmig_codis_topo_finish(rmig_codis_topo *t, char *err, size_t errlen);
 
+/* The number of slots under migration in t, the first of them in *slot
+ * (when any). */
+int rmig_codis_topo_migrating(const rmig_codis_topo *t, int *slot);
+
 /* init + add (each file read whole) + finish. */
 int rmig_codis_topo_load(rmig_codis_topo *t, const char *const *paths, size_t npaths, char *err,
                          size_t errlen);

@@ -33,6 +33,16 @@ int rmig__codis_open(runner *r, lua_State *L, int src)
             return -2;
         }
         n = r->codis_topo->ngroups;
+        int slot = 0, moving = rmig_codis_topo_migrating(r->codis_topo, &slot);
+        if (moving)
+            /* the group a key leaves deletes it after the group it joins
+             * has it, and the two streams reach the target each at its
+             * own pace: the DEL may come last */
+            fprintf(stderr, "rmig: warning: %s: %d slot(s) are being migrated (slot %d from group %d to group %d): a "
+                    "key that moves while rmig reads both groups can be lost on the target; run again, or verify, "
+                    "once no slot migrates (codis-admin --slots-status)\n", topo, moving, slot,
+                    r->codis_topo->groups[r->codis_topo->from[slot]].id,
+                    r->codis_topo->groups[r->codis_topo->slot[slot]].id);
     } else {
         lua_getfield(L, src, "groups");
         n = lua_istable(L, -1) ? lua_objlen(L, -1) : 0;

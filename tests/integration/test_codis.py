@@ -39,7 +39,9 @@ consumer groups. Scenarios:
                     master), values equal, nothing else on any master; rmig
                     verify: no difference; rmig check lists each group master
   errors            a topology with a bad line (source and sink: exit 2
-                    naming FILE:LINE; a master without a port too); neither
+                    naming FILE:LINE; a master without a port too); a source
+                    topology with a slot under migration (run: exit 0 with a
+                    warning naming slot and groups; check: a note); neither
                     groups nor topology, and both (exit 2); an unreachable
                     group master (psync, scan, sink: exit 1 naming it); a key
                     of source db 3 into rmig.sink.codis: the run stops naming
@@ -283,6 +285,20 @@ def scenario_errors(ctx, d):
     rc, out, err = run_rmig(ctx.rmig, ['run', p], timeout=60)
     rep.check(rc == 2 and '%s:5:' % bad in err, 'errors: source.topology with slots given twice: exit 2 naming '
               'FILE:LINE', 'rc %d; %s' % (rc, tail(err)))
+    # a source topology with a slot under migration: a warning, not a refusal
+    g2 = server(ctx, d, 'group2', MASTER)
+    mt = Topo([g.port, g2.port], rng, ids=(1, 2))
+    mt.move(5, 2 if mt.slot_group[5] == 1 else 1)
+    mj = write(d, 'moving.json', mt.slots_status())
+    p = write(d, 'moving.lua', pipeline(codis_source(topo=mj, extra=', mode = "scan"'), redis_sink(tgt.port)))
+    rc, out, err = run_rmig(ctx.rmig, ['run', p], timeout=60)
+    warned = 'slot(s) are being migrated (slot 5 from group %d to group %d)' % (mt.moving[1], mt.moving[2])
+    rep.check(rc == 0 and warned in err and t.call('GET', 'k') == b'v',
+              'errors: a source topology with slot 5 under migration: exit 0, a warning naming the slot and groups',
+              'rc %d; %s' % (rc, tail(err)))
+    rc, out, err = run_rmig(ctx.rmig, ['check', p], timeout=60)
+    rep.check(warned in out.decode('utf-8', 'replace'), 'errors: rmig check notes the slot under migration',
+              tail(out.decode('utf-8', 'replace')))
     # small RDB files for the sinks: one key in db 0; and one more in db 3
     src = server(ctx, d, 'src')
     sc = src.conn()
