@@ -62,9 +62,10 @@ int rmig_check_codis(lua_State *L, int opts, const char *role, const char *where
         printf("%-9s rmig.%s.codis: %zu group masters of %s  [%s]\n", role, role, t.ngroups, topo, where);
         int slot = 0, moving = rmig_codis_topo_migrating(&t, &slot);
         if (moving && !strcmp(role, "source"))
-            printf("note      %d slot(s) are being migrated (slot %d from group %d to group %d): a key that moves "
-                   "while rmig reads both groups can be lost on the target; run once no slot migrates\n", moving,
-                   slot, t.groups[t.from[slot]].id, t.groups[t.slot[slot]].id);
+            printf("note      %d slot(s) are being migrated (slot %d from group %d to group %d): mode = \"psync\" "
+                   "applies each moved key after the leaving group's DEL of it; mode = \"scan\" can miss a key "
+                   "that moves while it is scanned\n", moving, slot, t.groups[t.from[slot]].id,
+                   t.groups[t.slot[slot]].id);
         for (size_t i = 0; i < t.ngroups; i++) {
             char what[400];
             snprintf(what, sizeof what, "group %d, %s", t.groups[i].id, t.groups[i].addr);

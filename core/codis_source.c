@@ -34,13 +34,14 @@ int rmig__codis_open(runner *r, lua_State *L, int src)
         }
         n = r->codis_topo->ngroups;
         int slot = 0, moving = rmig_codis_topo_migrating(r->codis_topo, &slot);
-        if (moving)
-            /* the group a key leaves deletes it after the group it joins
-             * has it, and the two streams reach the target each at its
-             * own pace: the DEL may come last */
+        const char *mode = rmig_vm_str(L, src, "mode");
+        if (moving && mode && !strcmp(mode, "scan"))
+            /* (psync pairs each moved key with the leaving group's DEL:
+             * run_live.c; a scan may read the leaving group after the key
+             * left and the joining one before it came) */
             fprintf(stderr, "rmig: warning: %s: %d slot(s) are being migrated (slot %d from group %d to group %d): a "
-                    "key that moves while rmig reads both groups can be lost on the target; run again, or verify, "
-                    "once no slot migrates (codis-admin --slots-status)\n", topo, moving, slot,
+                    "key that moves while it is scanned can be missed; use mode = \"psync\", or run again (or "
+                    "rmig verify) once no slot migrates (codis-admin --slots-status)\n", topo, moving, slot,
                     r->codis_topo->groups[r->codis_topo->from[slot]].id,
                     r->codis_topo->groups[r->codis_topo->slot[slot]].id);
     } else {

@@ -26,6 +26,8 @@ struct rmig_live {
     int done;                 /* snapshot_only: applied; nothing more is taken from it */
     int blocked;              /* waits for another master's DEL of a key it got by migration */
     uint64_t blocked_ms, blocked_hash, migrated_in, migrate_waits;
+    uint32_t mig_done;        /* Codis: keys of the command being taken that are past their wait */
+    uint64_t mig_key;         /* Codis: the big value whose chunks are arriving (it waited once) */
     struct deleted {
         uint64_t hash, ms;
         int src;

@@ -373,8 +373,9 @@ static void source_summary(runner *r, rmig_live *lv)
         printf("  %llu transactions of the source were too big for one exactly-once batch (applied at-least-once)\n",
                (unsigned long long)lv->held);
     if (lv->migrated_in)
-        printf("  %llu keys migrated in from another master%s (RESTORE-ASKING, applied after the other's DEL%s)\n",
-               (unsigned long long)lv->migrated_in, who,
+        printf("  %llu keys migrated in from another %s%s (%s, applied after the other's DEL%s)\n",
+               (unsigned long long)lv->migrated_in, r->codis ? "group" : "master", who,
+               r->codis ? "SLOTSRESTORE" : "RESTORE-ASKING",
                lv->migrate_waits ? "; some went before it, and that DEL was left out" : "");
     if (lv->idx == 0 && lv->migrate_dropped)
         printf("  %llu DELs of migrated keys left out (their restore had gone first)\n",
@@ -404,6 +405,7 @@ void rmig__live_free(runner *r)
         rmig_respcmd_free(&lv->rc);
         rmig_out_close(&lv->sbuf);
         free(lv->del_ring);
+        free(lv->drop_ring);
         if (lv->xl)
             rmig_codis_xlate_free(lv->xl);
         free(lv->xl);

@@ -407,7 +407,10 @@ static int others_idle(const runner *r, const rmig_live *lv)
     return 1;
 }
 
-static int must_wait(runner *r, rmig_live *lv, const uint8_t *k, size_t n)
+/* 1 when the key's restore must wait for another source's DEL of it, else
+ * 0 (the DEL was taken, or it goes first and that DEL will be left out).
+ * no_wait: 0 at once when no DEL was taken. */
+static int must_wait(runner *r, rmig_live *lv, const uint8_t *k, size_t n, int no_wait)
 {
     uint64_t h = key_hash(k, n), now = mono_ms();
     if (!lv->blocked || lv->blocked_hash != h) {
@@ -425,7 +428,7 @@ static int must_wait(runner *r, rmig_live *lv, const uint8_t *k, size_t n)
             return 0;
         }
     }
-    if (now - lv->blocked_ms > 500 && others_idle(r, lv)) {
+    if (no_wait || (now - lv->blocked_ms > 500 && others_idle(r, lv))) {
         /* the DEL has not come (two masters swapping keys wait for each
          * other; a MIGRATE ... COPY has none): the restore goes first, and
          * the other master's DEL of the key, when it comes, is left out */
@@ -526,11 +529,46 @@ static int own_bytes(runner *r, const rmig_live *lv, rmig_entry *e)
     return 0;
 }
 
+/* A Codis slot migration moves keys between groups as MIGRATE does between
+ * a cluster's masters (codis_cmd.c): the group they join gets them
+ * (SLOTSRESTORE, or SLOTSRESTORE-ASYNC string, object or chunks), and the
+ * group they leave DELs them once they are there. So an arriving key waits
+ * for the leaving group's DEL as a RESTORE-ASKING does (must_wait). A
+ * command of several keys waits once, for its first (lv->mig_done keys are
+ * past): the leaving group DELs them all in one command, so the others'
+ * DELs are there too, or the others go first; the chunks of one big value
+ * wait once (lv->mig_key, until its expire message ends it). 1 when the
+ * stream must wait. */
+static int codis_arrivals(runner *r, rmig_live *lv, const rmig_slice *a, uint32_t argc)
+{
+    rmig_codis_form f = rmig_codis_form_of(a, argc);
+    int chunk = f == RMIG_CODIS_F_ASYNC_LIST || f == RMIG_CODIS_F_ASYNC_HASH || f == RMIG_CODIS_F_ASYNC_DICT ||
+                f == RMIG_CODIS_F_ASYNC_ZSET;
+    if (f == RMIG_CODIS_F_ASYNC_EXPIRE)
+        lv->mig_key = 0;
+    if (f != RMIG_CODIS_F_SLOTSRESTORE && f != RMIG_CODIS_F_ASYNC_STRING && f != RMIG_CODIS_F_ASYNC_OBJECT && !chunk)
+        return 0;
+    uint32_t nkeys = f == RMIG_CODIS_F_SLOTSRESTORE ? (argc - 1) / 3 : argc > 2;
+    for (; lv->mig_done < nkeys; lv->mig_done++) {
+        const rmig_slice *k = &a[f == RMIG_CODIS_F_SLOTSRESTORE ? 1 + 3 * lv->mig_done : 2];
+        uint64_t h = key_hash(k->p, (size_t)k->n);
+        if (chunk && h == lv->mig_key)
+            continue;
+        if (must_wait(r, lv, k->p, (size_t)k->n, lv->mig_done > 0))
+            return 1;
+        lv->mig_key = chunk ? h : 0;
+        lv->migrated_in++;
+    }
+    lv->mig_done = 0;
+    return 0;
+}
+
 /* A Codis-only command of a codis-server's stream (rmig.source.codis):
  * the plain commands it means (codis.h), each an entry, the last one
  * carrying the offset; dropped ones are counted, and those that changed
  * data rmig cannot repeat (SLOTSDEL) or that do not parse are reported.
- * 0, or -1 with r->err. */
+ * 0; 1 when a key it brings by migration waits (codis_arrivals); or -1
+ * with r->err. */
 static int codis_command(runner *r, int64_t end)
 {
     rmig_live *lv = r->lv;
@@ -549,6 +587,11 @@ static int codis_command(runner *r, int64_t end)
     }
     for (int i = 0; i < c->argc; i++)
         a[i] = (rmig_slice){c->argv[i], c->lens[i]};
+    if (r->nlv > 1 && codis_arrivals(r, lv, a, (uint32_t)c->argc)) {
+        if (a != small)
+            free(a);
+        return 1; /* parsed again when it may go */
+    }
     char why[600];
     rmig_codis_xlate_reset(lv->xl);
     int n = rmig_codis_translate(lv->xl, lv->sdb, a, (uint32_t)c->argc, why, sizeof why);
@@ -606,9 +649,9 @@ static int stream_command(runner *r, int64_t end)
         return 0;
     }
     if (r->codis && rmig_codis_is_cmd(c->argv[0], c->lens[0]))
-        return codis_command(r, end);
+        return codis_command(r, end); /* (0, 1 when it waits, -1) */
     int asking = c->argc >= 4 && is(c, 0, "restore-asking");
-    if (asking && r->nlv > 1 && must_wait(r, lv, c->argv[1], c->lens[1]))
+    if (asking && r->nlv > 1 && must_wait(r, lv, c->argv[1], c->lens[1], 0))
         return 1;
     if (r->nlv > 1 && (is(c, 0, "del") || is(c, 0, "unlink"))) {
         int kept = 1;

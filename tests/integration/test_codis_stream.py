@@ -8,7 +8,7 @@ and a codis-server 3.2 played by a socket (FakeCodisMaster). The group
 masters and pipelines are codis_harness.py's; rmig.source.codis with real
 group masters (psync into a cluster, scan), rmig.sink.codis and errors are
 test_codis.py's. Every comparison is per key: DEBUG DIGEST-VALUE and expire
-time (PEXPIRETIME). Scenario:
+time (PEXPIRETIME). Scenarios:
 
   stream_translation
                     (a) a group master started with --rename-command RESTORE
@@ -35,6 +35,17 @@ time (PEXPIRETIME). Scenario:
                     after it: every key equal, each expiring its TTL after it
                     was applied (or never); SIGINT exits 0, nothing failed
 
+  migration         two groups read at once while keys move between them
+                    as a synchronous Codis migration moves them (SLOTSRESTORE
+                    on the joining group, here a redis-server with RESTORE
+                    renamed; then one DEL of them on the leaving group): all
+                    300 keys are on the target and equal (applied in the
+                    streams' order they would be lost), also 40 moved with
+                    the DEL first; a client's DEL of a moved key on its new
+                    group deletes it; the summary counts the keys migrated in;
+                    then the same as an asynchronous migration into a
+                    codis-server played by a socket (SLOTSRESTORE-ASYNC string
+                    and object messages, a list in chunks): every key there
 usage: python3 test_codis_stream.py /path/to/rmig [--only NAME[,NAME...]]
 environment: RMIG_TEST_SEED (the payloads' data; printed at the start)
 Exit code: 0 all passed, 1 something failed, 77 redis-server is missing."""
@@ -451,7 +462,122 @@ def stream_fake_master(ctx, d, pl, helper_port, tport, t):
         fake.stop()
 
 
-SCENARIOS = [('stream_translation', scenario_stream_translation)]
+# --- migration --------------------------------------------------------------------
+
+def scenario_migration(ctx, d):
+    """A slot migration between two groups while rmig reads both, as a
+    synchronous Codis migration does it: the joining group runs SLOTSRESTORE
+    (here a redis-server whose RESTORE is renamed so), then the leaving
+    group DELs the keys in one command. Applied in the order the streams
+    come (restore, then DEL) the keys would be lost."""
+    rep = ctx.rep
+    what = 'migration'
+    renamed = ['--rename-command', 'RESTORE', 'SLOTSRESTORE']
+    ping = ['--repl-ping-replica-period', '1']
+    g = server(ctx, d, 'leaving', MASTER + ping)
+    h = server(ctx, d, 'joining', MASTER + renamed + ping)
+    tgt = server(ctx, d, 'target')
+    mg, mh, t = g.conn(), h.conn(), tgt.conn()
+    n = 300
+    mg.pipeline([['SET', 'mv:%d' % i, 'v%d' % i] if i % 3 else ['HSET', 'mv:%d' % i, 'f', i, 'g', 'x' * 50]
+                 for i in range(n)] + [['SET', 'rev:%d' % i, i] for i in range(40)] + [['SET', 'stay', 'here']])
+    payload = {k: mg.call('DUMP', k) for k in ['mv:%d' % i for i in range(n)] + ['rev:%d' % i for i in range(40)]}
+    names = ['127.0.0.1:%d' % g.port, '127.0.0.1:%d' % h.port]
+    r = rmig_bg(ctx, d, pipeline(codis_source(groups=names), redis_sink(tgt.port)), 'migration')
+    up = wait_for(lambda: len(caught_up(r, names)) == 2 and t.call('GET', 'stay') == b'here', 60, r, 0.1)
+    if not rep.check(up, '%s: rmig replicates both groups' % what, r.tail()):
+        r.stop(signal.SIGINT)
+        return
+    t0 = time.time()
+    for b in range(0, n, 10):
+        batch = ['mv:%d' % i for i in range(b, b + 10)]
+        for k in batch:
+            mh.call('SLOTSRESTORE', k, 0, payload[k])   # the joining group has them ...
+        time.sleep(0.02)
+        mg.call('DEL', *batch)                          # ... then the leaving group deletes them
+    for i in range(40):                                 # and the other way round
+        mg.call('DEL', 'rev:%d' % i)
+        mh.call('SLOTSRESTORE', 'rev:%d' % i, 0, payload['rev:%d' % i])
+    mh.call('DEL', 'mv:0')                              # a client's DEL, on the group the key is on now
+    mh.call('SET', 'done', '1')
+    ok = wait_for(lambda: t.call('GET', 'done') == b'1', 60, r, 0.1)
+    took = time.time() - t0
+    moved = ['mv:%d' % i for i in range(1, n)] + ['rev:%d' % i for i in range(40)]
+    got = t.pipeline([['DUMP', k] for k in moved])
+    lost = [k for k, v in zip(moved, got) if v != payload[k]]
+    rep.check(ok and not lost, '%s: every one of %d keys moved between the groups (SLOTSRESTORE on the one, DEL of '
+              'them on the other a moment later, and %d the other way round) is on the target, equal' % (
+                  what, len(moved), 40), '%d lost or different, e.g. %s; %s' % (len(lost), lost[:5], r.tail()))
+    rep.check(t.call('EXISTS', 'mv:0') == 0 and t.call('GET', 'stay') == b'here',
+              '%s: a client\'s DEL of a moved key on its new group deletes it; other keys stay' % what)
+    rc = r.stop(signal.SIGINT)
+    m = re.search(r'(\d+) keys migrated in from another group \S* ?\(SLOTSRESTORE', r.stdout())
+    rep.check(rc == 0 and m and int(m.group(1)) == n + 40,
+              '%s: SIGINT exits 0; the summary counts the %d keys migrated in (%.1f s for the moves)' % (
+                  what, n + 40, took), 'rc %r; %s' % (rc, rtail(r)))
+    mh.close()
+    migration_async(ctx, d, g, mg, tgt, t)
+    mg.close()
+    t.close()
+
+
+def migration_async(ctx, d, g, mg, tgt, t):
+    """The same with an asynchronous Codis migration: the joining group (a
+    codis-server 3.2 played by a socket) gets SLOTSRESTORE-ASYNC string and
+    object messages, and a big list in chunks ended by its expire message;
+    the leaving group DELs the keys once they are there."""
+    rep = ctx.rep
+    what = 'migration (async)'
+    t.call('FLUSHALL')
+    mg.call('FLUSHALL')
+    keys = ['as:%d' % i for i in range(60)]
+    mg.pipeline([['SET', k, 'old'] for k in keys] + [['RPUSH', 'as:list', 'old'], ['SET', 'stay', 'here']])
+    helper = server(ctx, d, 'helper')
+    hc = helper.conn()
+    hc.call('SAVE')
+    with open(os.path.join(helper.dir, helper.dbfilename), 'rb') as f:
+        empty = f.read()
+    hc.call('SET', 'obj', 'an object')
+    obj = hc.call('DUMP', 'obj')
+    fake = FakeCodisMaster(empty, helper.port)
+    try:
+        names = ['127.0.0.1:%d' % g.port, '127.0.0.1:%d' % fake.port]
+        r = rmig_bg(ctx, d, pipeline(codis_source(groups=names), redis_sink(tgt.port)), 'migration-async')
+        up = wait_for(lambda: len(caught_up(r, names)) == 2 and t.call('GET', 'stay') == b'here', 60, r, 0.1)
+        if not rep.check(up, '%s: rmig replicates a real group and a played codis-server' % what, r.tail()):
+            r.stop(signal.SIGINT)
+            return
+        for b in range(0, len(keys), 10):
+            batch = keys[b:b + 10]
+            fake.send([['SLOTSRESTORE-ASYNC', 'string', k, 0, 'new ' + k] if i % 2 else
+                       ['SLOTSRESTORE-ASYNC', 'object', k, 0, obj] for i, k in enumerate(batch)])
+            time.sleep(0.05)
+            mg.call('DEL', *batch)
+        fake.send([['SLOTSRESTORE-ASYNC', 'delete', 'as:list'],
+                   ['SLOTSRESTORE-ASYNC', 'list', 'as:list', 90000, 4, 'a', 'b'],
+                   ['SLOTSRESTORE-ASYNC', 'list', 'as:list', 90000, 4, 'c', 'd'],
+                   ['SLOTSRESTORE-ASYNC', 'expire', 'as:list', 0]])
+        time.sleep(0.05)
+        mg.call('DEL', 'as:list')
+        fake.send([['SET', 'done', '1']])
+        ok = wait_for(lambda: t.call('GET', 'done') == b'1', 60, r, 0.1)
+        got = t.pipeline([['GET', k] for k in keys])
+        bad = [k for i, (k, v) in enumerate(zip(keys, got))
+               if v != (('new ' + k).encode() if i % 10 % 2 else b'an object')]
+        lst = t.call('LRANGE', 'as:list', 0, -1)
+        rep.check(ok and not bad and lst == [b'a', b'b', b'c', b'd'] and t.call('PTTL', 'as:list') == -1,
+                  '%s: every one of %d keys moved by SLOTSRESTORE-ASYNC string/object messages, and a list moved in '
+                  'chunks, is on the target with the joining group\'s value (the leaving group\'s DEL came after)'
+                  % (what, len(keys)), '%d wrong (e.g. %s), list %r; %s' % (len(bad), bad[:4], lst, r.tail()))
+        rc = r.stop(signal.SIGINT)
+        rep.check(rc == 0 and 'keys migrated in from another group' in r.stdout(), '%s: SIGINT exits 0' % what,
+                  'rc %r; %s; %s' % (rc, tail(r.stdout(), 1500), tail(r.stderr(), 1500)))
+    finally:
+        fake.stop()
+        hc.close()
+
+
+SCENARIOS = [('stream_translation', scenario_stream_translation), ('migration', scenario_migration)]
 
 
 def main():
