@@ -103,8 +103,9 @@ def dbsizes(servers):
 
 def digest_of(servers):
     """XOR of DEBUG DIGEST over servers holding db 0 only: each is C ^ (xor of the key
-    digests), C = SHA1(20 zero bytes) (the mixed-in db id 0), all-zero when empty."""
-    c0 = hashlib.sha1(b"\0" * 20).digest()
+    digests), C = SHA1(SHA1(4 zero bytes)) (debug.c's mixDigest of the db id 0: the
+    id's SHA1 xored into the zero digest, then hashed again), all-zero when empty."""
+    c0 = hashlib.sha1(hashlib.sha1(b"\0" * 4).digest()).digest()
     acc, nonempty = bytes(20), 0
     for srv in servers:
         c = srv.conn()
