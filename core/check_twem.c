@@ -49,10 +49,14 @@ int rmig_check_twem(lua_State *L, int opts, const char *role, const char *where,
                "selects db %d, so its keys are in db 0 of the backends, where rmig reads and writes them\n", p->name,
                p->redis_db);
     else if (db < 0) {
+        /* (a sink through the proxy is fine: nutcracker places the keys) */
+        int through = !strcmp(role, "sink") && !rmig_vm_bool(L, opts, "direct", 0);
         printf("%-9s pool '%s' has TCP and unix-socket backends and redis_db %d: nutcracker 0.5.0 selects db %d "
-               "only on the TCP ones, so its keys are in two dbs; rmig reads and writes such a pool only through "
-               "the proxy  [%s]\n", role, p->name, p->redis_db, p->redis_db, where);
-        rc = 2;
+               "only on the TCP ones, so its keys are in two dbs; rmig %s  [%s]\n", through ? "note" : role,
+               p->name, p->redis_db, p->redis_db,
+               through ? "writes it through the proxy, but rmig verify cannot read it back"
+                       : "reads and writes such a pool only through the proxy", where);
+        rc = through ? 0 : 2;
         db = p->redis_db;
     }
     printf("%-9s rmig.%s.twemproxy pool '%s' of %s: %zu backends, hash %s, %s%s%.2s%s, db %d  [%s]\n", role, role,

@@ -27,7 +27,8 @@ struct rmig_live {
     int blocked;              /* waits for another master's DEL of a key it got by migration */
     uint64_t blocked_ms, blocked_hash, migrated_in, migrate_waits;
     uint32_t mig_done;        /* Codis: keys of the command being taken that are past their wait */
-    uint64_t mig_key;         /* Codis: the big value whose chunks are arriving (it waited once) */
+    uint64_t mig_open[16];    /* Codis: big values arriving in chunks (each waited once), by key hash */
+    unsigned mig_nopen;
     struct deleted {
         uint64_t hash, ms;
         int src;
@@ -35,6 +36,7 @@ struct rmig_live {
                                  before their DEL came, whose DEL is not to be applied */
     unsigned del_head, drop_head;
     uint64_t migrate_dropped; /* DELs of migrated keys left out (their restore went first) */
+    uint64_t drop_overrun;    /* drop ring entries overwritten within their minute */
     uint64_t last_map_ms;     /* the first source's: when the source cluster's masters were last checked */
     /* options */
     char host[256];

@@ -215,9 +215,13 @@ static int one_of_many(runner *r, lua_State *L, int pipe, int src, int sink, con
                        const char *password, const char *state, const char *sdir)
 {
     char st[900], sd[1024], id[300];
-    /* a unix socket's path, its slashes made '_', names its files */
+    /* a unix socket's path names its files: its slashes made '_', and, as
+     * that is not one to one ("/a_b", "/a/b"), a hash of the path after it */
     if (host[0] == '/') {
-        snprintf(id, sizeof id, "%s", host + 1);
+        uint32_t h = 2166136261u;
+        for (const char *p = host; *p; p++)
+            h = (h ^ (uint8_t)*p) * 16777619u;
+        snprintf(id, sizeof id, "%.270s-%08x", host + 1, h);
         for (char *p = id; *p; p++)
             *p = *p == '/' ? '_' : *p;
     } else {

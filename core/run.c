@@ -289,8 +289,6 @@ int rmig__run_write_entries(runner *r, uint32_t from)
         }
         if (e->kind == RMIG_ENTRY_CMD && r->vf)
             continue; /* (a scan source's commands: verify changes nothing) */
-        if (r->proxy_dbm && rmig__dbmap_apply(r, r->proxy_dbm, e) < 0)
-            return -1; /* (a proxy takes no SELECT: every key goes to its one keyspace) */
         if (e->kind == RMIG_ENTRY_CMD && r->proxy_dbm && (e->cmd_flags & RMIG_CMD_TX_MARK)) {
             /* neither proxy has transactions (nutcracker closes the
              * connection on MULTI, codis-proxy refuses it): the source's
@@ -300,15 +298,23 @@ int rmig__run_write_entries(runner *r, uint32_t from)
                 rmig__run_commit(r, e->offset, e->stream_db);
             continue;
         }
+        if (r->proxy_dbm && rmig__dbmap_apply(r, r->proxy_dbm, e) < 0)
+            return -1; /* (a proxy takes no SELECT: every key goes to its one keyspace) */
         rmig_entry slots;
         rmig_slice sargv[4];
         char sttl[24];
         if (e->kind == RMIG_ENTRY_CMD && r->slotsrestore && rmig__run_slotsrestore_cmd(e, &slots, sargv, sttl))
             e = &slots; /* the stream's RESTORE as codis-proxy takes it */
         if (e->kind == RMIG_ENTRY_CMD) {
-            if ((r->clus ? rmig__cluster_write_cmd(r, e)
-                 : r->lv ? rmig__live_write_cmd(r, e)
-                         : rmig__run_write_cmd_args(r, e, NULL, 0, 0)) < 0) /* (a scan source's DEL, HSET ...) */
+            rmig_entry hme;
+            rmig_slice *hm = r->target_version && r->target_version < 8 ? rmig__run_hmset_cmd(e, &hme) : NULL;
+            if (hm)
+                e = &hme; /* (before Redis 4.0: one field per HSET) */
+            int wrc = r->clus ? rmig__cluster_write_cmd(r, e)
+                      : r->lv ? rmig__live_write_cmd(r, e)
+                              : rmig__run_write_cmd_args(r, e, NULL, 0, 0); /* (a scan source's DEL, HSET ...) */
+            free(hm);
+            if (wrc < 0)
                 return -1;
             continue;
         }
@@ -868,6 +874,12 @@ int rmig__run_pipeline(int argc, char **argv, const char *cmd, const char *usage
         /* (the password is the proxy's: verify's masters take the topology's) */
         codis_px_pw = px && vf;
         px = vf ? NULL : px;
+        if (px && !r->codis_sink && r->verify_after) {
+            fprintf(stderr, "rmig %s: sink: the run is to be verified, and rmig verify reads every key from its group "
+                    "master (a codis-proxy lists no keys): give the sink topology = FILE as well as proxy\n", cmd);
+            rc = 2;
+            goto out;
+        }
         if (px) {
             proxy = 1;
             r->slotsrestore = 1;

@@ -274,8 +274,9 @@ int rmig__cluster_open_pool(runner *r, lua_State *L, int so, const rmig_twem_poo
     if (rmig_twem_pool_db(p) < 0) {
         snprintf(r->err, sizeof r->err, "pool '%s' has TCP and unix-socket backends and redis_db %d: nutcracker 0.5.0 "
                  "selects db %d only on the TCP ones (a unix socket connects before it can), so the pool's keys are "
-                 "in db %d of some backends and db 0 of others: write through the proxy (direct = false), or give "
-                 "every backend the same kind of address", p->name, p->redis_db, p->redis_db, p->redis_db);
+                 "in db %d of some backends and db 0 of others: %s", p->name, p->redis_db, p->redis_db, p->redis_db,
+                 r->vf ? "rmig verify cannot read such a pool back (give every backend the same kind of address)"
+                       : "write through the proxy (direct = false), or give every backend the same kind of address");
         r->failed = 2;
         return -1;
     }

@@ -229,6 +229,10 @@ int64_t rmig__run_now_ms(void);
  * *out (argv and ttl its storage, used until it is written). 1 when it was
  * one, 0 to write e as it is. */
 int rmig__run_slotsrestore_cmd(const rmig_entry *e, rmig_entry *out, rmig_slice argv[4], char ttl[24]);
+/* An HSET of several fields as HMSET, into *out, for a target before Redis
+ * 4.0 (its HSET takes one): the new arguments (the caller frees them once
+ * it is written), or NULL to write e as it is. */
+rmig_slice *rmig__run_hmset_cmd(const rmig_entry *e, rmig_entry *out);
 void rmig__run_remember(runner *r, const rmig_entry *e, int unit);
 void rmig__run_native_done(runner *r, const rmig_entry *e, uint64_t cmds);
 void rmig__run_unit_answered(runner *r, uint64_t db, const char *cmd, size_t n);

@@ -87,7 +87,7 @@ static int state_save(runner *r, rmig_live *lv)
     rmig_state st = {.offset = lv->acked, .db = lv->acked_db};
     char source[300], err[1200];
     memcpy(st.replid, lv->replid, sizeof st.replid);
-    snprintf(source, sizeof source, "%s:%d", lv->host, lv->port);
+    rmig_target_addr(source, sizeof source, lv->host, lv->port);
     if (rmig_state_save(lv->state_path, &st, source, err, sizeof err) < 0) {
         rmig__live_say(r, "%s", err);
         return -1;
@@ -433,6 +433,10 @@ static int must_wait(runner *r, rmig_live *lv, const uint8_t *k, size_t n, int n
          * other; a MIGRATE ... COPY has none): the restore goes first, and
          * the other master's DEL of the key, when it comes, is left out */
         struct deleted *d = ring_slot(&z->drop_ring, &z->drop_head);
+        if (d && d->hash && d->ms + 60000 >= now && !z->drop_overrun++)
+            rmig__live_say(r, "over %d migrated keys went before the other %s's DEL of them within a minute: rmig "
+                           "remembers that many, so a DEL arriving later may delete its key; check the target with "
+                           "rmig verify once the run is over", DEL_RING, r->codis ? "group" : "master");
         if (d)
             *d = (struct deleted){h, now, lv->idx};
         lv->blocked = 0;
@@ -536,27 +540,63 @@ static int own_bytes(runner *r, const rmig_live *lv, rmig_entry *e)
  * for the leaving group's DEL as a RESTORE-ASKING does (must_wait). A
  * command of several keys waits once, for its first (lv->mig_done keys are
  * past): the leaving group DELs them all in one command, so the others'
- * DELs are there too, or the others go first; the chunks of one big value
- * wait once (lv->mig_key, until its expire message ends it). 1 when the
- * stream must wait. */
+ * DELs are there too, or the others go first. The chunks of a big value
+ * wait once: its key is open (lv->mig_open) until its expire message; the
+ * chunks of values from several groups come interleaved. A command the
+ * translator will refuse as malformed does not wait. 1 when the stream
+ * must wait. */
+static int mig_open_at(const rmig_live *lv, uint64_t h)
+{
+    for (unsigned i = 0; i < lv->mig_nopen; i++)
+        if (lv->mig_open[i] == h)
+            return (int)i;
+    return -1;
+}
+
+static int digits(const rmig_slice *s)
+{
+    if (!s->n || s->n > 19)
+        return 0;
+    for (uint64_t i = 0; i < s->n; i++)
+        if (s->p[i] < '0' || s->p[i] > '9')
+            return 0;
+    return 1;
+}
+
 static int codis_arrivals(runner *r, rmig_live *lv, const rmig_slice *a, uint32_t argc)
 {
     rmig_codis_form f = rmig_codis_form_of(a, argc);
     int chunk = f == RMIG_CODIS_F_ASYNC_LIST || f == RMIG_CODIS_F_ASYNC_HASH || f == RMIG_CODIS_F_ASYNC_DICT ||
                 f == RMIG_CODIS_F_ASYNC_ZSET;
-    if (f == RMIG_CODIS_F_ASYNC_EXPIRE)
-        lv->mig_key = 0;
-    if (f != RMIG_CODIS_F_SLOTSRESTORE && f != RMIG_CODIS_F_ASYNC_STRING && f != RMIG_CODIS_F_ASYNC_OBJECT && !chunk)
+    if (f == RMIG_CODIS_F_ASYNC_EXPIRE && argc >= 3) {
+        int i = mig_open_at(lv, key_hash(a[2].p, (size_t)a[2].n));
+        if (i >= 0)
+            lv->mig_open[i] = lv->mig_open[--lv->mig_nopen];
         return 0;
-    uint32_t nkeys = f == RMIG_CODIS_F_SLOTSRESTORE ? (argc - 1) / 3 : argc > 2;
+    }
+    uint32_t nkeys = 0;
+    if (f == RMIG_CODIS_F_SLOTSRESTORE && argc >= 4 && (argc - 1) % 3 == 0) {
+        nkeys = (argc - 1) / 3;
+        for (uint32_t i = 0; i < nkeys; i++)
+            if (!digits(&a[2 + 3 * i]))
+                return 0;
+    } else if ((f == RMIG_CODIS_F_ASYNC_STRING || f == RMIG_CODIS_F_ASYNC_OBJECT) && argc == 5) {
+        nkeys = 1;
+    } else if (chunk && argc >= 5) {
+        nkeys = 1;
+    }
     for (; lv->mig_done < nkeys; lv->mig_done++) {
         const rmig_slice *k = &a[f == RMIG_CODIS_F_SLOTSRESTORE ? 1 + 3 * lv->mig_done : 2];
         uint64_t h = key_hash(k->p, (size_t)k->n);
-        if (chunk && h == lv->mig_key)
+        if (chunk && mig_open_at(lv, h) >= 0)
             continue;
         if (must_wait(r, lv, k->p, (size_t)k->n, lv->mig_done > 0))
             return 1;
-        lv->mig_key = chunk ? h : 0;
+        if (chunk) {
+            if (lv->mig_nopen == sizeof lv->mig_open / sizeof *lv->mig_open)
+                memmove(lv->mig_open, lv->mig_open + 1, --lv->mig_nopen * sizeof *lv->mig_open);
+            lv->mig_open[lv->mig_nopen++] = h; /* (the oldest forgotten waits again: slower, not wrong) */
+        }
         lv->migrated_in++;
     }
     lv->mig_done = 0;
@@ -884,7 +924,9 @@ static void snapshot_read(runner *r, rmig_live *lv)
         if (lv->ps)
             rmig_psync_close(lv->ps);
         lv->ps = NULL;
-        rmig__live_say(r, "%s:%d: snapshot read (%llu keys)", lv->host, lv->port, (unsigned long long)lv->snap_keys);
+        char at[300];
+        rmig__live_say(r, "%s: snapshot read (%llu keys)", rmig_target_addr(at, sizeof at, lv->host, lv->port),
+                       (unsigned long long)lv->snap_keys);
     }
 }
 
@@ -937,7 +979,8 @@ void rmig__live_idle(runner *r)
         size_t n;
         int got = rmig_spool_next(lv->spool, &type, &p, &n, err, sizeof err);
         if (got < 0) {
-            fail(r, "spool of %s:%d: %s", lv->host, lv->port, err);
+            char at[300];
+            fail(r, "spool of %s: %s", rmig_target_addr(at, sizeof at, lv->host, lv->port), err);
             return;
         }
         if (got == 0)

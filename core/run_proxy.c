@@ -1,5 +1,5 @@
-/* run_proxy.c - what writing through a codis-proxy changes in a command of
- * the source's stream.
+/* run_proxy.c - what the target changes in a command of the source's
+ * stream: a codis-proxy's SLOTSRESTORE, a pre-4.0 server's HMSET.
  *
  * codis-proxy refuses RESTORE (mapper.go marks it FlagNotAllow) and takes
  * SLOTSRESTORE key ttl payload, which codis-server applies replacing the
@@ -47,4 +47,20 @@ int rmig__run_slotsrestore_cmd(const rmig_entry *e, rmig_entry *out, rmig_slice 
     out->argv = argv;
     out->argc = 4;
     return 1;
+}
+
+rmig_slice *rmig__run_hmset_cmd(const rmig_entry *e, rmig_entry *out)
+{
+    /* (a Redis 4.0+ source's HSET k f v f v ..., or a Codis hash chunk's) */
+    if (e->argc <= 4 || !arg_is(&e->argv[0], "hset"))
+        return NULL;
+    rmig_slice *argv = malloc(e->argc * sizeof *argv);
+    if (!argv)
+        return NULL; /* (written as it is: the target's refusal names it) */
+    static const char name[] = "HMSET";
+    memcpy(argv, e->argv, e->argc * sizeof *argv);
+    argv[0] = (rmig_slice){(const uint8_t *)name, sizeof name - 1};
+    *out = *e;
+    out->argv = argv;
+    return argv;
 }

@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 #define KETAMA_POINTS 160  /* per server of average weight: 40 md5 digests of 4 points */
 #define KETAMA_MAX_HOST 86 /* nutcracker's buffer for "NAME-i", its NUL included */
@@ -132,6 +133,7 @@ char *rmig_twem_dup(const char *s, size_t n)
     return d;
 }
 
+#define SUN_PATH_MAX ((int)sizeof(((struct sockaddr_un *)0)->sun_path))
 #define FORMS "\"host:port:weight [name]\" or \"/path/to/socket:weight [name]\""
 
 int rmig_twem_pool_add_server(rmig_twem_pool *p, const char *spec, size_t len, int line, char *err,
@@ -167,6 +169,9 @@ int rmig_twem_pool_add_server(rmig_twem_pool *p, const char *spec, size_t len, i
     } else if (last(spec, rest, ':')) {
         return fail(err, errlen, "server '%.*s': nutcracker cannot take a socket path with ':' in it", shown,
                     spec);
+    } else if (rest >= SUN_PATH_MAX) {
+        /* (sockaddr_un's sun_path: a longer one cannot be connected to) */
+        return fail(err, errlen, "server '%.*s': a socket path must be under %d bytes", shown, spec, SUN_PATH_MAX);
     }
 
     long long w = number(weight, weightlen, MAX_WEIGHT);

@@ -21,13 +21,15 @@ group and nowhere else. Scenarios:
   old       the proxy playing codis-server 3.2 behind it (INFO says 3.2.8,
             HSET takes one field, SET no PXAT): the RDB file goes as native
             commands (HMSET, no multi-field HSET), then a SCAN source with a
-            hash over big_bytes (its pieces by HMSET): every key equal
+            hash over big_bytes (its pieces by HMSET): every key equal; a
+            live source's HSET of three fields arrives as one HMSET
   live      a psync source master with a writer (MULTI/EXEC blocks, RESTORE
             ... ABSTTL, TTLs) through the proxy: the masters converge to the
             source, the proxy saw no MULTI, stderr counts the blocks sent
             command by command, the restored key keeps its TTL; SIGINT exits 0
   errors    a wrong password (exit 1 naming the proxy's answer), no proxy
-            listening (exit 1), mode = "skip-existing" with proxy, neither
+            listening (exit 1), rmig run --verify with only proxy (exit 2
+            before writing), mode = "skip-existing" with proxy, neither
             proxy nor topology (exit 2 each, saying what to give), a key of
             source db 3 (exit 2 naming the rmig.filter.db way), with dbs =
             "prefix" it arrives as db3:KEY
@@ -83,7 +85,8 @@ def placed(rep, what, topo, farm, keys):
         wrong += ['%s on %d, want %d' % (short(k), port, topo.port_of(k)) for k in set(ks) - want.get(port, set())]
         wrong += ['%s missing on %d' % (short(k), port) for k in want.get(port, set()) - set(ks)]
     return rep.check(not wrong, '%s: every key on exactly the master of its group (%s)' % (
-        what, ', '.join('%d' % len(by[p]) for p in topo.ports())), '; '.join(wrong[:6]))
+        what, ', '.join('%d' % len(by[p]) for p in topo.ports())), '%d wrong: %s; the last run: %s' % (
+            len(wrong), '; '.join(wrong[:6]), getattr(rep, 'last_run', '')))
 
 
 def equal(rep, what, src, topo, farm, keys):
@@ -120,12 +123,13 @@ def source_file(ctx, d, rng, n=1500, streams=True):
     return s, rdb, src.port
 
 
-def run_ok(ctx, what, p, want_err=''):
+def run_ok(ctx, what, p, want_err='', px=None):
     rc, out, err = run_rmig(ctx.rmig, ['run', p], timeout=120)
     out, err = txt(out), txt(err)
-    ok = ctx.rep.check(rc == 0 and want_err in err and ' failed 0' in out,
+    ctx.rep.last_run = 'stdout: %s; stderr: %s' % (tail(out, 1500), tail(err, 1500))
+    ok = ctx.rep.check(rc == 0 and want_err in err and ' failed 0' in out and not (px and px.errors),
                        '%s: rmig run exits 0%s, nothing failed' % (what, ', "%s"' % want_err if want_err else ''),
-                       'rc %d; %s; %s' % (rc, tail(out), tail(err)))
+                       'rc %d; stand-in errors %r; %s; %s' % (rc, px and px.errors, tail(out), tail(err)))
     return ok, out, err
 
 
@@ -140,7 +144,7 @@ def scenario_rdb(ctx, d):
     farm = Farm(topo)
     px = proxy_for(ctx, topo, password=PASSWORD)
     p = write(d, 'rdb.lua', pipeline(rdb_source(rdb), proxy_sink(px, ', chunk_bytes = 4096')))
-    ok, out, err = run_ok(ctx, 'rdb', p, 'SLOTSRESTORE payloads (a codis-proxy)')
+    ok, out, err = run_ok(ctx, 'rdb', p, 'SLOTSRESTORE payloads (a codis-proxy)', px)
     n_sr = px.count('SLOTSRESTORE')
     rep.check(ok and n_sr > 100 and px.count('RESTORE') == 0 and set(px.refused) <= {'CONFIG'},
               'rdb: the proxy was sent %d SLOTSRESTOREs (every value that is not a plain string) and refused '
@@ -186,7 +190,7 @@ def scenario_old(ctx, d):
     farm = Farm(topo)
     px = proxy_for(ctx, topo, password=PASSWORD, version='3.2.8')
     p = write(d, 'old.lua', pipeline(rdb_source(rdb), proxy_sink(px, ', chunk_bytes = 4096')))
-    ok, out, err = run_ok(ctx, 'old', p, 'as native commands (file RDB 10, target RDB 7)')
+    ok, out, err = run_ok(ctx, 'old', p, 'as native commands (file RDB 10, target RDB 7)', px)
     rep.check(px.count('HMSET') > 10 and px.count('SLOTSRESTORE') == 0 and set(px.refused) <= {'CONFIG'},
               'old: %d HMSETs, no SLOTSRESTORE (codis-server 3.2 reads RDB 7), nothing refused but CONFIG' %
               px.count('HMSET'), 'counts %r, refused %r' % (px.counts, sorted(set(px.refused))))
@@ -198,11 +202,30 @@ def scenario_old(ctx, d):
     before = px.count('HMSET')
     p = write(d, 'old-scan.lua', pipeline('rmig.source.scan { addr = "127.0.0.1:%d", big_bytes = 8192 }' % sport,
                                           proxy_sink(px)))
-    ok, out, err = run_ok(ctx, 'old, a SCAN source', p)
+    ok, out, err = run_ok(ctx, 'old, a SCAN source', p, px=px)
     rep.check(px.count('HMSET') - before > 10, 'old, a SCAN source: %d HMSETs' % (px.count('HMSET') - before),
               'counts %r' % px.counts)
     placed(rep, 'old, a SCAN source', topo, farm, keys)
     equal(rep, 'old, a SCAN source', s, topo, farm, keys)
+    # a live source's HSET of several fields (Redis 4.0+) goes as HMSET
+    src = server(ctx, d, 'live-source', MASTER)
+    lc = src.conn()
+    lc.call('SET', 'first', '1')
+    p = write(d, 'old-live.lua', pipeline('rmig.source.psync { addr = "127.0.0.1:%d" }' % src.port, proxy_sink(px)))
+    r = Rmig(ctx.rmig, p, d, 'old-live')
+    up = wait_for(lambda: 'caught up with' in r.stderr(), 60, r, 0.1)
+    before = px.count('HMSET')
+    lc.call('HSET', 'live:h', 'a', '1', 'b', '2', 'c', '3')
+    lc.call('SET', 'live:done', '1')
+    port = topo.port_of(b'live:done')
+    got = wait_for(lambda: farm.conns[port].call('GET', 'live:done') == b'1', 30, r, 0.1)
+    h = farm.conns[topo.port_of(b'live:h')].call('HGETALL', 'live:h')
+    rc = r.stop(signal.SIGINT)
+    rep.check(up and got and rc == 0 and h == [b'a', b'1', b'b', b'2', b'c', b'3'] and
+              px.count('HMSET') - before == 1 and ' failed 0' in r.stdout(),
+              'old, a live source: its HSET of three fields arrives as one HMSET; SIGINT exits 0, nothing failed',
+              'rc %r, hash %r, counts %r; %s' % (rc, h, px.counts, r.tail()))
+    lc.close()
     farm.close()
 
 
@@ -321,6 +344,11 @@ def scenario_errors(ctx, d):
     rep.check(rc == 2 and 'use mode = "replace" with proxy' in text,
               'errors: mode = "skip-existing" with proxy: exit 2 saying SLOTSRESTORE replaces',
               'rc %d; %s' % (rc, tail(text)))
+    p = write(d, 'verify-after.lua', pipeline(rdb_source(rdb), proxy_sink(px)))
+    rc, out, err = run_rmig(ctx.rmig, ['run', '--verify', p], timeout=60)
+    rep.check(rc == 2 and 'give the sink topology = FILE as well as proxy' in txt(err) and px.count('SET') == 0,
+              'errors: rmig run --verify with only proxy: exit 2 before writing anything, asking for the topology',
+              'rc %d; %s; counts %r' % (rc, tail(txt(err)), px.counts))
     rc, text = run('neither', 'rmig.sink.codis { }')
     rep.check(rc == 2 and 'give topology = FILE' in text and 'proxy = ' in text,
               'errors: neither proxy nor topology: exit 2 naming both', 'rc %d; %s' % (rc, tail(text)))

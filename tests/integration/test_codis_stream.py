@@ -559,18 +559,31 @@ def migration_async(ctx, d, g, mg, tgt, t):
                    ['SLOTSRESTORE-ASYNC', 'expire', 'as:list', 0]])
         time.sleep(0.05)
         mg.call('DEL', 'as:list')
+        # two big values arriving at once, their chunks interleaved (two groups' migration connections)
+        mg.pipeline([['RPUSH', 'as:x', 'old'], ['RPUSH', 'as:y', 'old']])
+        chunks = []
+        for i in range(6):
+            chunks += [['SLOTSRESTORE-ASYNC', 'list', k, 90000, 12, '%s%d' % (k[-1], i)] for k in ('as:x', 'as:y')]
+        fake.send(chunks + [['SLOTSRESTORE-ASYNC', 'expire', 'as:x', 0], ['SLOTSRESTORE-ASYNC', 'expire', 'as:y', 0]])
+        time.sleep(0.05)
+        mg.call('DEL', 'as:x', 'as:y')
         fake.send([['SET', 'done', '1']])
         ok = wait_for(lambda: t.call('GET', 'done') == b'1', 60, r, 0.1)
         got = t.pipeline([['GET', k] for k in keys])
         bad = [k for i, (k, v) in enumerate(zip(keys, got))
                if v != (('new ' + k).encode() if i % 10 % 2 else b'an object')]
         lst = t.call('LRANGE', 'as:list', 0, -1)
-        rep.check(ok and not bad and lst == [b'a', b'b', b'c', b'd'] and t.call('PTTL', 'as:list') == -1,
-                  '%s: every one of %d keys moved by SLOTSRESTORE-ASYNC string/object messages, and a list moved in '
-                  'chunks, is on the target with the joining group\'s value (the leaving group\'s DEL came after)'
-                  % (what, len(keys)), '%d wrong (e.g. %s), list %r; %s' % (len(bad), bad[:4], lst, r.tail()))
+        xy = (t.call('LRANGE', 'as:x', 0, -1), t.call('LRANGE', 'as:y', 0, -1))
+        rep.check(ok and not bad and lst == [b'a', b'b', b'c', b'd'] and t.call('PTTL', 'as:list') == -1 and
+                  xy == ([b'x%d' % i for i in range(6)], [b'y%d' % i for i in range(6)]),
+                  '%s: every one of %d keys moved by SLOTSRESTORE-ASYNC string/object messages, a list moved in '
+                  'chunks, and two lists whose chunks came interleaved, is on the target with the joining group\'s '
+                  'value (the leaving group\'s DEL came after)' % (what, len(keys)),
+                  '%d wrong (e.g. %s), lists %r %r; %s' % (len(bad), bad[:4], lst, xy, r.tail()))
         rc = r.stop(signal.SIGINT)
-        rep.check(rc == 0 and 'keys migrated in from another group' in r.stdout(), '%s: SIGINT exits 0' % what,
+        m = re.search(r'(\d+) keys migrated in from another group', r.stdout())
+        rep.check(rc == 0 and m and int(m.group(1)) == len(keys) + 3,
+                  '%s: SIGINT exits 0; the summary counts each of the %d keys migrated in once' % (what, len(keys) + 3),
                   'rc %r; %s; %s' % (rc, tail(r.stdout(), 1500), tail(r.stderr(), 1500)))
     finally:
         fake.stop()

@@ -291,6 +291,13 @@ def scenario_scan(ctx, d):
 
 
 
+def fnv1a32(b):
+    h = 2166136261
+    for x in b:
+        h = ((h ^ x) * 16777619) & 0xffffffff
+    return h
+
+
 def scenario_unix(ctx, d):
     rep = ctx.rep
     what = 'unix'
@@ -347,8 +354,9 @@ def scenario_unix(ctx, d):
                   'partial syncs each' % (what, run, want_counts[0], want_counts[1]),
                   'up %r, diff %s, rc %r, syncs %r; %s' % (up, diff, rc, counts, r.tail()))
     files = sorted(f for f in os.listdir(d) if f.startswith('state.') and not f.endswith('.spool'))
-    named = ['state.%s' % s[1:].replace('/', '_') for s in socks]
-    rep.check(sorted(named) == files, '%s: a state file per socket, named after its path' % what,
+    named = ['state.%s-%08x' % (s[1:].replace('/', '_'), fnv1a32(s.encode())) for s in socks]
+    rep.check(sorted(named) == files, '%s: a state file per socket, named after its path (its slashes as _, the '
+              'path\'s FNV-1a after it)' % what,
               'files %r, want %r' % (files, named))
     # an RDB file into the pool, direct, by the sockets
     t.call('SAVE')
