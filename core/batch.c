@@ -1,16 +1,11 @@
-/* batch.c - batches of entries and their arena (see batch.h).
- *
- * The arena is a chain of blocks: each block starts with a pointer to the
- * previous one, then bytes. A copy that does not fit starts a new block
- * (at least 64 KiB, or the copy's size), so pointers handed out earlier
- * never move. A reset keeps the newest block and frees the rest. */
+/* batch.c - batches of entries and their arena (see batch.h; the arena's
+ * blocks are at least 64 KiB). */
 #include "batch.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #define BLOCK_MIN ((size_t)64 << 10)
-#define HEADER sizeof(uint8_t *)
 
 int rmig_batch_init(rmig_batch *b, uint32_t cap)
 {
@@ -22,30 +17,10 @@ int rmig_batch_init(rmig_batch *b, uint32_t cap)
     return 0;
 }
 
-static void free_blocks(uint8_t *block, int keep_newest)
-{
-    uint8_t *prev;
-    if (!block)
-        return;
-    memcpy(&prev, block, HEADER);
-    if (keep_newest) {
-        uint8_t *none = NULL;
-        memcpy(block, &none, HEADER);
-    } else {
-        free(block);
-    }
-    while (prev) {
-        uint8_t *p;
-        memcpy(&p, prev, HEADER);
-        free(prev);
-        prev = p;
-    }
-}
-
 void rmig_batch_free(rmig_batch *b)
 {
     free(b->e);
-    free_blocks(b->arena, 0);
+    rmig_arena_free(&b->arena);
     memset(b, 0, sizeof *b);
 }
 
@@ -53,8 +28,7 @@ void rmig_batch_reset(rmig_batch *b)
 {
     b->n = 0;
     b->dropped = 0;
-    free_blocks(b->arena, 1);
-    b->arena_len = b->arena ? HEADER : 0;
+    rmig_arena_reset(&b->arena);
 }
 
 rmig_entry *rmig_batch_add(rmig_batch *b)
@@ -71,22 +45,7 @@ rmig_entry *rmig_batch_add(rmig_batch *b)
 }
 
 /* n bytes of arena, contiguous; NULL when out of memory. */
-static uint8_t *arena_alloc(rmig_batch *b, size_t n)
-{
-    if (!b->arena || b->arena_cap - b->arena_len < n) {
-        size_t cap = n + HEADER > BLOCK_MIN ? n + HEADER : BLOCK_MIN;
-        uint8_t *block = malloc(cap);
-        if (!block)
-            return NULL;
-        memcpy(block, &b->arena, HEADER); /* chain the previous block */
-        b->arena = block;
-        b->arena_cap = cap;
-        b->arena_len = HEADER;
-    }
-    uint8_t *dst = b->arena + b->arena_len;
-    b->arena_len += n;
-    return dst;
-}
+static uint8_t *arena_alloc(rmig_batch *b, size_t n) { return rmig_arena_alloc(&b->arena, n, BLOCK_MIN, 0); }
 
 const uint8_t *rmig_batch_copy(rmig_batch *b, const void *p, size_t n)
 {
@@ -99,11 +58,7 @@ const uint8_t *rmig_batch_copy(rmig_batch *b, const void *p, size_t n)
 /* Arrays of slices and indexes want 8-byte alignment in the arena. */
 static void *arena_copy_aligned(rmig_batch *b, const void *p, size_t n)
 {
-    /* a new block starts aligned: malloc's, behind an 8-byte header */
-    size_t pad = b->arena ? (8 - ((uintptr_t)(b->arena + b->arena_len) & 7)) & 7 : 0;
-    if (b->arena && b->arena_cap - b->arena_len >= n + pad)
-        b->arena_len += pad;
-    uint8_t *dst = arena_alloc(b, n);
+    uint8_t *dst = rmig_arena_alloc(&b->arena, n, BLOCK_MIN, 1);
     if (dst && n)
         memcpy(dst, p, n);
     return dst;

@@ -14,6 +14,8 @@
 #ifndef RMIG_BATCH_H
 #define RMIG_BATCH_H
 
+#include "arena.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -65,8 +67,7 @@ typedef struct rmig_entry {
 typedef struct rmig_batch {
     rmig_entry *e;
     uint32_t n, cap;
-    uint8_t *arena;         /* the arena's current block (earlier blocks are chained behind it) */
-    size_t arena_len, arena_cap;
+    rmig_arena arena;       /* bytes of keys, values and arguments the batch owns */
     uint64_t dropped;       /* entries dropped so far in this batch */
 } rmig_batch;
 

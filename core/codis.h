@@ -11,6 +11,7 @@
 #ifndef RMIG_CODIS_H
 #define RMIG_CODIS_H
 
+#include "arena.h"
 #include "batch.h"
 
 #include <stddef.h>
@@ -204,8 +205,7 @@ typedef struct rmig_codis_xlate {
     uint32_t nargv, capargv;
     uint32_t *start, *argc;
     uint32_t ncmds, capcmds;
-    uint8_t *block; /* newest block of formatted bytes (a chain, as batch.c's arena) */
-    size_t block_len, block_cap;
+    rmig_arena block; /* the bytes it formats */
     /* the last command translated */
     rmig_codis_form form;
     rmig_codis_outcome outcome;

@@ -74,7 +74,6 @@
 #include <string.h>
 
 #define BLOCK_MIN ((size_t)4 << 10)
-#define HEADER sizeof(uint8_t *)
 /* A target group has one migration connection per source group and db, each
  * rebuilding one key at a time: this many open at once means forgotten ones. */
 #define MAX_REBUILDS 4096
@@ -86,32 +85,12 @@ void rmig_codis_xlate_init(rmig_codis_xlate *x, rmig_codis_chunks chunks)
     x->chunks = chunks;
 }
 
-static void free_blocks(uint8_t *block, int keep_newest)
-{
-    uint8_t *prev;
-    if (!block)
-        return;
-    memcpy(&prev, block, HEADER);
-    if (keep_newest) {
-        uint8_t *none = NULL;
-        memcpy(block, &none, HEADER);
-    } else {
-        free(block);
-    }
-    while (prev) {
-        uint8_t *p;
-        memcpy(&p, prev, HEADER);
-        free(prev);
-        prev = p;
-    }
-}
-
 void rmig_codis_xlate_free(rmig_codis_xlate *x)
 {
     free(x->argv);
     free(x->start);
     free(x->argc);
-    free_blocks(x->block, 0);
+    rmig_arena_free(&x->block);
     for (uint32_t i = 0; i < x->nrebuilds; i++)
         free(x->rebuilds[i].key);
     free(x->rebuilds);
@@ -121,8 +100,7 @@ void rmig_codis_xlate_free(rmig_codis_xlate *x)
 void rmig_codis_xlate_reset(rmig_codis_xlate *x)
 {
     x->nargv = x->ncmds = 0;
-    free_blocks(x->block, 1);
-    x->block_len = x->block ? HEADER : 0;
+    rmig_arena_reset(&x->block);
 }
 
 const rmig_slice *rmig_codis_xlate_cmd(const rmig_codis_xlate *x, uint32_t i, uint32_t *argc)
@@ -133,22 +111,7 @@ const rmig_slice *rmig_codis_xlate_cmd(const rmig_codis_xlate *x, uint32_t i, ui
 
 /* ---- output ---- */
 
-static uint8_t *block_alloc(rmig_codis_xlate *x, size_t n)
-{
-    if (!x->block || x->block_cap - x->block_len < n) {
-        size_t cap = n + HEADER > BLOCK_MIN ? n + HEADER : BLOCK_MIN;
-        uint8_t *b = malloc(cap);
-        if (!b)
-            return NULL;
-        memcpy(b, &x->block, HEADER);
-        x->block = b;
-        x->block_len = HEADER;
-        x->block_cap = cap;
-    }
-    uint8_t *p = x->block + x->block_len;
-    x->block_len += n;
-    return p;
-}
+static uint8_t *block_alloc(rmig_codis_xlate *x, size_t n) { return rmig_arena_alloc(&x->block, n, BLOCK_MIN, 0); }
 
 static int begin(rmig_codis_xlate *x)
 {

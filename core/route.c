@@ -28,10 +28,10 @@ typedef struct route_args {
     int first_key; /* index in argv of the first key */
 } route_args;
 
-/* -1 to go on, else the exit code (0 after --help, 2 for a usage error). */
-static int parse_args(int argc, char **argv, route_args *a)
+int rmig__route_options(int argc, char **argv, const char *use, const char *self, const char *const *values,
+                        const char *const *others, int (*take)(void *ud, int which, const char *value), void *ud,
+                        int *first)
 {
-    memset(a, 0, sizeof *a);
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         const char *o = argv[i];
@@ -40,21 +40,51 @@ static int parse_args(int argc, char **argv, route_args *a)
             break;
         }
         if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
-            fputs(usage, stdout);
+            fputs(use, stdout);
             return 0;
         }
-        const char **dst = !strcmp(o, "--cluster")        ? &a->addr
-                           : !strcmp(o, "--user")         ? &a->user
-                           : !strcmp(o, "--password-env") ? &a->password_env
-                                                          : NULL;
-        if (!dst || i + 1 == argc) {
-            fprintf(stderr, dst ? "rmig route: %s needs a value\n%s" : "rmig route: unknown option %s\n%s", o,
-                    usage);
+        int which = -1, other = 0;
+        for (int j = 0; values[j] && which < 0; j++)
+            which = strcmp(o, values[j]) ? -1 : j;
+        for (int j = 0; others && others[j] && !other; j++)
+            other = !strcmp(o, others[j]);
+        if (which < 0 || i + 1 == argc) {
+            if (which >= 0)
+                fprintf(stderr, "rmig route: %s needs a value\n%s", o, use);
+            else if (other)
+                fprintf(stderr, "rmig route: %s and %s do not go together\n%s", o, self, use);
+            else
+                fprintf(stderr, "rmig route: unknown option %s\n%s", o, use);
             return 2;
         }
-        *dst = argv[++i];
+        if (!strcmp(argv[i + 1], "--help")) {
+            fputs(use, stdout);
+            return 0;
+        }
+        int rc = take(ud, which, argv[++i]);
+        if (rc)
+            return rc;
     }
-    a->first_key = i;
+    *first = i;
+    return -1;
+}
+
+static int take_cluster(void *ud, int which, const char *value)
+{
+    route_args *a = ud;
+    *(which == 0 ? &a->addr : which == 1 ? &a->user : &a->password_env) = value;
+    return 0;
+}
+
+/* -1 to go on, else the exit code (0 after --help, 2 for a usage error). */
+static int parse_args(int argc, char **argv, route_args *a)
+{
+    static const char *const values[] = {"--cluster", "--user", "--password-env", NULL};
+    memset(a, 0, sizeof *a);
+    int rc = rmig__route_options(argc, argv, usage, "--cluster", values, NULL, take_cluster, a, &a->first_key);
+    if (rc >= 0)
+        return rc;
+    int i = a->first_key;
     if (!a->addr || i == argc) {
         fprintf(stderr, "rmig route: %s\n%s", a->addr ? "no keys given" : "--cluster ADDR is required",
                 usage);

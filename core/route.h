@@ -15,6 +15,16 @@ int rmig_route_main(int argc, char **argv);
 int rmig__route_twem_main(int argc, char **argv);
 /* `rmig route --codis ...`, argv as for rmig_route_main. */
 int rmig__route_codis_main(int argc, char **argv);
+/* The options before the keys, read as every form of rmig route reads
+ * them: "--" ends them; --help or -h (also where a value goes) prints
+ * usage. Each option in `values` (NULL-ended) takes the next argument:
+ * take(ud, its index in values, the value) returns 0, or an exit code
+ * after saying why. An option in `others` (NULL-ended, may be NULL)
+ * belongs to another form: "does not go with" `self`. -1 with *first the
+ * index of the first key; else the exit code (0 after --help, 2). */
+int rmig__route_options(int argc, char **argv, const char *usage, const char *self, const char *const *values,
+                        const char *const *others, int (*take)(void *ud, int which, const char *value), void *ud,
+                        int *first);
 /* A line as the KEY column writes it back into its bytes, in place (returns
  * the new length): "\xNN" is one byte, "\\" a backslash, any other
  * backslash itself. */

@@ -38,47 +38,31 @@ typedef struct codis_args {
     int first_key;
 } codis_args;
 
+static int take(void *ud, int which, const char *value)
+{
+    codis_args *a = ud;
+    if (which == 1) {
+        a->keys_from = value;
+        return 0;
+    }
+    if (a->nfiles == MAX_FILES) {
+        fprintf(stderr, "rmig route: more than %d --codis files\n", MAX_FILES);
+        return 2;
+    }
+    a->files[a->nfiles++] = value;
+    return 0;
+}
+
 /* -1 to go on, else the exit code (0 after --help, 2 for a usage error). */
 static int parse_args(int argc, char **argv, codis_args *a)
 {
+    static const char *const values[] = {"--codis", "--keys-from", NULL};
+    static const char *const others[] = {"--cluster", "--twemproxy", NULL};
     memset(a, 0, sizeof *a);
-    int i = 1;
-    for (; i < argc && argv[i][0] == '-'; i++) {
-        const char *o = argv[i];
-        if (!strcmp(o, "--")) {
-            i++;
-            break;
-        }
-        if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
-            fputs(usage, stdout);
-            return 0;
-        }
-        int known = !strcmp(o, "--codis") || !strcmp(o, "--keys-from");
-        if (!known || i + 1 == argc) {
-            fprintf(stderr,
-                    known ? "rmig route: %s needs a value\n%s"
-                    : !strcmp(o, "--cluster") || !strcmp(o, "--twemproxy")
-                        ? "rmig route: %s and --codis do "
-                          "not go together\n%s"
-                        : "rmig route: unknown option %s\n%s",
-                    o, usage);
-            return 2;
-        }
-        if (!strcmp(argv[i + 1], "--help")) {
-            fputs(usage, stdout);
-            return 0;
-        }
-        if (!strcmp(o, "--keys-from")) {
-            a->keys_from = argv[++i];
-            continue;
-        }
-        if (a->nfiles == MAX_FILES) {
-            fprintf(stderr, "rmig route: more than %d --codis files\n", MAX_FILES);
-            return 2;
-        }
-        a->files[a->nfiles++] = argv[++i];
-    }
-    a->first_key = i;
+    int rc = rmig__route_options(argc, argv, usage, "--codis", values, others, take, a, &a->first_key);
+    if (rc >= 0)
+        return rc;
+    int i = a->first_key;
     if (i == argc && !a->keys_from) {
         fprintf(stderr, "rmig route: no keys given (on the command line or with --keys-from)\n%s", usage);
         return 2;

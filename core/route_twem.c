@@ -32,40 +32,23 @@ typedef struct twem_args {
     int first_key;
 } twem_args;
 
+static int take(void *ud, int which, const char *value)
+{
+    twem_args *a = ud;
+    *(which == 0 ? &a->file : which == 1 ? &a->pool : &a->keys_from) = value;
+    return 0;
+}
+
 /* -1 to go on, else the exit code (0 after --help, 2 for a usage error). */
 static int parse_args(int argc, char **argv, twem_args *a)
 {
+    static const char *const values[] = {"--twemproxy", "--pool", "--keys-from", NULL};
+    static const char *const others[] = {"--cluster", "--codis", NULL};
     memset(a, 0, sizeof *a);
-    int i = 1;
-    for (; i < argc && argv[i][0] == '-'; i++) {
-        const char *o = argv[i];
-        if (!strcmp(o, "--")) {
-            i++;
-            break;
-        }
-        if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
-            fputs(usage, stdout);
-            return 0;
-        }
-        const char **dst = !strcmp(o, "--twemproxy")   ? &a->file
-                           : !strcmp(o, "--pool")      ? &a->pool
-                           : !strcmp(o, "--keys-from") ? &a->keys_from
-                                                       : NULL;
-        if (!dst || i + 1 == argc) {
-            fprintf(stderr,
-                    dst                       ? "rmig route: %s needs a value\n%s"
-                    : !strcmp(o, "--cluster") ? "rmig route: %s and --twemproxy do not go together\n%s"
-                                              : "rmig route: unknown option %s\n%s",
-                    o, usage);
-            return 2;
-        }
-        if (!strcmp(argv[i + 1], "--help")) {
-            fputs(usage, stdout);
-            return 0;
-        }
-        *dst = argv[++i];
-    }
-    a->first_key = i;
+    int rc = rmig__route_options(argc, argv, usage, "--twemproxy", values, others, take, a, &a->first_key);
+    if (rc >= 0)
+        return rc;
+    int i = a->first_key;
     if (i == argc && !a->keys_from) {
         fprintf(stderr, "rmig route: no keys given (on the command line or with --keys-from)\n%s", usage);
         return 2;

@@ -484,7 +484,7 @@ int rmig__run_rdb_pump(runner *r)
                 snprintf(r->err, sizeof r->err, "out of memory holding a batch");
                 return -1;
             }
-            if ((r->b.n >= BATCH_KEYS || r->b.arena_len > BATCH_BYTES) && rmig__run_flush_batch(r) < 0)
+            if ((r->b.n >= BATCH_KEYS || r->b.arena.len > BATCH_BYTES) && rmig__run_flush_batch(r) < 0)
                 return -1;
         } else if (ev == RMIG_RDB_EV_FUNCTION) {
             /* libraries go as FUNCTION LOAD REPLACE (to every master of a cluster) */

@@ -91,7 +91,7 @@ const char *rmig__scan_arg(rmig_redis *c, int i, size_t *len)
  * target when full). 0, or -1 with r->err. */
 static int batch_room(runner *r)
 {
-    if (r->b.n >= BATCH_KEYS || r->b.arena_len > BATCH_BYTES)
+    if (r->b.n >= BATCH_KEYS || r->b.arena.len > BATCH_BYTES)
         return rmig__run_flush_batch(r);
     return 0;
 }

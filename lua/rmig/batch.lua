@@ -59,8 +59,7 @@ typedef struct rmig_entry {
 typedef struct rmig_batch {
     rmig_entry *e;
     uint32_t n, cap;
-    uint8_t *arena;
-    size_t arena_len, arena_cap;
+    struct { uint8_t *block; size_t len, cap; } arena;
     uint64_t dropped;
 } rmig_batch;
 

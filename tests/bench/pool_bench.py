@@ -36,7 +36,6 @@ pool/standalone of the wall times, per mode.  A failed or hung run (--timeout) i
 reported and the others go on; exit status 1 if any run failed.
 """
 import argparse
-import hashlib
 import os
 import signal
 import socket
@@ -49,114 +48,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)  # bench_common, whatever the cwd
 import bench_common  # noqa: E402  (puts the shared bench tools on sys.path)
 from bench_common import (ROOT, Stop, catch_signals, expected_keys, fmt, kill_group, log,  # noqa: E402
-                          log_start, port_free, run_paths, s, spawn, start_server, stop_servers, tail)
+                          log_start, port_free, run_paths, spawn, start_server, stop_servers, tail)
 from benchlib import Conn, check_port, median, pre_run_load  # noqa: E402
 from bench_tool import rdb_digest  # noqa: E402
-from cluster_bench import dbsizes, flushall, srv_cpu, start_cluster, timed  # noqa: E402
+from cluster_bench import check, digest_of, dbsizes, flushall, srv_cpu, start_cluster, timed  # noqa: E402
 
 POOL = "bench"
 # a psync source: the snapshot at once (7.0 waits 5 s for more replicas to join a diskless sync)
 SOURCE_EXTRA = ["--repl-diskless-sync-delay", "0"]
-
-
-def digest_of(servers):
-    """XOR of DEBUG DIGEST over servers holding db 0 only.  A server's digest is
-    C ^ (XOR of its keys' digests), C = SHA1(SHA1(4 zero bytes)) (Redis mixes the db
-    number, as 4 bytes, into a zero digest), all zeros when it is empty: so XOR over n
-    non-empty servers carries C n times, once more when n is even.  (cluster_bench.py's
-    own digest_of takes SHA1(20 zero bytes) for C, which only its 3 masters, an odd
-    count, never use; the pool has 4 backends.)"""
-    c = bytes.fromhex(hashlib.sha1(hashlib.sha1(b"\0" * 4).digest()).hexdigest())
-    acc, nonempty = bytes(20), 0
-    for srv in servers:
-        conn = srv.conn()
-        d = bytes.fromhex(s(conn.call("DEBUG", "DIGEST")))
-        conn.close()
-        if d != bytes(20):
-            nonempty += 1
-            acc = bytes(x ^ y for x, y in zip(acc, d))
-    if nonempty and nonempty % 2 == 0:
-        acc = bytes(x ^ y for x, y in zip(acc, c))
-    return acc.hex()
-
-
-def check(part, r, targets, expect, ref_digest, logpath):
-    """After a run: exit status 0 (in time), the targets' key count, and unless
-    ref_digest is None their digest (digest_of); r gets keys, dist, digest, ok, why."""
-    sizes = dbsizes(targets)
-    r.update(keys=sum(sizes), dist=sizes, digest=None)
-    problems = []
-    if r["timed_out"]:
-        problems.append("TIMEOUT after %.0f s" % r["wall"])
-    elif r["rc"] != 0:
-        problems.append("exit status %s" % r["rc"])
-    if r["keys"] != expect:
-        problems.append("%d of %d keys" % (r["keys"], expect))
-    if ref_digest and not problems:
-        r["digest"] = digest_of(targets) == ref_digest
-        if not r["digest"]:
-            problems.append("DEBUG DIGEST MISMATCH")
-    r["ok"] = not problems
-    r["why"] = "; ".join(problems)
-    if problems:
-        log("    %s FAILED: %s (log %s), last lines:\n%s" % (part, r["why"], logpath, tail(logpath)))
-    return r
-
-
-# -- nutcracker ---------------------------------------------------------------------------
-
-class Proxy:
-    """nutcracker with one pool in front of the backends, started and stopped here; its
-    pid goes to NC_PID_FILE ("pid conf") for the shell wrapper's trap."""
-
-    def __init__(self, logs, port, stats_port, backends):
-        for p in (port, stats_port):
-            check_port(p)
-            if not port_free(p):
-                raise RuntimeError("port %d is in use: choose --port-base" % p)
-        self.port = port
-        self.conf = os.path.join(logs, "nutcracker.yml")
-        self.log = os.path.join(logs, "nutcracker.log")
-        with open(self.conf, "w") as f:
-            f.write("%s:\n  listen: 127.0.0.1:%d\n  hash: fnv1a_64\n  distribution: ketama\n  redis: true\n"
-                    "  preconnect: true\n  servers:\n" % (POOL, port))
-            for i, b in enumerate(backends):
-                f.write("   - 127.0.0.1:%d:1 backend-%d\n" % (b.port, i + 1))
-        exe = next((p for p in ("nutcracker", "/usr/sbin/nutcracker", "/usr/local/sbin/nutcracker")
-                    if subprocess.run(["sh", "-c", "command -v %s" % p], stdout=subprocess.DEVNULL).returncode == 0),
-                   None)
-        if not exe:
-            raise RuntimeError("nutcracker is not installed")
-        self.proc = subprocess.Popen([exe, "-c", self.conf, "-s", str(stats_port), "-a", "127.0.0.1", "-o", self.log],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        pid_file = os.environ.get("NC_PID_FILE")
-        if pid_file:
-            with open(pid_file, "a") as f:
-                f.write("%d %s\n" % (self.proc.pid, self.conf))
-        deadline = time.monotonic() + 20
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError("nutcracker exited (%s): %s" % (self.proc.returncode, tail(self.log)))
-            try:
-                c = Conn(port, timeout=5)
-                ok = c.call("PING") == "PONG"
-                c.close()
-                if ok:
-                    return
-            except (OSError, ConnectionError):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("nutcracker does not answer on %d: %s" % (port, tail(self.log)))
-            time.sleep(0.05)
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 def load_through_proxy(resp, port, expect):
